@@ -1,0 +1,42 @@
+"""Writing audit events. Every security-relevant change calls `record_event` in the same
+transaction as the change, so an event exists exactly when the change does."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.extensions import db
+from app.models import AuditEvent
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Who asked for a change and from where: views and the CLI build one per request."""
+
+    actor: str = "system"
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+def record_event(event: str, origin: Origin, customer_id: str | None = None,
+                 **details: object) -> AuditEvent:
+    """Add an audit event to the current transaction (the caller commits)."""
+    audit_event = AuditEvent(
+        event=event,
+        customer_id=customer_id,
+        actor=origin.actor[:128],
+        ip=origin.ip,
+        user_agent=(origin.user_agent or None) and origin.user_agent[:512],
+        details=details,
+    )
+    db.session.add(audit_event)
+    return audit_event
+
+
+def recent_events(customer_id: str, limit: int = 20) -> list[AuditEvent]:
+    """A customer's most recent events, newest first."""
+    return list(db.session.scalars(
+        db.select(AuditEvent)
+        .where(AuditEvent.customer_id == customer_id)
+        .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+        .limit(limit)
+    ))

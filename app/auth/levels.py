@@ -1,0 +1,11 @@
+"""Authentication levels (`acr`) and methods (`amr`, RFC 8176 values)."""
+
+AMR_PASSWORD = "pwd"
+AMR_SMS = "sms"
+AMR_OTP = "otp"
+AMR_MFA = "mfa"
+
+#: One factor was used.
+ACR_SINGLE_FACTOR = "urn:tessera:acr:1fa"
+#: Two different factors were used.
+ACR_MULTI_FACTOR = "urn:tessera:acr:2fa"

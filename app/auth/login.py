@@ -1,0 +1,103 @@
+"""Password login: identifier + password -> a login session, or one generic refusal.
+
+Nothing here reveals whether an identifier exists: an unknown identifier, a wrong password
+and a customer without a password all get the same answer after the same work (one argon2
+verification), and the per-identifier backoff applies to unknown identifiers too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app
+
+from app.audit import Origin, record_event
+from app.auth import passwords, throttle
+from app.auth.levels import ACR_SINGLE_FACTOR, AMR_PASSWORD
+from app.auth.sessions import start_session
+from app.customers import CustomerError, NormalizedIdentifier, find_by_identifier, normalize_identifier
+from app.extensions import db
+from app.identity.identifiers import InvalidIdentifier, classify
+from app.models import Customer, PasswordCredential, utcnow
+
+GENERIC_FAILURE = "The identifier or password is not right."
+
+
+class LoginRefused(Exception):
+    """Login did not succeed. `message` is safe to show; `retry_at` is set while backing off."""
+
+    def __init__(self, message: str, retry_at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_at = retry_at
+
+
+@dataclass(frozen=True)
+class LoginSuccess:
+    """The customer who logged in and the session token for their cookie."""
+
+    customer: Customer
+    session_token: str
+
+
+def parse_login_identifier(text: str) -> NormalizedIdentifier:
+    """Read an email, phone or username typed into one login box; raise CustomerError."""
+    try:
+        kind, _ = classify((text or "").strip()[:320], current_app.config["DEFAULT_REGION"])
+    except InvalidIdentifier as error:
+        raise CustomerError(str(error)) from None
+    return normalize_identifier(kind, text)
+
+
+def password_login(identifier_text: str, password: str, origin: Origin) -> LoginSuccess:
+    """Check an identifier and password; start a session or raise LoginRefused."""
+    try:
+        identifier = parse_login_identifier(identifier_text)
+    except CustomerError as error:
+        raise LoginRefused(str(error)) from None
+    if len(password) > passwords.MAX_LENGTH * 4:
+        raise LoginRefused(GENERIC_FAILURE)
+
+    reservation = throttle.reserve_attempt(identifier.kind, identifier.match_key)
+    if not reservation.allowed:
+        record_event("login.throttled", origin, None, kind=identifier.kind,
+                     throttle_key=reservation.key_hash[:16])
+        db.session.commit()
+        raise LoginRefused("Too many failed attempts. Wait a little and try again.",
+                           reservation.retry_at)
+
+    customer = find_by_identifier(identifier.kind, identifier.match_key)
+    credential = db.session.get(PasswordCredential, customer.id) if customer else None
+    ok, needs_rehash = passwords.verify_password(
+        credential.password_hash if credential else None, password)
+    if not ok or customer.status != "active":
+        record_event("login.failed", origin, customer.customer_id if customer else None,
+                     kind=identifier.kind, factor=AMR_PASSWORD,
+                     reason="bad_password" if customer else "unknown_identifier")
+        db.session.commit()
+        # A locked account answers like a wrong password: the lock is not for the public.
+        raise LoginRefused(GENERIC_FAILURE)
+
+    throttle.clear(reservation.key_hash)
+    if needs_rehash:
+        credential.password_hash = passwords.hash_password(password)
+    token = start_session(customer, [AMR_PASSWORD], ACR_SINGLE_FACTOR, origin)
+    record_event("login.succeeded", origin, customer.customer_id, kind=identifier.kind,
+                 amr=[AMR_PASSWORD], rehashed=needs_rehash)
+    db.session.commit()
+    return LoginSuccess(customer, token)
+
+
+def set_password(customer: Customer, password: str, origin: Origin) -> None:
+    """Set or change a customer's password after the policy check (the caller commits)."""
+    user_inputs = [i.value for i in customer.identifiers]
+    user_inputs += [customer.given_name or "", customer.family_name or ""]
+    passwords.check_policy(password, user_inputs)
+    new_hash = passwords.hash_password(password)
+    credential = db.session.get(PasswordCredential, customer.id)
+    if credential is None:
+        db.session.add(PasswordCredential(customer_pk=customer.id, password_hash=new_hash))
+    else:
+        credential.password_hash = new_hash
+        credential.changed_at = utcnow()
+    record_event("password.changed", origin, customer.customer_id)

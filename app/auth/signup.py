@@ -1,0 +1,190 @@
+"""Sign-up with an email or phone and a password, proved by a one-time code.
+
+Sign-up never reveals whether an identifier is taken: it always answers "we sent you a
+code". A free identifier receives the code; a taken one receives a notice telling its owner
+that someone tried to sign up with it (so the owner learns, the stranger does not). Either
+way a code row exists whose code the stranger cannot know, and the same work is done
+(one argon2 hash), so the answer and its timing match.
+
+Codes: 6 digits from `secrets`, stored as a keyed hash, valid VERIFICATION_CODE_SECONDS,
+single use, dead after VERIFICATION_CODE_MAX_ATTEMPTS wrong tries. Attempts are counted by
+an atomic UPDATE before comparing, so concurrent guesses cannot exceed the limit, and a
+code is consumed by a conditional UPDATE, so it cannot be spent twice.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import func, select, update
+
+from app.audit import Origin, record_event
+from app.auth import passwords
+from app.auth.levels import ACR_SINGLE_FACTOR, AMR_PASSWORD
+from app.auth.sessions import start_session
+from app.customers import (
+    CustomerError,
+    IdentifierTaken,
+    add_identifier,
+    create_customer,
+    find_by_identifier,
+    normalize_identifier,
+    normalize_name,
+)
+from app.extensions import db
+from app.identity import customer_ids
+from app.keyed_hash import keyed_hash, matches
+from app.models import Customer, PasswordCredential, VerificationCode, utcnow
+from app.providers import email_sender, sms_sender
+
+PURPOSE = "signup"
+_HASH_PURPOSE = "verification-code"
+# Sign-up messages one destination receives per hour at most, whoever asks.
+MESSAGES_PER_DESTINATION_PER_HOUR = 5
+
+
+class SignupError(ValueError):
+    """Sign-up cannot go on; the message is safe to show."""
+
+
+@dataclass(frozen=True)
+class SignupStarted:
+    """A pending sign-up: the code's id (kept in the browser's signed cookie) and where the
+    code went, as the customer typed it (normalised)."""
+
+    verification_id: int
+    destination: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class SignupCompleted:
+    """The new customer and the session token for their cookie."""
+
+    customer: Customer
+    session_token: str
+
+
+def start_signup(identifier_text: str, kind: str, password: str, origin: Origin,
+                 given_name: str | None = None, family_name: str | None = None) -> SignupStarted:
+    """Check the input, hash the password and send a code (or, if the identifier is taken,
+    a notice to its owner). Raise CustomerError or PasswordRejected for bad input."""
+    if kind not in ("email", "phone"):
+        raise CustomerError("Sign up with an email address or a phone number.")
+    identifier = normalize_identifier(kind, identifier_text)
+    given_name, family_name = normalize_name(given_name), normalize_name(family_name)
+    password = passwords.check_policy(password, [identifier.value, given_name or "",
+                                                 family_name or ""])
+    password_hash = passwords.hash_password(password)
+
+    code = f"{secrets.randbelow(10**6):06d}"
+    now = utcnow()
+    owner = find_by_identifier(identifier.kind, identifier.match_key)
+    recent = db.session.execute(
+        select(func.count()).select_from(VerificationCode).where(
+            VerificationCode.purpose == PURPOSE,
+            VerificationCode.match_key == identifier.match_key,
+            VerificationCode.created_at > now - timedelta(hours=1))
+    ).scalar_one()
+    verification = VerificationCode(
+        purpose=PURPOSE, kind=identifier.kind, destination=identifier.value,
+        match_key=identifier.match_key,
+        # A taken identifier gets a code no one is ever told.
+        code_hash=keyed_hash(_HASH_PURPOSE, secrets.token_hex(16) if owner else code),
+        expires_at=now + timedelta(seconds=int(current_app.config["VERIFICATION_CODE_SECONDS"])),
+        payload={"password_hash": password_hash, "given_name": given_name,
+                 "family_name": family_name},
+    )
+    db.session.add(verification)
+    if owner is not None:
+        record_event("signup.attempted_existing", origin, owner.customer_id, kind=identifier.kind)
+    db.session.commit()
+
+    if recent < MESSAGES_PER_DESTINATION_PER_HOUR:
+        if owner is not None:
+            _send_existing_account_notice(identifier.kind, identifier.value)
+        else:
+            _send_code(identifier.kind, identifier.value, code)
+    return SignupStarted(verification.id, identifier.value, identifier.kind)
+
+
+def complete_signup(verification_id: int, code: str, origin: Origin) -> SignupCompleted:
+    """Prove the code and create the customer, its verified identifier and password, and
+    log them in. Raise SignupError with a message otherwise; nothing is half-created."""
+    code = (code or "").strip().replace(" ", "")
+    if not (len(code) == 6 and code.isascii() and code.isdigit()):
+        raise SignupError("Enter the 6-digit code we sent you.")
+    now = utcnow()
+    limit = int(current_app.config["VERIFICATION_CODE_MAX_ATTEMPTS"])
+    attempts = db.session.execute(
+        update(VerificationCode)
+        .where(VerificationCode.id == verification_id, VerificationCode.purpose == PURPOSE,
+               VerificationCode.consumed_at.is_(None), VerificationCode.expires_at > now,
+               VerificationCode.attempts < limit)
+        .values(attempts=VerificationCode.attempts + 1)
+        .returning(VerificationCode.attempts)
+    ).scalar_one_or_none()
+    db.session.commit()
+    if attempts is None:
+        raise SignupError("This code has expired or was tried too often. Start again.")
+    verification = db.session.get(VerificationCode, verification_id)
+    if not matches(verification.code_hash, _HASH_PURPOSE, code):
+        left = limit - attempts
+        if left <= 0:
+            raise SignupError("That code is not right, and it cannot be tried again. Start again.")
+        raise SignupError(f"That code is not right. {left} tries left.")
+
+    spent = db.session.execute(
+        update(VerificationCode)
+        .where(VerificationCode.id == verification_id, VerificationCode.consumed_at.is_(None))
+        .values(consumed_at=now)
+    ).rowcount
+    if spent != 1:
+        db.session.rollback()
+        raise SignupError("This code has already been used.")
+    payload = verification.payload or {}
+    identifier = normalize_identifier(verification.kind, verification.destination)
+    try:
+        customer = create_customer(origin, payload.get("given_name"), payload.get("family_name"))
+        add_identifier(customer, identifier, origin, verified=True)
+    except IdentifierTaken:
+        db.session.rollback()
+        raise SignupError("This code is no longer valid. Start again.") from None
+    db.session.add(PasswordCredential(customer_pk=customer.id,
+                                      password_hash=payload["password_hash"]))
+    # The stored password hash has done its job; do not keep a copy outside the credential.
+    verification.payload = None
+    token = start_session(customer, [AMR_PASSWORD], ACR_SINGLE_FACTOR, origin)
+    record_event("signup.completed", origin, customer.customer_id, kind=identifier.kind)
+    record_event("login.succeeded", origin, customer.customer_id, kind=identifier.kind,
+                 amr=[AMR_PASSWORD], via="signup")
+    db.session.commit()
+    return SignupCompleted(customer, token)
+
+
+def _send_code(kind: str, destination: str, code: str) -> None:
+    minutes = int(current_app.config["VERIFICATION_CODE_SECONDS"]) // 60
+    text = f"Your Tessera sign-up code is {code}. It expires in {minutes} minutes. " \
+           "Do not share it with anyone."
+    if kind == "phone":
+        sms_sender().send(destination, text)
+    else:
+        email_sender().send(destination, "Your sign-up code", text)
+
+
+def _send_existing_account_notice(kind: str, destination: str) -> None:
+    text = ("Someone tried to sign up to Tessera with this " +
+            ("phone number" if kind == "phone" else "email address") +
+            ". You already have an account: log in instead, or ignore this message "
+            "if it was not you.")
+    if kind == "phone":
+        sms_sender().send(destination, text)
+    else:
+        email_sender().send(destination, "Someone tried to sign up with your address", text)
+
+
+def format_customer_id(customer: Customer) -> str:
+    """The customer ID grouped for people."""
+    return customer_ids.format_for_people(customer.customer_id)

@@ -1,0 +1,91 @@
+"""Per-identifier login backoff.
+
+After LOGIN_BACKOFF_THRESHOLD consecutive failures, the next attempt must wait
+BASE seconds, and the wait doubles after each further failure (capped at MAX): an attacker can slow a customer
+down but never lock them out for good. Identifiers we do not know are throttled exactly
+like known ones, so the throttle reveals nothing.
+
+Concurrency: an attempt is *reserved* by an atomic UPDATE ... RETURNING before the password
+is checked, and counted as a failure until it succeeds. So N concurrent guesses can never
+get more than the threshold's worth of password checks, on SQLite or PostgreSQL.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.keyed_hash import keyed_hash
+from app.models import LoginThrottle, utcnow
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """The outcome of asking to try a password: allowed, or wait until `retry_at`."""
+
+    allowed: bool
+    key_hash: str
+    retry_at: datetime | None = None
+
+
+def throttle_key(kind: str, match_key: str) -> str:
+    """The stored key of an identifier (keyed hash: no plain identifiers in this table)."""
+    return keyed_hash("login-throttle", f"{kind}:{match_key}")
+
+
+def reserve_attempt(kind: str, match_key: str) -> Reservation:
+    """Count one attempt in its own committed transaction; refuse it while backing off.
+
+    The attempt that reaches the threshold (and each one after it) sets the next wait, in
+    the same transaction that counted it: the row stays locked until commit, so a
+    concurrent attempt sees the new wait and is refused.
+    """
+    key_hash = throttle_key(kind, match_key)
+    now = utcnow()
+    config = current_app.config
+    threshold = int(config["LOGIN_BACKOFF_THRESHOLD"])
+    _ensure_row(key_hash, now)
+    failures = db.session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key_hash == key_hash)
+        .where(or_(LoginThrottle.blocked_until.is_(None), LoginThrottle.blocked_until <= now))
+        .values(failures=LoginThrottle.failures + 1, updated_at=now)
+        .returning(LoginThrottle.failures)
+    ).scalar_one_or_none()
+    if failures is None:
+        blocked_until = db.session.execute(
+            select(LoginThrottle.blocked_until).where(LoginThrottle.key_hash == key_hash)
+        ).scalar_one()
+        db.session.commit()
+        return Reservation(False, key_hash, blocked_until)
+    if failures >= threshold:
+        delay = min(int(config["LOGIN_BACKOFF_BASE_SECONDS"]) * 2 ** (failures - threshold),
+                    int(config["LOGIN_BACKOFF_MAX_SECONDS"]))
+        db.session.execute(update(LoginThrottle).where(LoginThrottle.key_hash == key_hash)
+                           .values(blocked_until=now + timedelta(seconds=delay)))
+    db.session.commit()
+    return Reservation(True, key_hash)
+
+
+def _ensure_row(key_hash: str, now: datetime) -> None:
+    exists = db.session.execute(
+        select(LoginThrottle.key_hash).where(LoginThrottle.key_hash == key_hash)
+    ).first()
+    if exists:
+        return
+    try:
+        with db.session.begin_nested():
+            db.session.execute(insert(LoginThrottle).values(
+                key_hash=key_hash, failures=0, updated_at=now))
+    except IntegrityError:
+        pass  # another request created it first
+
+
+def clear(key_hash: str) -> None:
+    """Forget the failures after a successful login (the caller commits)."""
+    db.session.execute(update(LoginThrottle).where(LoginThrottle.key_hash == key_hash)
+                       .values(failures=0, blocked_until=None, updated_at=utcnow()))

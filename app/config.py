@@ -1,0 +1,169 @@
+"""Settings: defaults, then instance/config.py, then TESSERA_* environment variables, then
+the test mapping. `validate()` refuses to start production with a missing or unsafe setting.
+
+Every setting below can be given as an environment variable with the ``TESSERA_`` prefix
+(``TESSERA_DATABASE_URL``, ``TESSERA_ARGON2_MEMORY_KIB`` ...). Values from the environment are
+converted to the type of the default (whole numbers, true/false), and a value that does not
+convert stops start-up with a message naming the variable.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+ENV_PREFIX = "TESSERA_"
+
+#: The defaults are the embedded mode of `make run`: SQLite in instance/, console senders.
+DEFAULTS: dict[str, object] = {
+    # "development" runs on the embedded defaults; "production" insists on safe settings.
+    "ENV": "production",
+    "SECRET_KEY": "",
+    # Empty means SQLite at instance/tessera.db.
+    "DATABASE_URL": "",
+    # The exact issuer URL; the session cookie is Secure whenever it is https.
+    "ISSUER": "http://127.0.0.1:5000",
+    # Region used to read phone numbers typed without a country code.
+    "DEFAULT_REGION": "US",
+    # Outbound messages: "console" prints and appends to OUTBOX_PATH.
+    "SMS_PROVIDER": "console",
+    "EMAIL_PROVIDER": "console",
+    # Empty means instance/outbox.jsonl.
+    "OUTBOX_PATH": "",
+    # Per-IP request limits (Flask-Limiter). memory:// is per process: production needs Redis.
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "LOGIN_RATE_LIMIT": "30 per minute",
+    "SIGNUP_RATE_LIMIT": "10 per minute",
+    # argon2id cost (OWASP: 19 MiB, t=2, p=1). Hashes are re-made at login when it changes.
+    "ARGON2_MEMORY_KIB": 19456,
+    "ARGON2_TIME_COST": 2,
+    "ARGON2_PARALLELISM": 1,
+    # ASVS 6.2.1: at least 8. NIST SP 800-63B-4 asks 15 where the password is the only factor.
+    "PASSWORD_MIN_LENGTH": 8,
+    "PASSWORD_MIN_ZXCVBN_SCORE": 2,
+    # Per-identifier backoff: after this many consecutive failures each further attempt
+    # waits BASE * 2**(n - threshold) seconds, never more than MAX. Never a permanent lock.
+    "LOGIN_BACKOFF_THRESHOLD": 5,
+    "LOGIN_BACKOFF_BASE_SECONDS": 30,
+    "LOGIN_BACKOFF_MAX_SECONDS": 900,
+    # Login sessions: idle and absolute lifetimes.
+    "SESSION_IDLE_SECONDS": 3600,
+    "SESSION_ABSOLUTE_SECONDS": 86400,
+    # Codes sent to confirm an email or phone at sign-up.
+    "VERIFICATION_CODE_SECONDS": 600,
+    "VERIFICATION_CODE_MAX_ATTEMPTS": 5,
+    # Number of proxies in front of the app whose X-Forwarded-* headers are trusted.
+    "TRUSTED_PROXY_COUNT": 0,
+}
+
+#: Settings whose production value must be set and safe, with what "safe" means.
+PRODUCTION_RULES = {
+    "SECRET_KEY": "set it to at least 32 random characters, e.g. the output of "
+    "python -c 'import secrets; print(secrets.token_urlsafe(48))'",
+    "DATABASE_URL": "set it to a PostgreSQL URL (postgresql://user:password@host/db); "
+    "SQLite is the embedded development default only",
+    "ISSUER": "set it to the public https:// URL of this server",
+    "RATELIMIT_STORAGE_URI": "set it to a shared store such as redis://host:6379/0; "
+    "memory:// counts per process, so several instances would each allow the limit",
+}
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing, malformed or unsafe; the message names it."""
+
+
+def from_environment(environ: os._Environ | dict) -> dict[str, object]:
+    """Read ``TESSERA_*`` variables named in DEFAULTS, converted to the default's type."""
+    settings: dict[str, object] = {}
+    for key, default in DEFAULTS.items():
+        raw = environ.get(ENV_PREFIX + key)
+        if raw is None:
+            continue
+        settings[key] = _convert(ENV_PREFIX + key, raw, type(default))
+    return settings
+
+
+def _convert(name: str, raw: str, kind: type) -> object:
+    if kind is bool:
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off", ""}:
+            return False
+        raise ConfigError(f"{name} must be true or false, not {raw!r}")
+    if kind is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    return raw
+
+
+def finish(config: dict, instance_path: str) -> None:
+    """Fill the settings derived from others (database URI, outbox, dev secret key)."""
+    instance = Path(instance_path)
+    if not config["DATABASE_URL"]:
+        config["DATABASE_URL"] = f"sqlite:///{instance / 'tessera.db'}"
+    config["SQLALCHEMY_DATABASE_URI"] = database_uri(str(config["DATABASE_URL"]))
+    if not config["OUTBOX_PATH"]:
+        config["OUTBOX_PATH"] = str(instance / "outbox.jsonl")
+    if not config["SECRET_KEY"] and config["ENV"] == "development":
+        config["SECRET_KEY"] = _development_secret_key(instance)
+    config["SESSION_COOKIE_SECURE"] = str(config["ISSUER"]).startswith("https://")
+    config["SESSION_COOKIE_HTTPONLY"] = True
+    config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    config["SESSION_COOKIE_NAME"] = "tessera_flash"
+    # CSRF tokens last as long as a login form may reasonably stay open.
+    config.setdefault("WTF_CSRF_TIME_LIMIT", 3600)
+
+
+def database_uri(url: str) -> str:
+    """Point plain PostgreSQL URLs at the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def validate(config: dict) -> None:
+    """Stop start-up with a message naming each missing or unsafe setting."""
+    problems = []
+    if config["ENV"] not in {"production", "development"}:
+        problems.append(f"{ENV_PREFIX}ENV must be 'production' or 'development'")
+    if config["ENV"] == "production":
+        if len(str(config["SECRET_KEY"])) < 32:
+            problems.append(_rule("SECRET_KEY", "is missing or shorter than 32 characters"))
+        if str(config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
+            problems.append(_rule("DATABASE_URL", "points at SQLite"))
+        if not str(config["ISSUER"]).startswith("https://"):
+            problems.append(_rule("ISSUER", "is not an https:// URL"))
+        if str(config["RATELIMIT_STORAGE_URI"]).startswith("memory://"):
+            problems.append(_rule("RATELIMIT_STORAGE_URI", "is memory://"))
+    issuer = str(config["ISSUER"])
+    if not issuer.startswith(("http://", "https://")) or issuer.endswith("/"):
+        problems.append(f"{ENV_PREFIX}ISSUER must be an http(s) URL without a trailing slash")
+    for key in ("ARGON2_MEMORY_KIB", "ARGON2_TIME_COST", "ARGON2_PARALLELISM",
+                "LOGIN_BACKOFF_THRESHOLD", "SESSION_IDLE_SECONDS", "SESSION_ABSOLUTE_SECONDS"):
+        if int(config[key]) < 1:
+            problems.append(f"{ENV_PREFIX}{key} must be at least 1")
+    if not 8 <= int(config["PASSWORD_MIN_LENGTH"]) <= 64:
+        problems.append(f"{ENV_PREFIX}PASSWORD_MIN_LENGTH must be between 8 and 64")
+    if problems:
+        raise ConfigError("Tessera cannot start:\n  - " + "\n  - ".join(problems))
+
+
+def _rule(key: str, what: str) -> str:
+    return f"{ENV_PREFIX}{key} {what} in production: {PRODUCTION_RULES[key]}"
+
+
+def _development_secret_key(instance: Path) -> str:
+    """Keep one random key per development instance so sessions survive a restart."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key

@@ -1,0 +1,266 @@
+"""The customer directory: customers, their identifiers and linked accounts.
+
+Services take plain arguments, change the database in the caller's transaction (the caller
+commits once, so a failure leaves nothing half-written), and raise CustomerError with a
+message fit to show a person.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from app.audit import Origin, record_event
+from app.extensions import db
+from app.identity import customer_ids
+from app.identity.identifiers import (
+    InvalidIdentifier,
+    email_match_key,
+    normalize_email,
+    normalize_phone,
+    normalize_username,
+)
+from app.models import Customer, Identifier, LinkedAccount, utcnow
+
+# Attempts at a fresh random customer ID before giving up (a collision is ~2^-60 per try).
+_ID_ATTEMPTS = 5
+_SYSTEM_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+NAME_MAX = 100
+ACCOUNT_NUMBER_MAX = 128
+
+
+class CustomerError(ValueError):
+    """A request about customers that cannot be done; the message says why."""
+
+
+class IdentifierTaken(CustomerError):
+    """The identifier is active on another customer. Views must not reveal this to the
+    public: sign-up answers the same either way."""
+
+
+@dataclass(frozen=True)
+class NormalizedIdentifier:
+    """An identifier as stored: `value` to show and send to, `match_key` to compare."""
+
+    kind: str
+    value: str
+    match_key: str
+
+
+def normalize_identifier(kind: str, text: str) -> NormalizedIdentifier:
+    """Normalise what a person typed as an identifier of `kind`; raise CustomerError."""
+    if text is None or len(text) > 320:
+        raise CustomerError("That is too long to be an email, phone number or username.")
+    try:
+        if kind == "email":
+            value = normalize_email(text)
+            return NormalizedIdentifier("email", value, email_match_key(value))
+        if kind == "phone":
+            value = normalize_phone(text, current_app.config["DEFAULT_REGION"])
+            return NormalizedIdentifier("phone", value, value)
+        if kind == "username":
+            value = normalize_username(text)
+            if looks_like_customer_id(value):
+                raise CustomerError("That username could be read as a customer ID; choose another.")
+            return NormalizedIdentifier("username", value, value)
+    except InvalidIdentifier as error:
+        raise CustomerError(str(error)) from None
+    raise CustomerError(f"Unknown identifier kind {kind!r}.")
+
+
+def normalize_name(text: str | None) -> str | None:
+    """Trim and NFKC a name; empty means none; refuse control characters and long names."""
+    if text is None:
+        return None
+    text = unicodedata.normalize("NFKC", text).strip()
+    if not text:
+        return None
+    if len(text) > NAME_MAX:
+        raise CustomerError(f"Names have at most {NAME_MAX} characters.")
+    if any(unicodedata.category(ch).startswith("C") for ch in text):
+        raise CustomerError("Names cannot contain control characters.")
+    return text
+
+
+def create_customer(origin: Origin, given_name: str | None = None,
+                    family_name: str | None = None) -> Customer:
+    """Create a customer with a fresh random customer ID (retried on collision)."""
+    given_name, family_name = normalize_name(given_name), normalize_name(family_name)
+    for _ in range(_ID_ATTEMPTS):
+        customer = Customer(customer_id=customer_ids.generate(), given_name=given_name,
+                            family_name=family_name, status="active")
+        try:
+            with db.session.begin_nested():
+                db.session.add(customer)
+        except IntegrityError:
+            continue  # the ID exists (or existed: tombstones stay); draw another
+        record_event("customer.created", origin, customer.customer_id)
+        return customer
+    raise CustomerError("Could not allocate a customer ID; try again.")
+
+
+def add_identifier(customer: Customer, identifier: NormalizedIdentifier, origin: Origin,
+                   verified: bool = False) -> Identifier:
+    """Bind an identifier to a customer; raise IdentifierTaken if it is active elsewhere.
+
+    The unique index on (kind, match_key) is what enforces "one customer per value",
+    also against a concurrent request; the lookup first only gives a clearer error.
+    """
+    existing = _find_identifier(identifier.kind, identifier.match_key)
+    if existing is not None:
+        if existing.customer_pk == customer.id:
+            raise CustomerError(f"This {identifier.kind} is already on the account.")
+        raise IdentifierTaken(f"This {identifier.kind} belongs to another account.")
+    try:
+        # Built inside the savepoint: the flush that opens it must not see a half-added row.
+        with db.session.begin_nested():
+            row = Identifier(customer=customer, kind=identifier.kind, value=identifier.value,
+                             match_key=identifier.match_key,
+                             verified_at=utcnow() if verified else None)
+            db.session.add(row)
+    except IntegrityError:
+        raise IdentifierTaken(f"This {identifier.kind} belongs to another account.") from None
+    record_event("identifier.added", origin, customer.customer_id, kind=identifier.kind,
+                 value=identifier.value, verified=verified)
+    return row
+
+
+def verify_identifier(identifier: Identifier, origin: Origin) -> None:
+    """Mark an identifier verified (possession was proved by the caller)."""
+    if identifier.verified_at is None:
+        identifier.verified_at = utcnow()
+        record_event("identifier.verified", origin, identifier.customer.customer_id,
+                     kind=identifier.kind, value=identifier.value)
+
+
+def remove_identifier(identifier: Identifier, origin: Origin) -> None:
+    """Unbind an identifier; refuse to remove the customer's last one (they could never
+    log in again)."""
+    customer = identifier.customer
+    if len(customer.identifiers) <= 1:
+        raise CustomerError("This is the only way to find the account; add another first.")
+    record_event("identifier.removed", origin, customer.customer_id, kind=identifier.kind,
+                 value=identifier.value)
+    customer.identifiers.remove(identifier)
+    db.session.flush()
+
+
+def link_account(customer: Customer, system: str, account_number: str,
+                 origin: Origin) -> LinkedAccount:
+    """Tie `(system, account_number)` to a customer; each pair belongs to one customer."""
+    system, account_number = normalize_linked_account(system, account_number)
+    if find_by_linked_account(system, account_number) is not None:
+        raise CustomerError(f"{system}:{account_number} is already linked to a customer.")
+    try:
+        with db.session.begin_nested():
+            row = LinkedAccount(customer=customer, system=system, account_number=account_number)
+            db.session.add(row)
+    except IntegrityError:
+        raise CustomerError(f"{system}:{account_number} is already linked to a customer.") from None
+    record_event("linked_account.added", origin, customer.customer_id, system=system,
+                 account_number=account_number)
+    return row
+
+
+def unlink_account(linked_account: LinkedAccount, origin: Origin) -> None:
+    """Remove a linked account."""
+    customer = linked_account.customer
+    record_event("linked_account.removed", origin, customer.customer_id,
+                 system=linked_account.system, account_number=linked_account.account_number)
+    customer.linked_accounts.remove(linked_account)
+    db.session.flush()
+
+
+def normalize_linked_account(system: str, account_number: str) -> tuple[str, str]:
+    """System: a lower-case slug. Account number: NFKC, trimmed, case kept (other systems'
+    numbers may be case-sensitive)."""
+    system = unicodedata.normalize("NFKC", system or "").strip().lower()
+    if not _SYSTEM_RE.match(system):
+        raise CustomerError("A system name is 1-64 letters, digits, '.', '_' or '-'.")
+    account_number = unicodedata.normalize("NFKC", account_number or "").strip()
+    if not account_number or len(account_number) > ACCOUNT_NUMBER_MAX:
+        raise CustomerError(f"An account number has 1 to {ACCOUNT_NUMBER_MAX} characters.")
+    if any(unicodedata.category(ch).startswith("C") for ch in account_number):
+        raise CustomerError("Account numbers cannot contain control characters.")
+    return system, account_number
+
+
+def get_by_customer_id(customer_id: str) -> Customer | None:
+    """The customer with this canonical customer ID."""
+    return db.session.execute(
+        db.select(Customer).where(Customer.customer_id == customer_id)
+    ).scalar_one_or_none()
+
+
+def find_by_identifier(kind: str, match_key: str) -> Customer | None:
+    """The customer an identifier belongs to, if any."""
+    identifier = _find_identifier(kind, match_key)
+    return identifier.customer if identifier else None
+
+
+def find_by_linked_account(system: str, account_number: str) -> Customer | None:
+    """The customer behind an account number in another system."""
+    row = db.session.execute(
+        db.select(LinkedAccount).where(LinkedAccount.system == system,
+                                       LinkedAccount.account_number == account_number)
+    ).scalar_one_or_none()
+    return row.customer if row else None
+
+
+def find_customer(text: str) -> Customer | None:
+    """Find a customer from whatever a person can read out: a customer ID (any spelling),
+    an email, a phone number in any format, a username, or `system:account_number`.
+
+    Raises CustomerError for input that is malformed for what it looks like, e.g. a
+    customer ID whose check symbol does not match, so no lookup is wasted on a typo.
+    """
+    text = (text or "").strip()
+    if not text or len(text) > 320:
+        raise CustomerError("Give a customer ID, email, phone number, username or system:account.")
+    if looks_like_customer_id(text):
+        try:
+            return get_by_customer_id(customer_ids.parse(text))
+        except customer_ids.InvalidCustomerId as error:
+            raise CustomerError(str(error)) from None
+    if "@" in text:
+        return find_by_identifier("email", normalize_identifier("email", text).match_key)
+    system, sep, number = text.partition(":")
+    if sep and _SYSTEM_RE.match(system.strip().lower()) and system.strip().lower() != "tel":
+        return find_by_linked_account(*normalize_linked_account(system, number))
+    if _looks_like_phone(text):
+        return find_by_identifier("phone", normalize_identifier("phone", text).match_key)
+    return find_by_identifier("username", normalize_identifier("username", text).match_key)
+
+
+def looks_like_customer_id(text: str) -> bool:
+    """True if `text` has the shape of a customer ID: 13 letters and digits, at least one a
+    digit, once hyphens and spaces are dropped.
+
+    Shape only: the check symbol is judged by customer_ids.parse, so a mistyped ID is
+    reported as mistyped instead of being searched as a username. Usernames of this shape
+    are refused, so the two can never be confused.
+    """
+    compact = re.sub(r"[\s-]", "", text)
+    return (len(compact) == 13 and compact.isascii() and compact.isalnum()
+            and any(ch.isdigit() for ch in compact))
+
+
+def _looks_like_phone(text: str) -> bool:
+    body = text.removeprefix("tel:")
+    return bool(body) and all(ch.isdigit() or ch in " +-().\u00a0" for ch in body) \
+        and sum(ch.isdigit() for ch in body) >= 5
+
+
+def _find_identifier(kind: str, match_key: str) -> Identifier | None:
+    return db.session.execute(
+        db.select(Identifier).where(Identifier.kind == kind, Identifier.match_key == match_key)
+    ).scalar_one_or_none()
+
+
+def display_name(customer: Customer) -> str | None:
+    """Given and family name joined, if any."""
+    parts = [p for p in (customer.given_name, customer.family_name) if p]
+    return " ".join(parts) or None

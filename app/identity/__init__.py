@@ -1,0 +1,1 @@
+"""Pure functions for customer IDs and identifiers: no Flask, no database."""

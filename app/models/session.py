@@ -1,0 +1,78 @@
+"""Login sessions (server side), login throttles and verification codes."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import Base, utcnow
+from app.models.customer import Customer
+
+
+class LoginSession(Base):
+    """The single sign-on session of one browser.
+
+    The cookie carries a random token; only its keyed hash is stored, so a copy of the
+    database does not let anyone ride a session. Ending a session sets `ended_at`.
+    """
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_pk: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    auth_time: Mapped[datetime]
+    amr: Mapped[list] = mapped_column(JSON, default=list)
+    acr: Mapped[str] = mapped_column(String(32))
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    ended_at: Mapped[datetime | None]
+
+    customer: Mapped[Customer] = relationship()
+
+
+class LoginThrottle(Base):
+    """Consecutive login failures for one identifier, known to us or not.
+
+    Keyed by a keyed hash of the normalised identifier, so unknown identifiers are throttled
+    exactly like known ones (no enumeration) and the table holds no plain identifiers.
+    """
+
+    __tablename__ = "login_throttles"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    blocked_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class VerificationCode(Base):
+    """A one-time code sent to prove possession of an email or phone.
+
+    The code is stored as a keyed hash; `attempts` counts wrong guesses and the code dies
+    at the limit. `payload` carries what the purpose needs once the code is proved (for
+    sign-up: the argon2 password hash and names, never the password itself).
+    """
+
+    __tablename__ = "verification_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    destination: Mapped[str] = mapped_column(String(320))
+    match_key: Mapped[str] = mapped_column(String(320), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(default=0)
+    expires_at: Mapped[datetime]
+    consumed_at: Mapped[datetime | None]
+    payload: Mapped[dict | None] = mapped_column(JSON)
+    customer_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,69 @@
+"""Hosted pages and health checks, with the headers and error pages they share."""
+from __future__ import annotations
+
+from flask import Flask, g, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from app.extensions import db
+
+# No inline script anywhere; forms post only to us; nobody may frame our pages.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def register_web(app: Flask) -> None:
+    """Register the hosted pages, health checks, security headers and error pages."""
+    from app.web.health import bp as health_bp
+    from app.web.pages import bp as pages_bp
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(pages_bp)
+    app.after_request(add_security_headers)
+    app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(Exception, handle_unexpected_error)
+
+
+def add_security_headers(response):
+    """Security headers on every response; authenticated pages are never cached."""
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if g.get("login_session") is not None or request.method == "POST" or \
+            response.mimetype == "text/html":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def handle_csrf_error(error: CSRFError):
+    """A form without a valid CSRF token: say so plainly, change nothing."""
+    db.session.rollback()
+    return render_template("web/error.html", status=400, title="Form expired",
+                           message="This form has expired or did not come from this site. "
+                                   "Go back, reload the page and try again."), 400
+
+
+def handle_http_error(error: HTTPException):
+    """Plain error pages for HTTP errors (404, 405, 429 ...)."""
+    if error.code == 429:
+        message = "Too many requests from your network. Wait a minute and try again."
+    else:
+        message = error.description
+    return render_template("web/error.html", status=error.code, title=error.name,
+                           message=message), error.code
+
+
+def handle_unexpected_error(error: Exception):
+    """Fail closed with a plain page, never a stack trace; the log keeps the details."""
+    from flask import current_app
+    db.session.rollback()
+    current_app.logger.exception("Unhandled error")
+    return render_template("web/error.html", status=500, title="Something went wrong",
+                           message="Tessera could not complete this request. Nothing was "
+                                   "changed. Try again in a moment."), 500

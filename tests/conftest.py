@@ -1,0 +1,191 @@
+"""Shared fixtures: an app on each database backend, a test client, a live server.
+
+Every test that takes `app` runs twice: on SQLite and on a real PostgreSQL (a throwaway
+server started for the session; see tests/postgres.py). With TESSERA_REQUIRE_POSTGRES=1 a
+missing PostgreSQL fails the run instead of skipping, so CI cannot silently lose half.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from app import create_app
+from app.extensions import db, limiter
+from tests.postgres import PostgresServer, PostgresUnavailable, create_database, free_port, wait_for
+
+BACKENDS = ["sqlite", "postgresql"]
+REQUIRE_POSTGRES = os.environ.get("TESSERA_REQUIRE_POSTGRES") == "1"
+TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def base_config(instance: Path, database_url: str) -> dict:
+    """Settings for a test app: development mode, cheap argon2, files under `instance`."""
+    return {
+        "TESTING": True,
+        "ENV": "development",
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "DATABASE_URL": database_url,
+        # Cheap argon2 for speed; the timing test raises it to the real cost.
+        "ARGON2_MEMORY_KIB": 256,
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_PARALLELISM": 1,
+        "RATELIMIT_STORAGE_URI": "memory://",
+    }
+
+
+def _migrate(database_url: str, instance: Path) -> None:
+    from flask_migrate import upgrade
+    app = create_app(base_config(instance, database_url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url():
+    """URL of a PostgreSQL server for this session (started here unless given)."""
+    given = os.environ.get("TESSERA_TEST_POSTGRES_URL")
+    if given:
+        wait_for(given)
+        yield given
+        return
+    try:
+        server = PostgresServer().start()
+    except PostgresUnavailable as error:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"TESSERA_REQUIRE_POSTGRES=1 but PostgreSQL is unavailable: {error}")
+        pytest.skip(f"PostgreSQL half skipped: {error}")
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgresql_database(postgres_admin_url, tmp_path_factory):
+    """A migrated PostgreSQL database shared by the session (emptied after each test)."""
+    url = create_database(postgres_admin_url, "tessera_test")
+    _migrate(url, tmp_path_factory.mktemp("pg-migrate"))
+    return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A migrated SQLite file, copied for each test."""
+    directory = tmp_path_factory.mktemp("sqlite-template")
+    path = directory / "template.db"
+    _migrate(f"sqlite:///{path}", directory)
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path):
+    """A fresh, migrated database on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "tessera.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    url = request.getfixturevalue("postgresql_database")
+    yield url
+    _empty_postgres(url)
+
+
+def _empty_postgres(url: str) -> None:
+    import psycopg
+    tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def make_app(database_url, tmp_path):
+    """Build an app on this test's database with extra settings; disposed at the end."""
+    apps = []
+
+    def build(**overrides):
+        config = base_config(tmp_path, database_url) | overrides
+        application = create_app(config)
+        apps.append(application)
+        return application
+
+    yield build
+    for application in apps:
+        with application.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    """The app with test settings, on SQLite and on PostgreSQL."""
+    application = make_app()
+    limiter.reset()
+    return application
+
+
+@pytest.fixture
+def app_context(app):
+    """Run the test inside an application context (for calling services directly)."""
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app):
+    """A test client for the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    """A CLI runner for the app's flask commands."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served over real HTTP on 127.0.0.1 by a threaded server; yields its URL."""
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+# ---- helpers shared by tests -------------------------------------------------------------
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token(page_html: str) -> str:
+    """The CSRF token in a rendered form."""
+    match = CSRF_RE.search(page_html)
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+def read_outbox(app) -> list[dict]:
+    """Messages the console senders wrote, oldest first."""
+    path = Path(app.config["OUTBOX_PATH"])
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def last_code(app, to: str) -> str:
+    """The last 6-digit code sent to `to`."""
+    for message in reversed(read_outbox(app)):
+        if message["to"] == to:
+            match = re.search(r"\b(\d{6})\b", message["body"])
+            if match:
+                return match.group(1)
+    raise AssertionError(f"no code was sent to {to}")
