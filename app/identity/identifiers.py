@@ -165,7 +165,8 @@ def normalize_phone(text: str, default_region: str) -> str:
     (a number used to sign in must reach one phone). An unknown
     ``default_region`` is a programming error: plain ``ValueError``.
     """
-    if default_region not in phonenumbers.SUPPORTED_REGIONS and default_region != phonenumbers.UNKNOWN_REGION:
+    known = default_region in phonenumbers.SUPPORTED_REGIONS
+    if not known and default_region != phonenumbers.UNKNOWN_REGION:  # "ZZ"
         raise ValueError(f"unknown default_region {default_region!r}")
     if len(text) > MAX_PHONE_INPUT_LENGTH:
         raise InvalidIdentifier(

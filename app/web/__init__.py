@@ -19,6 +19,8 @@ def register_web(app: Flask) -> None:
     from app.web.health import bp as health_bp
     from app.web.pages import bp as pages_bp
 
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
     app.register_blueprint(health_bp)
     app.register_blueprint(pages_bp)
     app.after_request(add_security_headers)

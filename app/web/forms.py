@@ -1,0 +1,51 @@
+"""The hosted pages' forms. Flask-WTF adds and checks a CSRF token on every one."""
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length, Optional
+
+# Generous caps against oversized posts; the services apply the real rules and messages.
+IDENTIFIER_MAX = 320
+PASSWORD_FIELD_MAX = 1024
+
+
+class SignupForm(FlaskForm):
+    """Email or phone, a password, and optional names."""
+
+    identifier = StringField("Email or phone number", validators=[
+        DataRequired("Enter an email address or a phone number."),
+        Length(max=IDENTIFIER_MAX, message="That is too long to be an email or phone number.")])
+    password = PasswordField("Password", validators=[
+        DataRequired("Choose a password."),
+        Length(max=PASSWORD_FIELD_MAX, message="Use at most 256 characters.")])
+    given_name = StringField("Given name (optional)", validators=[
+        Optional(), Length(max=100, message="Names have at most 100 characters.")])
+    family_name = StringField("Family name (optional)", validators=[
+        Optional(), Length(max=100, message="Names have at most 100 characters.")])
+    submit = SubmitField("Create account")
+
+
+class VerifyCodeForm(FlaskForm):
+    """The one-time code sent to prove an email or phone."""
+
+    code = StringField("Code", validators=[
+        DataRequired("Enter the 6-digit code we sent you."),
+        Length(max=16, message="Enter the 6-digit code we sent you.")])
+    submit = SubmitField("Confirm")
+
+
+class LoginForm(FlaskForm):
+    """Identifier and password."""
+
+    identifier = StringField("Email, phone number or username", validators=[
+        DataRequired("Enter your email, phone number or username."),
+        Length(max=IDENTIFIER_MAX, message="That is too long to be an email, phone or username.")])
+    password = PasswordField("Password", validators=[
+        DataRequired("Enter your password."),
+        Length(max=PASSWORD_FIELD_MAX, message="The identifier or password is not right.")])
+    submit = SubmitField("Log in")
+
+
+class LogoutForm(FlaskForm):
+    """Only a CSRF token: logging out is a POST so other sites cannot trigger it."""
+
+    submit = SubmitField("Log out")
