@@ -7,6 +7,7 @@ PASSWORD_MIN_ZXCVBN_SCORE or finds the whole of it in its common-password list.
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import lru_cache
 
@@ -40,7 +41,7 @@ def check_policy(password: str, user_inputs: list[str] | tuple[str, ...] = ()) -
         raise PasswordRejected(f"Use at least {minimum} characters.")
     if len(password) > MAX_LENGTH:
         raise PasswordRejected(f"Use at most {MAX_LENGTH} characters.")
-    result = zxcvbn(password[:ZXCVBN_MAX_INPUT], user_inputs=[i for i in user_inputs if i])
+    result = zxcvbn(password[:ZXCVBN_MAX_INPUT], user_inputs=_words_of(user_inputs))
     common = any(
         match["pattern"] == "dictionary" and match.get("dictionary_name") == "passwords"
         and len(match["token"]) == len(password)
@@ -54,6 +55,17 @@ def check_policy(password: str, user_inputs: list[str] | tuple[str, ...] = ()) -
         hints = " ".join(feedback.get("suggestions") or [])
         raise PasswordRejected(f"{reason} {hints}".strip())
     return password
+
+
+def _words_of(user_inputs) -> list[str]:
+    """The inputs and their parts: zxcvbn matches whole words, so 'ada.l@example.com'
+    must also be offered as 'ada', 'l', 'example'."""
+    words = set()
+    for text in user_inputs:
+        if text:
+            words.add(text.lower())
+            words.update(w for w in re.split(r"[\W_]+", text.lower()) if len(w) >= 3)
+    return sorted(words)
 
 
 def _hasher() -> PasswordHasher:

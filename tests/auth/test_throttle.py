@@ -1,0 +1,109 @@
+"""Per-identifier login backoff: doubling waits, no permanent lockout, no enumeration,
+and a limit that holds under concurrent guesses."""
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+import time_machine
+from sqlalchemy import func, select
+
+from app.auth.login import LoginRefused, password_login
+from app.extensions import db
+from app.models import AuditEvent
+from tests.conftest import csrf_token
+from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
+
+START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def attempt(identifier: str, password: str) -> str:
+    """'ok', 'wrong' or 'throttled'."""
+    try:
+        password_login(identifier, password, TEST_ORIGIN)
+        return "ok"
+    except LoginRefused as refusal:
+        return "throttled" if refusal.retry_at else "wrong"
+
+
+def count_events(name: str) -> int:
+    return db.session.scalar(select(func.count()).select_from(AuditEvent)
+                             .where(AuditEvent.event == name))
+
+
+def test_backoff_after_five_failures_doubles_and_then_lets_the_owner_in(app_context):
+    make_customer()
+    with time_machine.travel(START, tick=False) as clock:
+        assert [attempt("ada@example.com", "wrong") for _ in range(5)] == ["wrong"] * 5
+        # Even the right password waits: the throttle must not reveal it.
+        assert attempt("ada@example.com", STRONG_PASSWORD) == "throttled"
+        clock.shift(timedelta(seconds=30))
+        assert attempt("ada@example.com", "wrong") == "wrong"       # one try after 30 s
+        assert attempt("ada@example.com", "wrong") == "throttled"
+        clock.shift(timedelta(seconds=30))
+        assert attempt("ada@example.com", "wrong") == "throttled"   # the wait doubled to 60 s
+        clock.shift(timedelta(seconds=30))
+        assert attempt("ada@example.com", STRONG_PASSWORD) == "ok"
+        # Success clears the count: five fresh tries again.
+        assert [attempt("ada@example.com", "wrong") for _ in range(5)] == ["wrong"] * 5
+
+
+def test_wait_is_capped_so_an_attacker_cannot_lock_out_for_good(app_context):
+    make_customer()
+    with time_machine.travel(START, tick=False) as clock:
+        for _ in range(30):
+            attempt("ada@example.com", "wrong")
+            clock.shift(timedelta(seconds=900))
+        assert attempt("ada@example.com", STRONG_PASSWORD) == "ok"
+
+
+def test_unknown_identifiers_are_throttled_exactly_like_known_ones(app_context):
+    make_customer()
+    with time_machine.travel(START, tick=False):
+        known = [attempt("ada@example.com", "wrong") for _ in range(7)]
+        unknown = [attempt("nobody@example.com", "wrong") for _ in range(7)]
+    assert known == unknown == ["wrong"] * 5 + ["throttled"] * 2
+
+
+def test_throttle_is_per_identifier_in_any_spelling(app_context):
+    make_customer()
+    with time_machine.travel(START, tick=False):
+        for spelling in ["ada@example.com", "ADA@example.com", " Ada@Example.com ",
+                         "ada@EXAMPLE.COM", "aDa@example.com"]:
+            attempt(spelling, "wrong")
+        assert attempt("ada@example.com", STRONG_PASSWORD) == "throttled"
+        make_customer(email="grace@example.com")
+        assert attempt("grace@example.com", STRONG_PASSWORD) == "ok"
+
+
+def test_twenty_concurrent_wrong_passwords_get_five_checks(app, live_server):
+    """20 browsers post a wrong password at the same moment: exactly five are checked,
+    the other fifteen are refused by the backoff, on SQLite and PostgreSQL."""
+    with app.app_context():
+        customer_id = make_customer().customer_id
+    sessions = []
+    for _ in range(20):
+        browser = requests.Session()
+        token = csrf_token(browser.get(f"{live_server}/login", timeout=10).text)
+        sessions.append((browser, token))
+    barrier = threading.Barrier(20, timeout=30)
+    statuses = []
+
+    def guess(browser, token):
+        barrier.wait()
+        response = browser.post(f"{live_server}/login", timeout=60, allow_redirects=False,
+                                data={"csrf_token": token, "identifier": "ada@example.com",
+                                      "password": "not-the-password"})
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=guess, args=pair) for pair in sessions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [401] * 20
+    with app.app_context():
+        failed = db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.event == "login.failed", AuditEvent.customer_id == customer_id))
+        throttled = count_events("login.throttled")
+    assert (failed, throttled) == (5, 15)
