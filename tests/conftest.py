@@ -19,9 +19,12 @@ from werkzeug.serving import make_server
 from app import create_app
 from app.extensions import db, limiter
 from tests.postgres import PostgresServer, PostgresUnavailable, create_database, free_port, wait_for
+from tests.redis_server import RedisServer, RedisUnavailable
 
 BACKENDS = ["sqlite", "postgresql"]
 REQUIRE_POSTGRES = os.environ.get("TESSERA_REQUIRE_POSTGRES") == "1"
+# CI installs redis-server, so there a missing one is a failure, not a skip.
+REQUIRE_REDIS = os.environ.get("CI") == "true"
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
 
 
@@ -63,6 +66,19 @@ def postgres_admin_url():
         if REQUIRE_POSTGRES:
             pytest.fail(f"TESSERA_REQUIRE_POSTGRES=1 but PostgreSQL is unavailable: {error}")
         pytest.skip(f"PostgreSQL half skipped: {error}")
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """URL of a throwaway redis-server for this session."""
+    try:
+        server = RedisServer().start()
+    except RedisUnavailable as error:
+        if REQUIRE_REDIS:
+            pytest.fail(f"CI=true but Redis is unavailable: {error}")
+        pytest.skip(f"Redis tests skipped: {error}")
     yield server.url
     server.stop()
 
