@@ -1,0 +1,55 @@
+# Tessera developer commands. Needs only GNU make and Python 3.11+ (no system packages).
+#
+#   make run     start the embedded development server (SQLite, console SMS/email)
+#   make test    run the test suite (extra pytest arguments: make test PYTEST_ARGS='-k login -x')
+#   make clean   remove the virtualenv and build artefacts (keeps instance/: your data)
+
+PYTHON ?= python3
+PORT ?= 5000
+PYTEST_ARGS ?=
+
+VENV := .venv
+BIN := $(VENV)/bin
+# One stamp per install flavour: each is redone when pyproject.toml is newer than it.
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test clean
+
+# The virtualenv itself; made once, kept until `make clean`.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e '.[dev]'
+	touch $@
+
+# `make run` is always the embedded development mode: it sets TESSERA_ENV=development
+# whatever your shell says (production settings belong to the Docker image / gunicorn),
+# and the issuer to the address it serves on, so PORT=5050 gives a consistent issuer.
+run: export TESSERA_ENV := development
+run: export TESSERA_ISSUER := http://127.0.0.1:$(PORT)
+run: $(RUN_STAMP)
+	$(BIN)/flask --app app db upgrade
+	$(BIN)/flask --app app clients ensure-demo
+	@echo
+	@echo "Tessera is running at http://127.0.0.1:$(PORT)/ — sign up at http://127.0.0.1:$(PORT)/signup;"
+	@echo "codes sent by SMS/email are printed here and appended to instance/outbox.jsonl"
+	@echo
+	@exec $(BIN)/flask --app app run --host 127.0.0.1 --port $(PORT)
+
+# pytest's exit status is make's, so a failing test fails `make test`.
+test: $(DEV_STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# instance/ (database, secret key, outbox) is deliberately kept; so is .hypothesis/
+# (the failing examples Hypothesis replays first).
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
