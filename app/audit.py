@@ -40,3 +40,25 @@ def recent_events(customer_id: str, limit: int = 20) -> list[AuditEvent]:
         .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
         .limit(limit)
     ))
+
+
+#: Plain words for the events customers see on their account page.
+EVENT_DESCRIPTIONS = {
+    "customer.created": "Account created",
+    "signup.completed": "Signed up",
+    "signup.attempted_existing": "Someone tried to sign up with your details",
+    "login.succeeded": "Logged in",
+    "login.failed": "Failed login attempt",
+    "logout": "Logged out",
+    "identifier.added": "Email or phone added",
+    "identifier.verified": "Email or phone confirmed",
+    "identifier.removed": "Email or phone removed",
+    "linked_account.added": "Account in another system linked",
+    "linked_account.removed": "Account in another system unlinked",
+    "password.changed": "Password changed",
+}
+
+
+def describe_event(event: str) -> str:
+    """What an event means, in words for the customer (the code name if we have none)."""
+    return EVENT_DESCRIPTIONS.get(event, event)

@@ -142,6 +142,13 @@ def validate(config: dict) -> None:
     issuer = str(config["ISSUER"])
     if not issuer.startswith(("http://", "https://")) or issuer.endswith("/"):
         problems.append(f"{ENV_PREFIX}ISSUER must be an http(s) URL without a trailing slash")
+    # Whole-number settings, whichever source they came from (instance/config.py values
+    # are not converted on the way in).
+    for key, default in DEFAULTS.items():
+        if type(default) is int and not _is_whole_number(config[key]):
+            problems.append(f"{ENV_PREFIX}{key} must be a whole number, not {config[key]!r}")
+    if problems:
+        raise ConfigError("Tessera cannot start:\n  - " + "\n  - ".join(problems))
     for key in ("ARGON2_MEMORY_KIB", "ARGON2_TIME_COST", "ARGON2_PARALLELISM",
                 "LOGIN_BACKOFF_THRESHOLD", "SESSION_IDLE_SECONDS", "SESSION_ABSOLUTE_SECONDS"):
         if int(config[key]) < 1:
@@ -150,6 +157,21 @@ def validate(config: dict) -> None:
         problems.append(f"{ENV_PREFIX}PASSWORD_MIN_LENGTH must be between 8 and 64")
     if problems:
         raise ConfigError("Tessera cannot start:\n  - " + "\n  - ".join(problems))
+
+
+def _is_whole_number(value: object) -> bool:
+    """True for an int (not a bool), or a string holding one."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    if isinstance(value, str):
+        try:
+            int(value)
+        except ValueError:
+            return False
+        return True
+    return False
 
 
 def _rule(key: str, what: str) -> str:

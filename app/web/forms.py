@@ -1,11 +1,21 @@
 """The hosted pages' forms. Flask-WTF adds and checks a CSRF token on every one."""
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from app.customers import CustomerError, normalize_name
 
 # Generous caps against oversized posts; the services apply the real rules and messages.
 IDENTIFIER_MAX = 320
 PASSWORD_FIELD_MAX = 1024
+
+
+def valid_name(form, field) -> None:
+    """Apply the directory's name rules here, so the error shows at the name field."""
+    try:
+        normalize_name(field.data)
+    except CustomerError as error:
+        raise ValidationError(str(error)) from None
 
 
 class SignupForm(FlaskForm):
@@ -18,9 +28,9 @@ class SignupForm(FlaskForm):
         DataRequired("Choose a password."),
         Length(max=PASSWORD_FIELD_MAX, message="Use at most 256 characters.")])
     given_name = StringField("Given name (optional)", validators=[
-        Optional(), Length(max=100, message="Names have at most 100 characters.")])
+        Optional(), Length(max=100, message="Names have at most 100 characters."), valid_name])
     family_name = StringField("Family name (optional)", validators=[
-        Optional(), Length(max=100, message="Names have at most 100 characters.")])
+        Optional(), Length(max=100, message="Names have at most 100 characters."), valid_name])
     submit = SubmitField("Create account")
 
 

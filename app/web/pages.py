@@ -38,7 +38,13 @@ def _signup_limit() -> str:
 
 @bp.before_app_request
 def load_login_session() -> None:
-    """Attach the live login session (or None) to `g` for this request."""
+    """Attach the live login session (or None) to `g` for this request.
+
+    Health checks and static files skip it: they must answer without the database.
+    """
+    if request.blueprint == "health" or request.endpoint == "static":
+        g.login_session = None
+        return
     g.login_session = load_session(request.cookies.get(COOKIE_NAME))
 
 
@@ -59,9 +65,15 @@ def login_required(view):
 
 
 def safe_next(target: str | None) -> str:
-    """A local path to go to after login; anything else (other hosts, //evil) -> account."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")) \
-            and "\\" not in target and len(target) <= 2000:
+    """A local path to go to after login; anything else (other hosts, //evil) -> account.
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so
+    "/\t/evil.example" or "/\\evil.example" would leave the site: any whitespace, control
+    character or backslash refuses the target.
+    """
+    if (target and target.startswith("/") and not target.startswith("//")
+            and len(target) <= 2000 and "\\" not in target
+            and not any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in target)):
         return target
     return url_for("web.account")
 
@@ -170,5 +182,6 @@ def account():
         customer_id_display=format_for_people(customer.customer_id),
         name=display_name(customer),
         events=audit.recent_events(customer.customer_id),
+        describe_event=audit.describe_event,
         logout_form=LogoutForm(),
     )

@@ -50,6 +50,21 @@ def test_generate_uses_60_bits_from_secrets(monkeypatch: pytest.MonkeyPatch) -> 
     assert asked == [60]
 
 
+def test_generate_draws_again_when_an_id_has_no_digit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An all-letter ID could be read as a word or username, so it is never issued."""
+    letters = [symbol for symbol in ALPHABET if symbol.isalpha()]
+    all_letters = next(
+        n for n in (
+            sum(ALPHABET.index(letters[(i + shift) % len(letters)]) << (5 * i) for i in range(12))
+            for shift in range(len(letters))
+        )
+        if customer_ids._from_int(n).isalpha()
+    )
+    draws = iter([all_letters, 0])
+    monkeypatch.setattr(customer_ids.secrets, "randbits", lambda k: next(draws))
+    assert generate() == "0000000000000"
+
+
 @pytest.mark.parametrize(
     ("n", "expected"),
     [

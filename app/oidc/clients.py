@@ -1,0 +1,230 @@
+"""The OAuth client registry: relying apps and services, their redirect URIs and secrets.
+
+A confidential client's secret is 256 random bits, shown once when it is made and stored
+only as a keyed hash (app/keyed_hash.py): the secret's entropy protects it, so the fast
+hash is enough and keeps the token endpoint cheap. Public clients (browser and native
+apps) hold no secret and may not use client_credentials.
+
+Redirect URIs follow RFC 8252 and the OAuth security BCP (RFC 9700): absolute, no
+fragment, no userinfo; https, or http only on loopback (127.0.0.1, [::1], localhost);
+native public clients may also use a private-use scheme in reverse-domain form
+(com.example.app:/callback). They are stored exactly as given, because the authorization
+endpoint compares them by exact string match.
+
+Services take plain arguments, add to the caller's transaction (the caller commits) and
+raise ClientError with a message fit to show an operator.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+from urllib.parse import urlsplit
+
+from app.audit import Origin, record_event
+from app.customers import CustomerError, normalize_name
+from app.extensions import db
+from app.keyed_hash import keyed_hash, matches
+from app.models import OAuthClient
+
+GRANT_AUTHORIZATION_CODE = "authorization_code"
+GRANT_REFRESH_TOKEN = "refresh_token"
+GRANT_CLIENT_CREDENTIALS = "client_credentials"
+GRANT_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+GRANT_TYPES = (GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS,
+               GRANT_TOKEN_EXCHANGE)
+DEFAULT_GRANT_TYPES = (GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN)
+DEFAULT_SCOPE = "openid profile email phone"
+
+MAX_REDIRECT_URIS = 20
+MAX_REDIRECT_URI_LENGTH = 2000
+# Scope is free text at rest; this bounds what a mistaken paste can store.
+MAX_SCOPE_LENGTH = 1000
+
+DEMO_CLIENT_NAME = "Tessera demo"
+DEMO_REDIRECT_URI = "http://127.0.0.1:5001/callback"
+
+SECRET_HASH_PURPOSE = "client-secret"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+_SCOPE_TOKEN_RE = re.compile(r"[A-Za-z0-9:_.-]+")
+# RFC 8252 section 7.1: a private-use scheme is a reverse domain name, so it has a dot;
+# that also keeps out javascript:, data:, file: and every other dotless scheme.
+_PRIVATE_USE_SCHEME_RE = re.compile(r"[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+")
+
+
+class ClientError(ValueError):
+    """A client registration that cannot be done; the message says why."""
+
+
+def create_client(name: str, redirect_uris: list[str] | tuple[str, ...], *,
+                  public: bool = False, first_party: bool = False,
+                  grant_types: list[str] | tuple[str, ...] | None = None,
+                  scope: str | None = None, origin: Origin) -> tuple[OAuthClient, str | None]:
+    """Register a client; return it and, for a confidential client, its plain secret.
+
+    The secret is returned here only and never stored: show it once. Everything is
+    validated before anything is added, so bad input raises ClientError and adds nothing.
+    """
+    name = _normalize_client_name(name)
+    grant_types = normalize_grant_types(grant_types, public=public)
+    redirect_uris = normalize_redirect_uris(redirect_uris, public=public)
+    if GRANT_AUTHORIZATION_CODE in grant_types and not redirect_uris:
+        raise ClientError("A client that uses authorization_code needs a redirect URI.")
+    scope = normalize_scope(DEFAULT_SCOPE if scope is None else scope)
+
+    secret = None if public else secrets.token_urlsafe(32)
+    client = OAuthClient(
+        client_id=new_client_id(),
+        client_secret_hash=None if secret is None else keyed_hash(SECRET_HASH_PURPOSE, secret),
+        name=name, redirect_uris=redirect_uris, grant_types=grant_types, scope=scope,
+        is_public=public, is_first_party=first_party,
+    )
+    db.session.add(client)
+    record_event("client.created", origin, None, client_id=client.client_id, name=name)
+    return client, secret
+
+
+def new_client_id() -> str:
+    """A random client_id: 192 bits, URL-safe, never starting with "-" (which a shell
+    command line would read as an option)."""
+    while True:
+        client_id = secrets.token_urlsafe(24)
+        if not client_id.startswith("-"):
+            return client_id
+
+
+def verify_client_secret(client: OAuthClient, secret: str | None) -> bool:
+    """True if `secret` is this confidential client's secret (constant-time comparison).
+
+    Public clients have no secret, so nothing verifies for them.
+    """
+    if client.is_public or not client.client_secret_hash or not isinstance(secret, str):
+        return False
+    return matches(client.client_secret_hash, SECRET_HASH_PURPOSE, secret)
+
+
+def get_client(client_id: str) -> OAuthClient | None:
+    """The client with this client_id, if any."""
+    return db.session.execute(
+        db.select(OAuthClient).where(OAuthClient.client_id == client_id)
+    ).scalar_one_or_none()
+
+
+def list_clients() -> list[OAuthClient]:
+    """Every client, oldest first."""
+    return list(db.session.scalars(
+        db.select(OAuthClient).order_by(OAuthClient.created_at, OAuthClient.id)
+    ))
+
+
+def ensure_demo_client(origin: Origin) -> tuple[OAuthClient, bool]:
+    """Return the "Tessera demo" client, creating it first if it does not exist.
+
+    The demo app is a public first-party client on loopback, so `make run` can log in
+    without a secret. Returns (client, created); the caller commits. Two processes racing
+    here could each create one (names are not unique): run it from one place at start-up.
+    """
+    existing = db.session.scalars(
+        db.select(OAuthClient).where(OAuthClient.name == DEMO_CLIENT_NAME)
+        .order_by(OAuthClient.id).limit(1)
+    ).first()
+    if existing is not None:
+        return existing, False
+    client, _ = create_client(DEMO_CLIENT_NAME, [DEMO_REDIRECT_URI], public=True,
+                              first_party=True, origin=origin)
+    return client, True
+
+
+def normalize_grant_types(grant_types: list[str] | tuple[str, ...] | None, *,
+                          public: bool) -> list[str]:
+    """The grant types to store (defaults when None, duplicates dropped), or ClientError."""
+    chosen = list(dict.fromkeys(DEFAULT_GRANT_TYPES if grant_types is None else grant_types))
+    if not chosen:
+        raise ClientError("Give the client at least one grant type.")
+    for grant_type in chosen:
+        if grant_type not in GRANT_TYPES:
+            raise ClientError(f"Unknown grant type {grant_type!r}; use one of: "
+                              f"{', '.join(GRANT_TYPES)}.")
+    if public and GRANT_CLIENT_CREDENTIALS in chosen:
+        # client_credentials authenticates the client alone; a public client cannot.
+        raise ClientError("A public client cannot use client_credentials: it has no secret.")
+    return chosen
+
+
+def normalize_redirect_uris(redirect_uris: list[str] | tuple[str, ...], *,
+                            public: bool) -> list[str]:
+    """The redirect URIs to store (duplicates dropped, order kept), or ClientError."""
+    uris = list(dict.fromkeys(redirect_uris or ()))
+    if len(uris) > MAX_REDIRECT_URIS:
+        raise ClientError(f"A client has at most {MAX_REDIRECT_URIS} redirect URIs.")
+    for uri in uris:
+        check_redirect_uri(uri, public=public)
+    return uris
+
+
+def check_redirect_uri(uri: str, *, public: bool) -> None:
+    """Raise ClientError unless `uri` is an acceptable redirect URI (see module docstring)."""
+    if not isinstance(uri, str) or not uri:
+        raise ClientError("A redirect URI cannot be empty.")
+    if len(uri) > MAX_REDIRECT_URI_LENGTH:
+        raise ClientError(f"A redirect URI has at most {MAX_REDIRECT_URI_LENGTH} characters.")
+    # URIs are ASCII; anything else must be percent-encoded, so each URI has one spelling.
+    # Browsers read a backslash as "/" in http(s) URLs, which can move the host: refused.
+    if not uri.isascii() or any(ch.isspace() or not ch.isprintable() or ch == "\\"
+                                for ch in uri):
+        raise ClientError(f"Redirect URI {uri!r} must be ASCII without spaces or backslashes "
+                          "(percent-encode other characters).")
+    if "#" in uri:
+        raise ClientError(f"Redirect URI {uri!r} cannot have a fragment (#...).")
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number 0-65535)
+    except ValueError:
+        raise ClientError(f"Redirect URI {uri!r} is not a valid URI "
+                          "(check the host and port).") from None
+    if not parts.scheme:
+        raise ClientError(f"Redirect URI {uri!r} must be absolute, "
+                          "like https://app.example/callback.")
+    # Userinfo lets "https://good.example@evil.example/" read as the wrong host.
+    if "@" in parts.netloc:
+        raise ClientError(f"Redirect URI {uri!r} cannot contain a user name or password (@).")
+    if parts.scheme in ("https", "http"):
+        if not parts.hostname:
+            raise ClientError(f"Redirect URI {uri!r} needs a host.")
+        if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+            raise ClientError(f"Redirect URI {uri!r}: http is allowed only on loopback "
+                              "(127.0.0.1, [::1], localhost); use https.")
+        return
+    if not _PRIVATE_USE_SCHEME_RE.fullmatch(parts.scheme):
+        raise ClientError(f"Redirect URI {uri!r}: the scheme {parts.scheme!r} is not allowed; "
+                          "use https, http on loopback, or a private-use scheme like "
+                          "com.example.app:/callback.")
+    if not public:
+        raise ClientError(f"Redirect URI {uri!r}: private-use schemes are for native public "
+                          "clients only (any app can claim a scheme, so it proves nothing).")
+    if not parts.path:
+        raise ClientError(f"Redirect URI {uri!r} needs a path, like com.example.app:/callback.")
+
+
+def normalize_scope(scope: str) -> str:
+    """The scope to store: space-separated tokens of [A-Za-z0-9:_.-], duplicates dropped."""
+    if len(scope) > MAX_SCOPE_LENGTH:
+        raise ClientError(f"A scope has at most {MAX_SCOPE_LENGTH} characters.")
+    # RFC 6749 separates scope tokens by single spaces only; tabs and newlines are refused.
+    tokens = [token for token in scope.split(" ") if token]
+    if not tokens:
+        raise ClientError("Give the client at least one scope, like \"openid\".")
+    for token in tokens:
+        if not _SCOPE_TOKEN_RE.fullmatch(token):
+            raise ClientError(f"Scope {token!r} may use only letters, digits and : _ . -")
+    return " ".join(dict.fromkeys(tokens))
+
+
+def _normalize_client_name(name: str | None) -> str:
+    """The same rules as a customer's name (NFKC, trimmed, 1-100, no control characters)."""
+    try:
+        normalized = normalize_name(name)
+    except CustomerError as error:
+        raise ClientError(str(error)) from None
+    if normalized is None:
+        raise ClientError("Give the client a name.")
+    return normalized

@@ -1,0 +1,1 @@
+"""Tests of the hosted pages (app/web)."""
