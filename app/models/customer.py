@@ -28,6 +28,9 @@ class Customer(Base):
     family_name: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Tokens issued before this instant stop working (logout everywhere, lock, erasure):
+    # introspection and userinfo check it, since access tokens are self-contained.
+    tokens_not_before: Mapped[datetime | None]
 
     identifiers: Mapped[list[Identifier]] = relationship(
         back_populates="customer", cascade="all, delete-orphan", order_by="Identifier.id"

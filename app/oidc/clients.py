@@ -77,6 +77,7 @@ def create_client(name: str, redirect_uris: list[str] | tuple[str, ...], *,
         client_secret_hash=None if secret is None else keyed_hash(SECRET_HASH_PURPOSE, secret),
         name=name, redirect_uris=redirect_uris, grant_types=grant_types, scope=scope,
         is_public=public, is_first_party=first_party,
+        token_endpoint_auth_method="none" if public else "client_secret_basic",
     )
     db.session.add(client)
     record_event("client.created", origin, None, client_id=client.client_id, name=name)
