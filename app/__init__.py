@@ -37,13 +37,15 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
     from app import models  # noqa: F401  (registers every model with the metadata)
-    from app.extensions import csrf, db, limiter, migrate
+    from app.extensions import authorization, csrf, db, limiter, migrate
+    from app.oidc.server import configure as configure_authorization
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True,
                      compare_type=True)
     csrf.init_app(app)
     limiter.init_app(app)
+    configure_authorization(authorization, app)
 
     from app.web import register_web
     register_web(app)

@@ -52,6 +52,18 @@ DEFAULTS: dict[str, object] = {
     # Codes sent to confirm an email or phone at sign-up.
     "VERIFICATION_CODE_SECONDS": 600,
     "VERIFICATION_CODE_MAX_ATTEMPTS": 5,
+    # Encrypts signing keys' private parts at rest (urlsafe base64 of 32 bytes). Empty:
+    # derived from SECRET_KEY, so changing SECRET_KEY then needs `flask keys rotate`.
+    "KEY_ENCRYPTION_KEY": "",
+    # Token lifetimes, in seconds.
+    "AUTHORIZATION_CODE_SECONDS": 60,
+    "ACCESS_TOKEN_SECONDS": 600,
+    "ID_TOKEN_SECONDS": 600,
+    "REFRESH_TOKEN_SECONDS": 30 * 86400,
+    # A rotated refresh token presented again within this many seconds (a mobile client
+    # that lost the response) gets the same successor's family refreshed once more
+    # instead of revoking the family; see app/oidc/tokens.py.
+    "REFRESH_TOKEN_REUSE_GRACE_SECONDS": 0,
     # Number of proxies in front of the app whose X-Forwarded-* headers are trusted.
     "TRUSTED_PROXY_COUNT": 0,
 }

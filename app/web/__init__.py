@@ -16,6 +16,9 @@ CONTENT_SECURITY_POLICY = (
 
 def register_web(app: Flask) -> None:
     """Register the hosted pages, health checks, security headers and error pages."""
+    from app.oidc.endpoints import bp as oidc_bp
+    from app.oidc.logout import bp as oidc_logout_bp
+    from app.oidc.revocation import bp as oidc_tokens_bp
     from app.web.health import bp as health_bp
     from app.web.pages import bp as pages_bp
 
@@ -23,6 +26,9 @@ def register_web(app: Flask) -> None:
     app.jinja_env.lstrip_blocks = True
     app.register_blueprint(health_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(oidc_bp)
+    app.register_blueprint(oidc_tokens_bp)
+    app.register_blueprint(oidc_logout_bp)
     app.after_request(add_security_headers)
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)

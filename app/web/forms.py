@@ -1,6 +1,6 @@
 """The hosted pages' forms. Flask-WTF adds and checks a CSRF token on every one."""
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField, SubmitField
+from wtforms import HiddenField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.customers import CustomerError, normalize_name
@@ -59,3 +59,11 @@ class LogoutForm(FlaskForm):
     """Only a CSRF token: logging out is a POST so other sites cannot trigger it."""
 
     submit = SubmitField("Log out")
+
+
+class ConsentForm(FlaskForm):
+    """Allow or deny a client; carries the authorization request to resume."""
+
+    request_query = HiddenField(validators=[DataRequired(), Length(max=8000)])
+    allow = SubmitField("Allow")
+    deny = SubmitField("Deny")

@@ -72,7 +72,7 @@ def safe_next(target: str | None) -> str:
     character or backslash refuses the target.
     """
     if (target and target.startswith("/") and not target.startswith("//")
-            and len(target) <= 2000 and "\\" not in target
+            and len(target) <= 8000 and "\\" not in target
             and not any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in target)):
         return target
     return url_for("web.account")
@@ -146,6 +146,9 @@ def login():
     """Password login. Every failure reads the same, whatever the identifier."""
     form = LoginForm()
     next_path = safe_next(request.values.get("next"))
+    if request.method == "GET" and request.args.get("login_hint"):
+        # OpenID login_hint: pre-fill what the app already knows.
+        form.identifier.data = request.args["login_hint"][:320]
     if form.validate_on_submit():
         try:
             result = password_login(form.identifier.data, form.password.data, request_origin())

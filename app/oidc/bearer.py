@@ -1,0 +1,67 @@
+"""Validating access tokens presented to us (userinfo, introspection, the admin API).
+
+An access token is accepted only if its signature verifies with one of our published
+ES256 keys, it is typed `at+jwt`, its issuer is ours, it has not expired, its grant row
+exists and is not revoked, and its customer (if any) is active and has no
+`tokens_not_before` after the token was issued. Self-contained tokens are thus still
+stoppable: logout everywhere, lock, erasure and revocation take effect at once here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from app.extensions import db
+from app.models import IssuedToken, utcnow
+from app.oidc import keys, tokens
+
+
+class InvalidToken(Exception):
+    """The token is not (or no longer) valid; the message says why, for logs only."""
+
+
+@dataclass(frozen=True)
+class ValidToken:
+    """A live access token: its claims and its grant row."""
+
+    claims: dict
+    grant: IssuedToken
+
+
+def verify_signature(token: str, algorithms: tuple[str, ...]) -> dict:
+    """Verify a JWT we signed, with only the given algorithms (never none or HS*)."""
+    if not token or len(token) > 8192 or token.count(".") != 2:
+        raise InvalidToken("malformed token")
+    key_set = KeySet.import_key_set(keys.jwks())
+    try:
+        decoded = jwt.decode(token, key_set, algorithms=list(algorithms))
+    except (JoseError, ValueError) as error:
+        raise InvalidToken(f"signature: {error}") from None
+    return {"header": dict(decoded.header), "claims": dict(decoded.claims)}
+
+
+def validate_access_token(token: str) -> ValidToken:
+    """Return the live token, or raise InvalidToken."""
+    decoded = verify_signature(token, (keys.ACCESS_TOKEN_ALG,))
+    header, claims = decoded["header"], decoded["claims"]
+    if header.get("typ") != "at+jwt":
+        raise InvalidToken("not an access token")
+    if claims.get("iss") != tokens.issuer():
+        raise InvalidToken("issuer")
+    now = utcnow()
+    if not isinstance(claims.get("exp"), int) or claims["exp"] <= now.timestamp():
+        raise InvalidToken("expired")
+    grant = db.session.execute(db.select(IssuedToken).where(
+        IssuedToken.access_token_jti == str(claims.get("jti")))).scalar_one_or_none()
+    if grant is None or grant.revoked_at is not None:
+        raise InvalidToken("revoked")
+    customer = grant.customer
+    if customer is not None:
+        if customer.status != "active":
+            raise InvalidToken("customer not active")
+        if customer.tokens_not_before and grant.issued_at < customer.tokens_not_before:
+            raise InvalidToken("issued before the customer's not-before time")
+    return ValidToken(claims, grant)

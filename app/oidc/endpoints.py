@@ -1,0 +1,294 @@
+"""OpenID Connect endpoints: discovery, keys, authorization, token, userinfo.
+
+The authorization endpoint decides, in order: is the request well formed and the redirect
+URI registered (else an error page, never a redirect); is the browser logged in recently
+enough for prompt/max_age/id_token_hint (else to the login page, or login_required for
+prompt=none); has the customer consented (else the consent page, or consent_required);
+then a code goes back to the client with `state` and `iss`.
+"""
+from __future__ import annotations
+
+import time
+from urllib.parse import urlencode
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2 import OAuth2Error
+from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
+
+from app.extensions import authorization, csrf, db, limiter
+from app.models import Consent
+from app.web.forms import ConsentForm
+from app.oidc import claims, keys, tokens
+from app.oidc.bearer import InvalidToken, validate_access_token, verify_signature
+
+bp = Blueprint("oidc", __name__)
+
+#: Parameters whose presence means "log in again" once satisfied by a fresh login.
+_REAUTH_PARAMS = ("max_age", "id_token_hint")
+
+
+@bp.get("/.well-known/openid-configuration")
+@bp.get("/.well-known/oauth-authorization-server")
+@limiter.exempt
+def discovery():
+    """OpenID Provider / RFC 8414 metadata, with our exact issuer."""
+    issuer = tokens.issuer()
+    return jsonify({
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "jwks_uri": f"{issuer}/jwks.json",
+        "introspection_endpoint": f"{issuer}/introspect",
+        "revocation_endpoint": f"{issuer}/revoke",
+        "end_session_endpoint": f"{issuer}/end-session",
+        "scopes_supported": list(claims.SCOPES_SUPPORTED),
+        "claims_supported": list(claims.CLAIMS_SUPPORTED),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials",
+                                  "urn:ietf:params:oauth:grant-type:token-exchange"],
+        "subject_types_supported": ["public", "pairwise"],
+        "id_token_signing_alg_values_supported": list(keys.SIGNING_ALGORITHMS),
+        "userinfo_signing_alg_values_supported": [],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
+                                                  "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+        "prompt_values_supported": ["none", "login", "consent"],
+        "ui_locales_supported": ["en"],
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+    })
+
+
+@bp.get("/jwks.json")
+@limiter.exempt
+def jwks():
+    """The public signing keys: next, active, and retired ones still in use."""
+    response = jsonify(keys.jwks())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+@csrf.exempt  # relying parties POST authorization requests; nothing here changes state
+def authorize():
+    """The authorization endpoint (code flow only)."""
+    if not request.values.get("redirect_uri"):
+        return _error_page("The request has no redirect_uri. Every authorization request "
+                           "must name one of the client's registered redirect URIs.")
+    login_session = g.login_session
+    try:
+        grant = authorization.get_consent_grant(end_user=login_session)
+    except OAuth2Error as error:
+        return _error_response(error)
+    client = grant.client.model
+    redirect_uri = grant.redirect_uri
+
+    if request.values.get("request"):
+        return _redirect_error(redirect_uri, "request_not_supported",
+                               "Request objects are not supported.")
+    if request.values.get("request_uri"):
+        return _redirect_error(redirect_uri, "request_uri_not_supported",
+                               "request_uri is not supported.")
+    prompts = set((request.values.get("prompt") or "").split())
+    try:
+        needs_login = _needs_login(client, login_session, prompts)
+    except ValueError as error:
+        return _redirect_error(redirect_uri, "invalid_request", str(error))
+    if needs_login:
+        if "none" in prompts:
+            return _redirect_error(redirect_uri, "login_required", "The customer must log in.")
+        return redirect(url_for("web.login", next=_without_reauth_params(),
+                                login_hint=request.values.get("login_hint") or None), 303)
+
+    scopes = (grant.request.payload.scope or "").split()
+    if _needs_consent(client, login_session, scopes, prompts):
+        if "none" in prompts:
+            return _redirect_error(redirect_uri, "consent_required",
+                                   "The customer has not agreed to share this.")
+        return render_template("oidc/consent.html", client=client, scopes=scopes,
+                               form=ConsentForm(request_query=_query_without("prompt")))
+    return authorization.create_authorization_response(grant=grant, grant_user=login_session)
+
+
+@bp.post("/authorize/consent")
+def consent():
+    """The customer's answer on the consent page (CSRF-protected)."""
+    form = ConsentForm()
+    if not form.validate_on_submit() or g.login_session is None:
+        return _error_page("This consent form has expired. Start again from the app.")
+    query = form.request_query.data
+    try:
+        grant = authorization.get_consent_grant(request=_stored_request(query), end_user=None)
+    except OAuth2Error as error:
+        return _error_response(error)
+    if form.deny.data:
+        return _redirect_error(grant.redirect_uri, "access_denied", "The customer declined.",
+                               grant.request.payload.state)
+    client_id = grant.client.model.client_id
+    scopes = sorted(set((grant.request.payload.scope or "").split()))
+    record_consent(g.login_session.customer_pk, client_id, scopes)
+    return redirect(f"{url_for('oidc.authorize')}?{query}", 303)
+
+
+def _stored_request(query: str) -> Request:
+    """The authorization request the consent page was shown for, to validate it again."""
+    return Request(EnvironBuilder(path=url_for("oidc.authorize"), query_string=query,
+                                  base_url=tokens.issuer()).get_environ())
+
+
+def record_consent(customer_pk: int, client_id: str, scopes: list[str]) -> None:
+    """Store (or widen) a customer's consent for a client."""
+    from app.audit import Origin, record_event
+    row = db.session.execute(db.select(Consent).where(
+        Consent.customer_pk == customer_pk, Consent.client_id == client_id)).scalar_one_or_none()
+    if row is None:
+        row = Consent(customer_pk=customer_pk, client_id=client_id, scopes=scopes)
+        db.session.add(row)
+    else:
+        row.scopes = sorted(set(row.scopes if row.revoked_at is None else []) | set(scopes))
+        row.revoked_at = None
+    customer_id = g.login_session.customer.customer_id
+    record_event("consent.granted", Origin(actor="customer", ip=request.remote_addr),
+                 customer_id, client_id=client_id, scopes=scopes)
+    db.session.commit()
+
+
+@bp.post("/token")
+@csrf.exempt
+def token():
+    """The token endpoint; Authlib dispatches on grant_type."""
+    return authorization.create_token_response()
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+@csrf.exempt
+def userinfo():
+    """Claims about the customer, per the token's scope (RFC 6750 bearer usage)."""
+    access_token = _bearer_token()
+    if access_token is None:
+        return _bearer_error(None, 401)
+    try:
+        valid = validate_access_token(access_token)
+    except InvalidToken:
+        return _bearer_error("invalid_token", 401, "The access token is not valid.")
+    grant = valid.grant
+    if grant.customer is None or "openid" not in grant.scope.split():
+        return _bearer_error("insufficient_scope", 403, "The token lacks the openid scope.")
+    from app.oidc.clients import get_client
+    client = get_client(grant.client_id)
+    response = jsonify(claims.userinfo_claims(client, grant.customer, grant.scope))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    from_body = request.form.get("access_token") if request.method == "POST" else None
+    if header[:7].lower() == "bearer ":
+        return None if from_body else header[7:].strip()
+    if request.args.get("access_token"):
+        return None  # RFC 6750 2.3 (query) is not supported: tokens leak through logs
+    return from_body
+
+
+def _bearer_error(error: str | None, status: int, description: str | None = None):
+    value = 'Bearer realm="tessera"'
+    body = {}
+    if error:
+        value += f', error="{error}"'
+        body["error"] = error
+        if description:
+            value += f', error_description="{description}"'
+            body["error_description"] = description
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["WWW-Authenticate"] = value
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _needs_login(client, login_session, prompts: set[str]) -> bool:
+    """Whether the browser must (re)authenticate before a code is issued."""
+    if login_session is None or "login" in prompts:
+        return True
+    max_age = request.values.get("max_age")
+    if max_age is not None:
+        if not max_age.isdigit():
+            raise ValueError("max_age must be a whole number of seconds.")
+        if time.time() - login_session.auth_time.timestamp() > int(max_age):
+            return True
+    hint = request.values.get("id_token_hint")
+    if hint:
+        try:
+            decoded = verify_signature(hint, tuple(keys.SIGNING_ALGORITHMS))
+        except InvalidToken:
+            raise ValueError("id_token_hint is not an ID token issued here.") from None
+        hinted = decoded["claims"]
+        if hinted.get("iss") != tokens.issuer():
+            raise ValueError("id_token_hint is not an ID token issued here.")
+        if hinted.get("sub") != tokens.subject_for(client, login_session.customer):
+            return True
+    return False
+
+
+def _needs_consent(client, login_session, scopes: list[str], prompts: set[str]) -> bool:
+    if client.is_first_party:
+        return False
+    if "consent" in prompts:
+        return True
+    row = db.session.execute(db.select(Consent).where(
+        Consent.customer_pk == login_session.customer_pk,
+        Consent.client_id == client.client_id)).scalar_one_or_none()
+    return row is None or row.revoked_at is not None or not set(scopes) <= set(row.scopes)
+
+
+def _query_without(*names: str) -> str:
+    pairs = [(k, v) for k, v in request.values.items(multi=True) if k not in names]
+    return urlencode(pairs)
+
+
+def _without_reauth_params() -> str:
+    """The authorize URL to come back to after a fresh login: prompt=login, max_age and
+    id_token_hint are satisfied by that login, so they are dropped (else a loop)."""
+    pairs = []
+    for key, value in request.values.items(multi=True):
+        if key in _REAUTH_PARAMS:
+            continue
+        if key == "prompt":
+            value = " ".join(p for p in value.split() if p != "login")
+            if not value:
+                continue
+        pairs.append((key, value))
+    return f"{url_for('oidc.authorize')}?{urlencode(pairs)}"
+
+
+def _redirect_error(redirect_uri: str, error: str, description: str,
+                    state: str | None = None):
+    params = [("error", error), ("error_description", description)]
+    state = state or request.values.get("state")
+    if state:
+        params.append(("state", state))
+    params.append(("iss", tokens.issuer()))
+    return redirect(add_params_to_uri(redirect_uri, params), 302)
+
+
+def _error_response(error: OAuth2Error):
+    """Redirect the error to the client if its redirect URI was validated, else a page."""
+    if error.redirect_uri:
+        return _redirect_error(error.redirect_uri, error.error,
+                               error.get_error_description() or error.error)
+    return _error_page(error.get_error_description() or error.error)
+
+
+def _error_page(message: str):
+    return render_template("web/error.html", status=400, title="This sign-in link is not valid",
+                           message=message), 400

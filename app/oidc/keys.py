@@ -1,0 +1,180 @@
+"""Signing keys: stored in the database, private parts encrypted, rotated without a gap.
+
+One active key per algorithm signs. `flask keys rotate` (rotate_keys) retires the active
+key, promotes the key that was published as `next` at the previous rotation, and publishes
+a fresh `next`: so relying parties have had the new key in /jwks.json for a whole rotation
+period before anything is signed with it, and a retired key stays in /jwks.json until every
+token it signed has expired (its `publish_until`).
+
+Private keys are encrypted with AES-256-GCM under KEY_ENCRYPTION_KEY (or, if unset, a key
+derived from SECRET_KEY), with the kid as associated data so a ciphertext cannot be moved
+to another key's row.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import warnings
+from datetime import timedelta
+from functools import lru_cache
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from flask import current_app
+from joserfc import jwt
+from joserfc.jwk import ECKey, OKPKey, RSAKey
+from sqlalchemy import select
+
+from app.audit import Origin, record_event
+from app.extensions import db
+from app.models import SigningKey, utcnow
+
+#: Algorithms we sign with; each has its own key. "EdDSA" and "Ed25519" (RFC 9864's
+#: fully-specified name) share one Ed25519 key type but are separate keys.
+SIGNING_ALGORITHMS = ("RS256", "ES256", "EdDSA", "Ed25519")
+ACCESS_TOKEN_ALG = "ES256"
+DEFAULT_ID_TOKEN_ALG = "RS256"
+
+
+class SigningKeyError(RuntimeError):
+    """A signing key cannot be used (e.g. it cannot be decrypted with this secret)."""
+
+
+def _generate(alg: str):
+    if alg == "RS256":
+        return RSAKey.generate_key(2048)
+    if alg == "ES256":
+        return ECKey.generate_key("P-256")
+    return OKPKey.generate_key("Ed25519")
+
+
+def _encryption_key() -> bytes:
+    configured = current_app.config["KEY_ENCRYPTION_KEY"]
+    if configured:
+        key = base64.urlsafe_b64decode(configured + "=" * (-len(configured) % 4))
+        if len(key) != 32:
+            raise SigningKeyError("TESSERA_KEY_ENCRYPTION_KEY must be 32 bytes, urlsafe base64")
+        return key
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(secret, b"tessera:signing-key-encryption", hashlib.sha256).digest()
+
+
+def _encrypt(private_jwk: dict, kid: str) -> str:
+    nonce = os.urandom(12)
+    sealed = AESGCM(_encryption_key()).encrypt(nonce, json.dumps(private_jwk).encode(),
+                                                kid.encode())
+    return base64.b64encode(nonce + sealed).decode()
+
+
+def _decrypt(blob: str, kid: str) -> dict:
+    raw = base64.b64decode(blob)
+    try:
+        plain = AESGCM(_encryption_key()).decrypt(raw[:12], raw[12:], kid.encode())
+    except Exception:  # cryptography raises InvalidTag; the cause does not matter here
+        raise SigningKeyError(f"signing key {kid} cannot be decrypted: was the secret changed? "
+                        "Run `flask keys rotate`.") from None
+    return json.loads(plain)
+
+
+def create_key(alg: str, status: str) -> SigningKey:
+    """Generate a key for `alg` in `status` (caller commits)."""
+    key = _generate(alg)
+    public = key.as_dict(private=False)
+    kid = key.thumbprint()
+    public.update(kid=kid, alg=alg, use="sig")
+    row = SigningKey(kid=kid, alg=alg, status=status, public_jwk=public,
+                     private_key_encrypted=_encrypt(key.as_dict(private=True), kid),
+                     activated_at=utcnow() if status == "active" else None)
+    db.session.add(row)
+    return row
+
+
+def ensure_keys() -> None:
+    """Make sure every algorithm has an active and a next key (first start, new alg)."""
+    created = False
+    for alg in SIGNING_ALGORITHMS:
+        statuses = set(db.session.scalars(
+            select(SigningKey.status).where(SigningKey.alg == alg,
+                                            SigningKey.status.in_(("active", "next")))))
+        if "active" not in statuses:
+            create_key(alg, "active")
+            created = True
+        if "next" not in statuses:
+            create_key(alg, "next")
+            created = True
+    if created:
+        db.session.commit()
+
+
+def rotate_keys(origin: Origin, algorithms: tuple[str, ...] = SIGNING_ALGORITHMS) -> list[dict]:
+    """Retire each active key, promote the published `next` key, publish a new `next`.
+
+    Returns what changed, per algorithm. The retired key stays published for the longest
+    token lifetime, so every token it signed can still be verified until it expires.
+    """
+    ensure_keys()
+    now = utcnow()
+    lifetime = max(int(current_app.config[k]) for k in (
+        "ACCESS_TOKEN_SECONDS", "ID_TOKEN_SECONDS"))
+    changes = []
+    for alg in algorithms:
+        active = _one(alg, "active")
+        upcoming = _one(alg, "next")
+        active.status, active.retired_at = "retired", now
+        active.publish_until = now + timedelta(seconds=lifetime)
+        db.session.flush()
+        upcoming.status, upcoming.activated_at = "active", now
+        fresh = create_key(alg, "next")
+        changes.append({"alg": alg, "retired": active.kid, "active": upcoming.kid,
+                        "next": fresh.kid})
+        record_event("signing_key.rotated", origin, None, alg=alg, retired=active.kid,
+                     active=upcoming.kid, next=fresh.kid)
+    db.session.commit()
+    return changes
+
+
+def _one(alg: str, status: str) -> SigningKey:
+    return db.session.scalars(select(SigningKey).where(
+        SigningKey.alg == alg, SigningKey.status == status).order_by(SigningKey.id)).first()
+
+
+def published_keys() -> list[SigningKey]:
+    """Keys in /jwks.json: next, active, and retired ones still within publish_until."""
+    ensure_keys()
+    now = utcnow()
+    rows = db.session.scalars(select(SigningKey).order_by(SigningKey.id))
+    return [row for row in rows if row.status in ("active", "next")
+            or (row.publish_until is not None and row.publish_until > now)]
+
+
+def jwks() -> dict:
+    """The public key set."""
+    return {"keys": [row.public_jwk for row in published_keys()]}
+
+
+def active_key(alg: str):
+    """(kid, key): the one key that signs with `alg`, decrypted once per process."""
+    ensure_keys()
+    row = _one(alg, "active")
+    return row.kid, _load_private(row.kid, row.private_key_encrypted, _encryption_key())
+
+
+@lru_cache(maxsize=64)
+def _load_private(kid: str, blob: str, encryption_key: bytes):
+    # encryption_key is part of the cache key so a test app with another secret never
+    # reuses a key decrypted under a different one.
+    data = _decrypt(blob, kid)
+    kinds = {"RSA": RSAKey, "EC": ECKey, "OKP": OKPKey}
+    return kinds[data["kty"]].import_key(data)
+
+
+def sign(claims: dict, alg: str, typ: str = "JWT") -> str:
+    """Sign `claims` with the active key of `alg`; the header names its kid."""
+    kid, key = active_key(alg)
+    header = {"alg": alg, "kid": kid, "typ": typ}
+    with warnings.catch_warnings():
+        # joserfc flags "EdDSA" as deprecated by RFC 9864; clients still ask for it.
+        warnings.filterwarnings("ignore", message="EdDSA is deprecated")
+        return jwt.encode(header, claims, key, algorithms=[alg])

@@ -1,0 +1,145 @@
+"""Issuing tokens: RFC 9068 JWT access tokens, opaque refresh tokens, ID token claims.
+
+Every issue writes one IssuedToken row (the access token's jti, the refresh token's keyed
+hash, the family), which is what introspection, revocation and reuse detection consult.
+Nothing here runs a slow hash: signing is the only cost on the token path.
+
+Subjects: `sub` is the customer ID for public-subject clients, and for pairwise clients a
+keyed hash of (sector, customer ID), the sector being the client's sector_identifier or
+the host of its redirect URIs, so two clients of one sector can correlate and others
+cannot.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from flask import current_app
+
+from app.extensions import db
+from app.keyed_hash import keyed_hash
+from app.models import AuthorizationCode, Customer, IssuedToken, LoginSession, OAuthClient, utcnow
+from app.oidc import keys
+
+REFRESH_HASH_PURPOSE = "refresh-token"
+CUSTOMER_ID_SCOPE = "customer_id"
+
+
+def issuer() -> str:
+    """The exact issuer URL."""
+    return str(current_app.config["ISSUER"])
+
+
+def subject_for(client: OAuthClient, customer: Customer) -> str:
+    """The `sub` this client sees for this customer."""
+    if client.subject_type != "pairwise":
+        return customer.customer_id
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    message = f"{sector_of(client)}|{customer.customer_id}".encode()
+    digest = hmac.new(secret, b"pairwise-sub:" + message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def sector_of(client: OAuthClient) -> str:
+    """The pairwise sector: the registered sector identifier, else the redirect URIs' host."""
+    if client.sector_identifier:
+        return client.sector_identifier
+    hosts = {urlsplit(uri).hostname or uri for uri in client.redirect_uris}
+    return sorted(hosts)[0] if hosts else client.client_id
+
+
+def epoch(moment: datetime | None) -> int | None:
+    """Seconds since the epoch, as JWT claims want them."""
+    return None if moment is None else int(moment.timestamp())
+
+
+def issue(client: OAuthClient, grant_type: str, scope: str, *, customer: Customer | None,
+          include_refresh_token: bool, login_session: LoginSession | None = None,
+          authorization_code: AuthorizationCode | None = None,
+          parent: IssuedToken | None = None, audience: list[str] | None = None,
+          actor: dict | None = None, exchanged_from_jti: str | None = None) -> dict:
+    """Mint an access token (and a refresh token) and record them (the caller commits).
+
+    `parent` is the token being refreshed: its family, session and authentication facts
+    carry over. Returns the token response body.
+    """
+    config = current_app.config
+    now = utcnow()
+    access_seconds = int(config["ACCESS_TOKEN_SECONDS"])
+    source = authorization_code or parent
+    auth_time = source.auth_time if source else None
+    amr = list(source.amr) if source else []
+    acr = source.acr if source else None
+    session_id = (authorization_code.login_session_id if authorization_code
+                  else parent.login_session_id if parent else
+                  login_session.id if login_session else None)
+    jti = secrets.token_urlsafe(24)
+    audience = list(audience or [issuer()])
+
+    claims = {
+        "iss": issuer(), "aud": audience if len(audience) > 1 else audience[0],
+        "iat": epoch(now), "exp": epoch(now) + access_seconds, "jti": jti,
+        "client_id": client.client_id, "scope": scope,
+        "sub": subject_for(client, customer) if customer else client.client_id,
+    }
+    if customer is not None:
+        claims.update(auth_time=epoch(auth_time), amr=amr, acr=acr)
+        if CUSTOMER_ID_SCOPE in scope.split():
+            claims["customer_id"] = customer.customer_id
+        if session_id is not None:
+            claims["sid"] = session_sid(session_id)
+    if actor:
+        claims["act"] = actor
+    access_token = keys.sign({k: v for k, v in claims.items() if v is not None},
+                             keys.ACCESS_TOKEN_ALG, typ="at+jwt")
+
+    refresh_token = secrets.token_urlsafe(32) if include_refresh_token else None
+    row = IssuedToken(
+        family_id=parent.family_id if parent else secrets.token_hex(16),
+        client_id=client.client_id, customer_pk=customer.id if customer else None,
+        login_session_id=session_id,
+        authorization_code_id=authorization_code.id if authorization_code else None,
+        grant_type=grant_type, scope=scope, audience=audience, access_token_jti=jti,
+        refresh_token_hash=keyed_hash(REFRESH_HASH_PURPOSE, refresh_token) if refresh_token else None,
+        exchanged_from_jti=exchanged_from_jti, actor=actor, auth_time=auth_time, amr=amr,
+        acr=acr, issued_at=now, access_expires_at=now + timedelta(seconds=access_seconds),
+        refresh_expires_at=(now + timedelta(seconds=int(config["REFRESH_TOKEN_SECONDS"]))
+                            if refresh_token else None),
+    )
+    db.session.add(row)
+    response = {"access_token": access_token, "token_type": "Bearer",
+                "expires_in": access_seconds, "scope": scope}
+    if refresh_token:
+        response["refresh_token"] = refresh_token
+    return response
+
+
+def session_sid(login_session_id: int) -> str:
+    """The `sid` claim for a login session: stable, opaque, not the database id."""
+    return keyed_hash("sid", str(login_session_id))[:32]
+
+
+def find_refresh_token(refresh_token: str) -> IssuedToken | None:
+    """The grant row a refresh token belongs to."""
+    return db.session.execute(db.select(IssuedToken).where(
+        IssuedToken.refresh_token_hash == keyed_hash(REFRESH_HASH_PURPOSE, refresh_token))
+    ).scalar_one_or_none()
+
+
+def revoke_family(family_id: str) -> int:
+    """Revoke every token of a refresh family (the caller commits)."""
+    return db.session.execute(
+        db.update(IssuedToken).where(IssuedToken.family_id == family_id,
+                                     IssuedToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())).rowcount
+
+
+def revoke_from_code(authorization_code_id: int) -> int:
+    """Revoke every token descended from one authorization code (code replay)."""
+    families = db.session.scalars(db.select(IssuedToken.family_id).where(
+        IssuedToken.authorization_code_id == authorization_code_id)).all()
+    return sum(revoke_family(family) for family in set(families))
