@@ -16,7 +16,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test clean
+.PHONY: run test demo clean
 
 # The virtualenv itself; made once, kept until `make clean`.
 $(BIN)/python:
@@ -43,6 +43,12 @@ run: $(RUN_STAMP)
 	@echo "codes sent by SMS/email are printed here and appended to instance/outbox.jsonl"
 	@echo
 	@exec $(BIN)/flask --app app run --host 127.0.0.1 --port $(PORT)
+
+# Tessera on 5000 and two example apps on 5001 and 5002 that log in through it (SSO).
+demo: export TESSERA_ENV := development
+demo: $(RUN_STAMP)
+	$(BIN)/flask --app app db upgrade
+	@exec $(BIN)/python -m app.demo
 
 # pytest's exit status is make's, so a failing test fails `make test`.
 test: $(DEV_STAMP)
