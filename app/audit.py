@@ -56,6 +56,14 @@ EVENT_DESCRIPTIONS = {
     "linked_account.added": "Account in another system linked",
     "linked_account.removed": "Account in another system unlinked",
     "password.changed": "Password changed",
+    "consent.granted": "App allowed to use your account",
+    "consent.revoked": "App disconnected from your account",
+    "logout.tokens_revoked": "Signed out of apps",
+    "logout.backchannel_failed": "An app could not be told you signed out",
+    "token.revoked": "App access revoked",
+    "token.exchanged": "Access passed on from one service to another",
+    "token.code_replayed": "A login code was used twice; that app's access was revoked",
+    "token.refresh_reused": "An old app token was reused; that app's access was revoked",
 }
 
 

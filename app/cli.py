@@ -1,4 +1,5 @@
-"""flask commands for operators and scripts: `flask customers ...` and `flask clients ...`.
+"""flask commands for operators and scripts: `flask customers ...`, `flask clients ...` and
+`flask keys ...`.
 
 Commands are thin: they parse options, call a service, commit once and print. Every command
 takes `--json` for scripts. Errors go to stderr: bad input (a malformed or taken
@@ -8,6 +9,7 @@ identifier, a weak password, a mistyped customer ID, a bad redirect URI) exits w
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 from typing import NoReturn
 
@@ -15,7 +17,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from app.audit import Origin
+from app.audit import Origin, record_event
 from app.auth.login import set_password
 from app.auth.passwords import PasswordRejected
 from app.customers import (
@@ -30,21 +32,30 @@ from app.customers import (
 )
 from app.extensions import db
 from app.identity.customer_ids import format_for_people
-from app.models import Customer, OAuthClient
+from app.keyed_hash import keyed_hash
+from app.models import Consent, Customer, IssuedToken, OAuthClient, SigningKey, utcnow
 from app.oidc.clients import (
     GRANT_TYPES,
+    SECRET_HASH_PURPOSE,
     ClientError,
+    check_redirect_uri,
     create_client,
     ensure_demo_client,
     get_client,
     list_clients,
+    normalize_client_name,
+    normalize_redirect_uris,
+    normalize_scope,
 )
+from app.oidc.client_auth import normalize_client_jwks
+from app.oidc.keys import SIGNING_ALGORITHMS, rotate_keys
 
 EXIT_NOT_FOUND = 1
 EXIT_BAD_INPUT = 2
 
 customers_cli = AppGroup("customers", help="Create, find and link customers.")
-clients_cli = AppGroup("clients", help="Register and inspect OAuth clients.")
+clients_cli = AppGroup("clients", help="Register, inspect, change and delete OAuth clients.")
+keys_cli = AppGroup("keys", help="List and rotate the token signing keys.")
 
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print JSON for scripts instead of text for people.")
@@ -54,6 +65,7 @@ def register_cli(app: Flask) -> None:
     """Register the command groups."""
     app.cli.add_command(customers_cli)
     app.cli.add_command(clients_cli)
+    app.cli.add_command(keys_cli)
 
 
 def cli_origin() -> Origin:
@@ -291,6 +303,182 @@ def ensure_demo_command(as_json: bool) -> None:
           f"(redirect URIs: {', '.join(client.redirect_uris)})."])
 
 
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+SUBJECT_TYPES = ("public", "pairwise")
+#: Bounds what a mistaken paste can store as a token-exchange audience.
+MAX_AUDIENCE_LENGTH = 255
+MAX_AUDIENCES = 20
+
+
+@clients_cli.command("update")
+@click.argument("client_id")
+@click.option("--name", help="The name people see on the consent page.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True,
+              help="An exact redirect URI; repeat for more. Replaces the registered ones.")
+@click.option("--scope", help="Space-separated scopes the client may ask for (replaces).")
+@click.option("--first-party/--third-party", "first_party", default=None,
+              help="First-party clients are not asked for consent.")
+@click.option("--require-pkce/--no-require-pkce", "require_pkce", default=None,
+              help="Require PKCE of this confidential client too (public clients always).")
+@click.option("--subject-type", type=click.Choice(SUBJECT_TYPES),
+              help="public: sub is the customer ID; pairwise: a different sub per sector.")
+@click.option("--id-token-alg", type=click.Choice(SIGNING_ALGORITHMS),
+              help="The algorithm that signs this client's ID tokens.")
+@click.option("--token-exchange-audience", "audiences", multiple=True,
+              help="An audience the client may ask for in token exchange; repeat for more. "
+                   "Replaces the registered ones.")
+@click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True,
+              help="An exact URI to return to after logout; repeat for more (replaces).")
+@click.option("--backchannel-logout-uri", help="Where to POST back-channel logout tokens.")
+@click.option("--auth-method", type=click.Choice(AUTH_METHODS),
+              help="How this confidential client authenticates at the token endpoint.")
+@click.option("--jwks", "jwks_file", type=click.File("r"),
+              help="A file (or - for stdin) holding the client's public JWK set, for "
+                   "private_key_jwt. Replaces the registered keys.")
+@json_option
+def update_client_command(client_id: str, name: str | None, redirect_uris: tuple[str, ...],
+                          scope: str | None, first_party: bool | None,
+                          require_pkce: bool | None, subject_type: str | None,
+                          id_token_alg: str | None, audiences: tuple[str, ...],
+                          post_logout_uris: tuple[str, ...],
+                          backchannel_logout_uri: str | None, auth_method: str | None,
+                          jwks_file, as_json: bool) -> None:
+    """Change a client. Options not given stay as they are; repeated options replace."""
+    client = require_client(client_id)
+    try:
+        changes = client_changes(
+            client, name=name, redirect_uris=redirect_uris, scope=scope,
+            first_party=first_party, require_pkce=require_pkce, subject_type=subject_type,
+            id_token_alg=id_token_alg, audiences=audiences, post_logout_uris=post_logout_uris,
+            backchannel_logout_uri=backchannel_logout_uri, auth_method=auth_method,
+            jwks_text=None if jwks_file is None else jwks_file.read(1_000_000))
+    except ClientError as error:
+        fail(str(error))
+    if not changes:
+        fail("Nothing to change: give at least one option.")
+    for field, value in changes.items():
+        setattr(client, field, value)
+    record_event("client.updated", cli_origin(), None, client_id=client.client_id,
+                 changed=sorted(changes))
+    db.session.commit()
+    payload = client_json(client)
+    emit(as_json, payload, [f"Updated {', '.join(sorted(changes))}.", *client_lines(payload)])
+
+
+def client_changes(client: OAuthClient, *, name, redirect_uris, scope, first_party,
+                   require_pkce, subject_type, id_token_alg, audiences, post_logout_uris,
+                   backchannel_logout_uri, auth_method, jwks_text=None) -> dict:
+    """The validated new values of the fields to change (model attribute -> value), or
+    ClientError. Validates everything before the caller changes anything."""
+    changes: dict = {}
+    if name is not None:
+        changes["name"] = normalize_client_name(name)
+    if redirect_uris:
+        changes["redirect_uris"] = normalize_redirect_uris(list(redirect_uris),
+                                                           public=client.is_public)
+    if scope is not None:
+        changes["scope"] = normalize_scope(scope)
+    if first_party is not None:
+        changes["is_first_party"] = first_party
+    if require_pkce is not None:
+        if client.is_public and not require_pkce:
+            raise ClientError("PKCE is always required of public clients.")
+        changes["require_pkce"] = require_pkce
+    if subject_type is not None:
+        changes["subject_type"] = subject_type
+    if id_token_alg is not None:
+        changes["id_token_signed_response_alg"] = id_token_alg
+    if audiences:
+        changes["token_exchange_audiences"] = normalize_audiences(audiences)
+    if post_logout_uris:
+        changes["post_logout_redirect_uris"] = normalize_redirect_uris(
+            list(post_logout_uris), public=client.is_public)
+    if backchannel_logout_uri is not None:
+        # The OP calls this URI itself, server to server: never a private-use scheme.
+        check_redirect_uri(backchannel_logout_uri, public=False)
+        changes["backchannel_logout_uri"] = backchannel_logout_uri
+    if jwks_text is not None:
+        if client.is_public:
+            raise ClientError("A public client has no keys: it authenticates with "
+                              "client_id alone.")
+        try:
+            changes["jwks"] = normalize_client_jwks(jwks_text)
+        except ValueError as error:
+            raise ClientError(str(error)) from None
+    if auth_method is not None:
+        if client.is_public:
+            raise ClientError("A public client has no secret or keys: it authenticates "
+                              "with client_id alone.")
+        if auth_method == "private_key_jwt" and not changes.get("jwks", client.jwks):
+            raise ClientError("private_key_jwt needs the client's public keys: give "
+                              "--jwks FILE.")
+        changes["token_endpoint_auth_method"] = auth_method
+    return {field: value for field, value in changes.items()
+            if getattr(client, field) != value}
+
+
+def normalize_audiences(audiences: tuple[str, ...]) -> list[str]:
+    """Token-exchange audiences to store: non-empty printable ASCII without spaces,
+    duplicates dropped, or ClientError."""
+    chosen = list(dict.fromkeys(audiences))
+    if len(chosen) > MAX_AUDIENCES:
+        raise ClientError(f"A client has at most {MAX_AUDIENCES} token-exchange audiences.")
+    for audience in chosen:
+        if (not audience or len(audience) > MAX_AUDIENCE_LENGTH or not audience.isascii()
+                or any(ch.isspace() or not ch.isprintable() for ch in audience)):
+            raise ClientError(f"Audience {audience!r} must be 1-{MAX_AUDIENCE_LENGTH} ASCII "
+                              "characters without spaces.")
+    return chosen
+
+
+@clients_cli.command("delete")
+@click.argument("client_id")
+@json_option
+def delete_client_command(client_id: str, as_json: bool) -> None:
+    """Delete a client and revoke every token and consent it holds."""
+    client = require_client(client_id)
+    now = utcnow()
+    revoked = db.session.execute(
+        db.update(IssuedToken).where(IssuedToken.client_id == client.client_id,
+                                     IssuedToken.revoked_at.is_(None))
+        .values(revoked_at=now)).rowcount
+    db.session.execute(
+        db.update(Consent).where(Consent.client_id == client.client_id,
+                                 Consent.revoked_at.is_(None)).values(revoked_at=now))
+    record_event("client.deleted", cli_origin(), None, client_id=client.client_id,
+                 name=client.name, grants_revoked=revoked)
+    db.session.delete(client)
+    db.session.commit()
+    emit(as_json, {"client_id": client_id, "deleted": True, "grants_revoked": revoked},
+         [f"Deleted client {client_id}; revoked {revoked} token grant(s)."])
+
+
+@clients_cli.command("rotate-secret")
+@click.argument("client_id")
+@json_option
+def rotate_secret_command(client_id: str, as_json: bool) -> None:
+    """Give a confidential client a new secret, printed here only; the old one stops
+    working at once. Tokens already issued stay valid."""
+    client = require_client(client_id)
+    if client.is_public:
+        fail("A public client has no secret to rotate.")
+    secret = secrets.token_urlsafe(32)
+    client.client_secret_hash = keyed_hash(SECRET_HASH_PURPOSE, secret)
+    record_event("client.secret_rotated", cli_origin(), None, client_id=client.client_id)
+    db.session.commit()
+    emit(as_json, {"client_id": client.client_id, "client_secret": secret},
+         [f"client_id:     {client.client_id}", f"client_secret: {secret}",
+          "Store the secret now: it is not kept and cannot be shown again."])
+
+
+def require_client(client_id: str) -> OAuthClient:
+    """The client with this client_id, or exit 1."""
+    client = get_client(client_id) if len(client_id) <= 48 else None
+    if client is None:
+        fail(f"No client has client_id {client_id!r}.", EXIT_NOT_FOUND)
+    return client
+
+
 def client_json(client: OAuthClient) -> dict:
     """What the client commands print about a client: no secret and no hash."""
     return {
@@ -301,6 +489,14 @@ def client_json(client: OAuthClient) -> dict:
         "redirect_uris": list(client.redirect_uris),
         "grant_types": list(client.grant_types),
         "scope": client.scope,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "require_pkce": client.require_pkce,
+        "subject_type": client.subject_type,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "token_exchange_audiences": list(client.token_exchange_audiences or []),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris or []),
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "jwks_kids": [key.get("kid") for key in (client.jwks or {}).get("keys", [])],
         "created_at": client.created_at.isoformat(),
     }
 
@@ -321,6 +517,49 @@ def client_lines(payload: dict) -> list[str]:
 def client_kind(payload: dict) -> str:
     """The kind of client, for people: "public" or "confidential"."""
     return "public" if payload["public"] else "confidential"
+
+
+# ---- keys --------------------------------------------------------------------------------
+
+
+@keys_cli.command("rotate")
+@click.option("--alg", "algorithms", multiple=True, type=click.Choice(SIGNING_ALGORITHMS),
+              help="Rotate only this algorithm's key; repeat for more (default: all).")
+@json_option
+def rotate_keys_command(algorithms: tuple[str, ...], as_json: bool) -> None:
+    """Retire each active key, promote the published next key, publish a new next key.
+
+    The retired key stays in /jwks.json until every token it signed has expired.
+    """
+    changes = rotate_keys(cli_origin(), tuple(dict.fromkeys(algorithms)) or SIGNING_ALGORITHMS)
+    emit(as_json, changes, [f"{c['alg']}: retired {c['retired']}, active {c['active']}, "
+                            f"next {c['next']}" for c in changes])
+
+
+@keys_cli.command("list")
+@json_option
+def list_keys_command(as_json: bool) -> None:
+    """List the signing keys, oldest first (never their private parts)."""
+    now = utcnow()
+    rows = db.session.scalars(db.select(SigningKey).order_by(SigningKey.id))
+    payloads = [signing_key_json(row, now) for row in rows]
+    emit(as_json, payloads, [f"{p['kid']}  {p['alg']:<7}  {p['status']:<7}  "
+                             f"{'published' if p['published'] else 'unpublished'}"
+                             f"{'  until ' + p['publish_until'] if p['publish_until'] else ''}"
+                             for p in payloads])
+
+
+def signing_key_json(row: SigningKey, now) -> dict:
+    """What `keys list` prints about a key: public facts only."""
+    def when(moment):
+        return None if moment is None else moment.isoformat()
+    return {
+        "kid": row.kid, "alg": row.alg, "status": row.status,
+        "published": row.status in ("active", "next")
+        or (row.publish_until is not None and row.publish_until > now),
+        "created_at": when(row.created_at), "activated_at": when(row.activated_at),
+        "retired_at": when(row.retired_at), "publish_until": when(row.publish_until),
+    }
 
 
 # ---- shared ------------------------------------------------------------------------------

@@ -60,10 +60,10 @@ DEFAULTS: dict[str, object] = {
     "ACCESS_TOKEN_SECONDS": 600,
     "ID_TOKEN_SECONDS": 600,
     "REFRESH_TOKEN_SECONDS": 30 * 86400,
-    # A rotated refresh token presented again within this many seconds (a mobile client
-    # that lost the response) gets the same successor's family refreshed once more
-    # instead of revoking the family; see app/oidc/tokens.py.
-    "REFRESH_TOKEN_REUSE_GRACE_SECONDS": 0,
+    # A rotated refresh token presented again within this many seconds, while its
+    # successor is unused (a mobile client that lost the response), is served instead of
+    # revoking the family; 0 turns this off. See tokens.redeem_refresh_token.
+    "REFRESH_TOKEN_REUSE_GRACE_SECONDS": 30,
     # Number of proxies in front of the app whose X-Forwarded-* headers are trusted.
     "TRUSTED_PROXY_COUNT": 0,
 }

@@ -26,6 +26,11 @@ class Customer(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     given_name: Mapped[str | None] = mapped_column(String(100))
     family_name: Mapped[str | None] = mapped_column(String(100))
+    # Optional OpenID `profile` claims.
+    middle_name: Mapped[str | None] = mapped_column(String(100))
+    nickname: Mapped[str | None] = mapped_column(String(100))
+    # BCP 47 language tag, e.g. "en-GB".
+    locale: Mapped[str | None] = mapped_column(String(35))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # Tokens issued before this instant stop working (logout everywhere, lock, erasure):

@@ -123,7 +123,7 @@ class SigningKey(Base):
     """A key that signs tokens. The private part is encrypted at rest.
 
     Life: `next` (published in the JWKS, not yet signing) -> `active` (the one key of its
-    algorithm that signs) -> `retired` (published until `retire_after`, when every token it
+    algorithm that signs) -> `retired` (published until `publish_until`, when every token it
     signed has expired) -> removed from the JWKS.
     """
 

@@ -13,7 +13,8 @@ from app.oidc.tokens import CUSTOMER_ID_SCOPE, subject_for
 #: Scopes we understand, for discovery.
 SCOPES_SUPPORTED = ("openid", "profile", "email", "phone", CUSTOMER_ID_SCOPE, "offline_access")
 CLAIMS_SUPPORTED = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr",
-                    "sid", "at_hash", "azp", "name", "given_name", "family_name", "email",
+                    "sid", "at_hash", "azp", "name", "given_name", "middle_name", "family_name",
+                    "nickname", "preferred_username", "locale", "email",
                     "email_verified", "phone_number", "phone_number_verified", CUSTOMER_ID_SCOPE)
 
 
@@ -30,8 +31,12 @@ def userinfo_claims(client: OAuthClient, customer: Customer, scope: str) -> dict
     scopes = set(scope.split())
     result = id_token_claims(client, customer, scope)
     if "profile" in scopes:
+        username = _first(customer, "username")
         result.update({"name": display_name(customer), "given_name": customer.given_name,
-                       "family_name": customer.family_name})
+                       "middle_name": customer.middle_name,
+                       "family_name": customer.family_name, "nickname": customer.nickname,
+                       "preferred_username": username.value if username else None,
+                       "locale": customer.locale})
     if "email" in scopes:
         email = _first(customer, "email")
         if email is not None:

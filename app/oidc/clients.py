@@ -64,7 +64,7 @@ def create_client(name: str, redirect_uris: list[str] | tuple[str, ...], *,
     The secret is returned here only and never stored: show it once. Everything is
     validated before anything is added, so bad input raises ClientError and adds nothing.
     """
-    name = _normalize_client_name(name)
+    name = normalize_client_name(name)
     grant_types = normalize_grant_types(grant_types, public=public)
     redirect_uris = normalize_redirect_uris(redirect_uris, public=public)
     if GRANT_AUTHORIZATION_CODE in grant_types and not redirect_uris:
@@ -220,7 +220,7 @@ def normalize_scope(scope: str) -> str:
     return " ".join(dict.fromkeys(tokens))
 
 
-def _normalize_client_name(name: str | None) -> str:
+def normalize_client_name(name: str | None) -> str:
     """The same rules as a customer's name (NFKC, trimmed, 1-100, no control characters)."""
     try:
         normalized = normalize_name(name)

@@ -12,7 +12,9 @@ import time
 from urllib.parse import urlencode
 
 from authlib.common.urls import add_params_to_uri
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
@@ -84,6 +86,17 @@ def authorize():
     if not request.values.get("redirect_uri"):
         return _error_page("The request has no redirect_uri. Every authorization request "
                            "must name one of the client's registered redirect URIs.")
+    if request.values.get("response_type") != "code":
+        # Answered here, not by Authlib: it echoes the value in its error description
+        # (and fails with a 500 on characters RFC 6749 forbids there), and it calls a
+        # missing response_type "unsupported" instead of invalid_request.
+        redirect_uri = _registered_redirect_uri()
+        if redirect_uri is None:
+            return _error_page("The request names no client with this redirect URI.")
+        if not request.values.get("response_type"):
+            return _redirect_error(redirect_uri, "invalid_request", "response_type is missing.")
+        return _redirect_error(redirect_uri, "unsupported_response_type",
+                               "Only response_type=code is supported.")
     login_session = g.login_session
     try:
         grant = authorization.get_consent_grant(end_user=login_session)
@@ -109,7 +122,8 @@ def authorize():
         return redirect(url_for("web.login", next=_without_reauth_params(),
                                 login_hint=request.values.get("login_hint") or None), 303)
 
-    scopes = (grant.request.payload.scope or "").split()
+    # Scopes the client may not have are dropped (as in save_authorization_code).
+    scopes = grant.client.get_allowed_scope(grant.request.payload.scope).split()
     if _needs_consent(client, login_session, scopes, prompts):
         if "none" in prompts:
             return _redirect_error(redirect_uri, "consent_required",
@@ -127,16 +141,31 @@ def consent():
         return _error_page("This consent form has expired. Start again from the app.")
     query = form.request_query.data
     try:
-        grant = authorization.get_consent_grant(request=_stored_request(query), end_user=None)
+        grant = _stored_grant(query)
     except OAuth2Error as error:
         return _error_response(error)
     if form.deny.data:
         return _redirect_error(grant.redirect_uri, "access_denied", "The customer declined.",
                                grant.request.payload.state)
     client_id = grant.client.model.client_id
-    scopes = sorted(set((grant.request.payload.scope or "").split()))
+    scopes = sorted(set(grant.client.get_allowed_scope(grant.request.payload.scope).split()))
     record_consent(g.login_session.customer_pk, client_id, scopes)
     return redirect(f"{url_for('oidc.authorize')}?{query}", 303)
+
+
+def _stored_grant(query: str):
+    """Validate the stored authorization request again and return its grant.
+
+    Fix: Authlib's Flask server ignores a `request` passed to get_consent_grant and
+    validates the current one (the consent POST, which has no response_type), so every
+    consent answer failed with unsupported_response_type. Build the OAuth2Request here.
+    """
+    oauth_request = FlaskOAuth2Request(_stored_request(query))
+    oauth_request.user = None
+    grant = authorization.get_authorization_grant(oauth_request)
+    grant.validate_no_multiple_request_parameter(oauth_request)
+    grant.validate_consent_request()
+    return grant
 
 
 def _stored_request(query: str) -> Request:
@@ -166,6 +195,11 @@ def record_consent(customer_pk: int, client_id: str, scopes: list[str]) -> None:
 @csrf.exempt
 def token():
     """The token endpoint; Authlib dispatches on grant_type."""
+    if not request.form.get("grant_type"):
+        # A missing parameter is invalid_request (RFC 6749 5.2); Authlib would answer
+        # unsupported_grant_type.
+        return authorization.handle_error_response(
+            None, InvalidRequestError("grant_type is missing."))
     return authorization.create_token_response()
 
 
@@ -271,9 +305,17 @@ def _without_reauth_params() -> str:
     return f"{url_for('oidc.authorize')}?{urlencode(pairs)}"
 
 
+def clean_description(text: str) -> str:
+    """RFC 6749 4.1.2.1/5.2: error_description is %x20-21 / %x23-5B / %x5D-7E only.
+    Authlib puts request values (response_type, grant_type) into some descriptions, so
+    anything else a client sent is replaced rather than echoed."""
+    return "".join(ch if 0x20 <= ord(ch) <= 0x7E and ch not in '"\\' else "?"
+                   for ch in text)[:300]
+
+
 def _redirect_error(redirect_uri: str, error: str, description: str,
                     state: str | None = None):
-    params = [("error", error), ("error_description", description)]
+    params = [("error", error), ("error_description", clean_description(description))]
     state = state or request.values.get("state")
     if state:
         params.append(("state", state))
@@ -283,10 +325,27 @@ def _redirect_error(redirect_uri: str, error: str, description: str,
 
 def _error_response(error: OAuth2Error):
     """Redirect the error to the client if its redirect URI was validated, else a page."""
-    if error.redirect_uri:
-        return _redirect_error(error.redirect_uri, error.error,
-                               error.get_error_description() or error.error)
-    return _error_page(error.get_error_description() or error.error)
+    description = error.get_error_description() or error.error
+    # Authlib raises some errors (a repeated parameter) without the redirect URI although
+    # client and redirect URI are fine: those go back to the client too (RFC 6749 4.1.2.1).
+    redirect_uri = error.redirect_uri or _registered_redirect_uri()
+    if redirect_uri:
+        return _redirect_error(redirect_uri, error.error, description, error.state)
+    return _error_page(description)
+
+
+def _registered_redirect_uri() -> str | None:
+    """This request's redirect_uri if client_id and redirect_uri each appear once and the
+    URI is registered for that client; else None (never redirect on doubt)."""
+    if request.endpoint != "oidc.authorize":
+        return None
+    client_ids = request.values.getlist("client_id")
+    uris = request.values.getlist("redirect_uri")
+    if len(client_ids) != 1 or len(uris) != 1:
+        return None
+    from app.oidc.server import query_client
+    client = query_client(client_ids[0])
+    return uris[0] if client is not None and client.check_redirect_uri(uris[0]) else None
 
 
 def _error_page(message: str):

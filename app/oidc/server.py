@@ -21,13 +21,14 @@ from urllib.parse import urlsplit
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, grants
-from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core.grants import OpenIDCode
-from flask import current_app
+from flask import current_app, request
 from sqlalchemy import update
 
+from app.audit import Origin, record_event
 from app.extensions import db
 from app.keyed_hash import keyed_hash
 from app.models import AuthorizationCode, Customer, IssuedToken, LoginSession, utcnow
@@ -154,6 +155,12 @@ class RefreshToken:
         return self.model.revoked_at is not None
 
 
+def client_origin(client_id: str) -> Origin:
+    """The audit origin of a request a client made to the token endpoint."""
+    return Origin(actor=f"client:{client_id}", ip=request.remote_addr,
+                  user_agent=request.headers.get("User-Agent"))
+
+
 def query_client(client_id):
     """Authlib's client lookup."""
     model = get_client(client_id) if client_id and len(client_id) <= 48 else None
@@ -211,6 +218,18 @@ class AuthorizationCodeGrant(TokenIssuingGrant, grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none",
                                    "private_key_jwt"]
 
+    @staticmethod
+    def validate_authorization_redirect_uri(request, client):
+        # Fix: Authlib puts the URI in its error description, and a URI with a character
+        # RFC 6749 forbids there (quote, backslash, controls) made that a 500, not a page.
+        redirect_uri = request.payload.redirect_uri
+        if not redirect_uri:
+            raise InvalidRequestError("Missing 'redirect_uri' in request.",
+                                      state=request.payload.state)
+        if not client.check_redirect_uri(redirect_uri):
+            raise InvalidRequestError("The redirect URI is not registered for this client.")
+        return redirect_uri
+
     def save_authorization_code(self, code, request):
         login_session: LoginSession = request.user
         now = utcnow()
@@ -220,7 +239,9 @@ class AuthorizationCodeGrant(TokenIssuingGrant, grants.AuthorizationCodeGrant):
             customer_pk=login_session.customer_pk,
             login_session_id=login_session.id,
             redirect_uri=request.payload.redirect_uri,
-            scope=request.payload.scope or "",
+            # Fix: Authlib stored the requested scope as is, so a client could get tokens
+            # (and claims such as customer_id) for scopes it is not registered for.
+            scope=request.client.get_allowed_scope(request.payload.scope),
             nonce=request.payload.data.get("nonce"),
             code_challenge=request.payload.data.get("code_challenge"),
             code_challenge_method=request.payload.data.get("code_challenge_method"),
@@ -245,6 +266,10 @@ class AuthorizationCodeGrant(TokenIssuingGrant, grants.AuthorizationCodeGrant):
             .values(used_at=utcnow())).rowcount
         if claimed != 1:
             revoked = tokens.revoke_from_code(model.id)
+            customer = db.session.get(Customer, model.customer_pk)
+            record_event("token.code_replayed", client_origin(client.get_client_id()),
+                         customer.customer_id if customer else None,
+                         client_id=model.client_id, revoked=revoked)
             db.session.commit()
             current_app.logger.warning("authorization code replayed; %d grants revoked", revoked)
             return None
@@ -269,24 +294,31 @@ class RefreshTokenGrant(TokenIssuingGrant, grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token):
+        # Only finds the token: it is redeemed in validate_token_request once the client
+        # and the scope have been checked, so a request that fails them burns nothing.
         if not refresh_token or len(refresh_token) > 128:
             return None
         model = tokens.find_refresh_token(refresh_token)
         if model is None:
             return None
-        if model.revoked_at is not None:
-            return None
-        # Rotate atomically: exactly one request may use a refresh token.
-        claimed = db.session.execute(
-            update(IssuedToken).where(IssuedToken.id == model.id, IssuedToken.rotated_at.is_(None))
-            .values(rotated_at=utcnow())).rowcount
-        if claimed != 1:
-            # Reuse of a rotated token: someone holds a copy. Revoke the whole family.
-            tokens.revoke_family(model.family_id)
-            db.session.commit()
-            current_app.logger.warning("refresh token reused; family revoked")
+        if model.refresh_expires_at is not None and model.refresh_expires_at <= utcnow():
             return None
         return RefreshToken(model)
+
+    def validate_token_request(self):
+        super().validate_token_request()
+        model = self.request.refresh_token.model
+        already_revoked = model.revoked_at is not None
+        if tokens.redeem_refresh_token(model):
+            return
+        if not already_revoked:  # one revoked by logout, the customer or the client is no news
+            customer = model.customer
+            record_event("token.refresh_reused", client_origin(model.client_id),
+                         customer.customer_id if customer else None,
+                         client_id=model.client_id, family=model.family_id)
+            current_app.logger.warning("refresh token reused; family revoked")
+        db.session.commit()  # keep the family revocation and its audit event
+        raise InvalidGrantError()
 
     def authenticate_user(self, refresh_token):
         customer = refresh_token.model.customer
@@ -352,12 +384,19 @@ def _seconds(setting: str) -> timedelta:
 
 def configure(server: AuthorizationServer, app) -> None:
     """Bind the unbound server from app/extensions.py and register grants and extensions."""
+    # The server object is one per process, and create_app() may run more than once (tests,
+    # CLI): start from an empty registry so grants, endpoints and extensions are not
+    # registered twice. (Bug found by tests/oidc/test_authorize.py: every second app added
+    # another Issuer hook, so authorization responses carried `iss` twice.)
+    AuthorizationServer.__init__(server)
     server.init_app(app, query_client=query_client, save_token=save_token)
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True),
                                                    TesseraOpenIDCode(require_nonce=False)])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
     server.register_extension(Issuer())
+    from app.oidc import client_auth
+    client_auth.register(server)
     from app.oidc import revocation, token_exchange
     revocation.register(server)
     token_exchange.register(server)

@@ -143,3 +143,48 @@ def revoke_from_code(authorization_code_id: int) -> int:
     families = db.session.scalars(db.select(IssuedToken.family_id).where(
         IssuedToken.authorization_code_id == authorization_code_id)).all()
     return sum(revoke_family(family) for family in set(families))
+
+
+def redeem_refresh_token(grant: IssuedToken) -> bool:
+    """Claim a refresh token for one refresh. False means refuse it.
+
+    Rotation: each refresh token works once; the claim is one conditional UPDATE, so of
+    two concurrent uses exactly one wins.
+
+    Reuse detection: a rotated or revoked refresh token presented again means a copy exists
+    somewhere, so the whole family is revoked, the newest token too.
+
+    A lost response (a phone that went through a tunnel): the client never saw the
+    successor and retries with the token it has. Within REFRESH_TOKEN_REUSE_GRACE_SECONDS
+    of the rotation, and only if the successor was never used, the successor is revoked
+    and the retry is served as a fresh rotation. The old token is not revived (it stays
+    rotated, and the window is short), and if the retry came from a thief instead, the real
+    client's next refresh presents the revoked successor, which revokes the family.
+    """
+    now = utcnow()
+    if grant.revoked_at is not None:
+        revoke_family(grant.family_id)
+        return False
+    claimed = db.session.execute(
+        db.update(IssuedToken).where(IssuedToken.id == grant.id, IssuedToken.rotated_at.is_(None))
+        .values(rotated_at=now)).rowcount
+    if claimed == 1:
+        return True
+    grace = timedelta(seconds=int(current_app.config["REFRESH_TOKEN_REUSE_GRACE_SECONDS"]))
+    db.session.refresh(grant)
+    later = db.session.scalars(db.select(IssuedToken).where(
+        IssuedToken.family_id == grant.family_id, IssuedToken.id > grant.id)
+        .order_by(IssuedToken.id)).all()
+    # Only while no successor was ever used: a used one has rotated_at set.
+    unused = bool(later) and all(row.rotated_at is None for row in later)
+    newest = later[-1] if later else None
+    if grant.rotated_at is not None and now - grant.rotated_at <= grace and unused:
+        superseded = db.session.execute(
+            db.update(IssuedToken).where(IssuedToken.id == newest.id,
+                                         IssuedToken.rotated_at.is_(None),
+                                         IssuedToken.revoked_at.is_(None))
+            .values(revoked_at=now)).rowcount
+        if superseded == 1:
+            return True
+    revoke_family(grant.family_id)
+    return False

@@ -15,11 +15,12 @@ from app import audit
 from app.audit import Origin
 from app.auth.login import LoginRefused, password_login
 from app.auth.passwords import PasswordRejected
-from app.auth.sessions import COOKIE_NAME, end_session, load_session
+from app.auth.sessions import COOKIE_NAME, load_session
 from app.auth.signup import SignupError, complete_signup, start_signup
 from app.customers import CustomerError, display_name
 from app.extensions import limiter
 from app.identity.customer_ids import format_for_people
+from app.oidc.logout import connected_apps, end_sso_session, forget_login, revoke_app
 from app.web.forms import LoginForm, LogoutForm, SignupForm, VerifyCodeForm
 
 bp = Blueprint("web", __name__)
@@ -165,11 +166,8 @@ def logout():
     """End the login session on the server and forget the cookie."""
     form = LogoutForm()
     if form.validate_on_submit() and g.login_session is not None:
-        end_session(g.login_session, request_origin())
-    response = redirect(url_for("web.login"), 303)
-    response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="Lax",
-                           secure=current_app.config["SESSION_COOKIE_SECURE"])
-    session.clear()
+        end_sso_session(g.login_session, request_origin())
+    response = forget_login(redirect(url_for("web.login"), 303))
     flash("You have logged out.")
     return response
 
@@ -177,7 +175,8 @@ def logout():
 @bp.get("/account")
 @login_required
 def account():
-    """The customer's own page: customer ID, identifiers, linked accounts, recent activity."""
+    """The customer's own page: customer ID, identifiers, linked accounts, connected apps,
+    recent activity."""
     customer = g.login_session.customer
     return render_template(
         "web/account.html",
@@ -187,4 +186,14 @@ def account():
         events=audit.recent_events(customer.customer_id),
         describe_event=audit.describe_event,
         logout_form=LogoutForm(),
+        apps=connected_apps(customer),
     )
+
+
+@bp.post("/account/apps/<client_id>/revoke", endpoint="revoke_app")
+@login_required
+def revoke_app_access(client_id: str):
+    """Withdraw one connected app's access (CSRF-checked like every POST)."""
+    if revoke_app(g.login_session.customer, client_id[:48], request_origin()):
+        flash("That app can no longer use your account.")
+    return redirect(url_for("web.account"), 303)

@@ -1,0 +1,178 @@
+"""The token endpoint over real HTTP: client authentication, grants, RFC 6749 5.2 errors.
+
+Every error carries Cache-Control: no-store, a clean error_description, and changes
+nothing (no token row is written, and the code can still be redeemed afterwards).
+"""
+from __future__ import annotations
+
+import pytest
+import requests
+
+from app.extensions import db
+from app.models import IssuedToken
+from tests.oidc.helpers import REDIRECT_URI, make_client
+from tests.oidc.test_authorize import (  # noqa: F401  (op is a fixture)
+    Provider, assert_clean_description, get_code, id_token_claims, op, redeem)
+
+
+def token_request(op: Provider, data: dict, auth=None, **kwargs) -> requests.Response:
+    return requests.post(f"{op.base}/token", data=data, auth=auth, timeout=10, **kwargs)
+
+
+def assert_token_error(response: requests.Response, error: str, status: int = 400) -> dict:
+    assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["error"] == error, body
+    if "error_description" in body:
+        assert_clean_description(body["error_description"])
+    assert "access_token" not in body
+    return body
+
+
+def token_rows(op: Provider) -> int:
+    with op.app.app_context():
+        return db.session.scalar(db.select(db.func.count(IssuedToken.id)))
+
+
+def userinfo(op: Provider, access_token: str) -> requests.Response:
+    return requests.get(f"{op.base}/userinfo", timeout=10,
+                        headers={"Authorization": f"Bearer {access_token}"})
+
+
+def refresh(op: Provider, refresh_token: str, client_id: str | None = None,
+            secret: str | None = None) -> requests.Response:
+    return token_request(op, {"grant_type": "refresh_token", "refresh_token": refresh_token},
+                         auth=(client_id or op.client_id, secret or op.secret))
+
+
+# ---- success ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("auth", ["basic", "post"])
+def test_confidential_client_authenticates_with_basic_or_post(op, auth):
+    code, verifier = get_code(op)
+    response = redeem(op, code, verifier, auth=auth)
+    assert response.status_code == 200, response.text
+    assert response.headers["Cache-Control"] == "no-store"
+    body = response.json()
+    assert body["token_type"] == "Bearer" and body["expires_in"] > 0
+    assert {"access_token", "refresh_token", "id_token"} <= set(body)
+    assert userinfo(op, body["access_token"]).status_code == 200
+
+
+def test_public_client_with_pkce(op):
+    code, verifier = get_code(op, op.public_id)
+    response = redeem(op, code, verifier, client_id=op.public_id, auth="none")
+    assert response.status_code == 200, response.text
+    assert id_token_claims(op, response.json()["id_token"])["aud"] == op.public_id
+
+
+def test_refresh_rotates_and_keeps_the_subject(op):
+    first = redeem(op, *get_code(op)).json()
+    second = refresh(op, first["refresh_token"])
+    assert second.status_code == 200 and second.headers["Cache-Control"] == "no-store"
+    assert second.json()["refresh_token"] != first["refresh_token"]
+    assert userinfo(op, second.json()["access_token"]).status_code == 200
+
+
+# ---- malformed requests -------------------------------------------------------------------
+
+MALFORMED = [
+    # (id, data, expected error)
+    ("no-grant-type", {"code": "{code}"}, "invalid_request"),
+    ("password", {"grant_type": "password", "username": "ada@example.com",
+                  "password": "x"}, "unsupported_grant_type"),
+    ("implicit", {"grant_type": "implicit"}, "unsupported_grant_type"),
+    ("unknown-grant", {"grant_type": "urn:example:magic"}, "unsupported_grant_type"),
+    ("grant-with-control-chars", {"grant_type": 'pass"word\n\x01\\'},
+     "unsupported_grant_type"),
+    ("no-code", {"grant_type": "authorization_code", "redirect_uri": REDIRECT_URI},
+     "invalid_request"),
+    ("unknown-code", {"grant_type": "authorization_code", "code": "not-a-code",
+                      "redirect_uri": REDIRECT_URI}, "invalid_grant"),
+    ("huge-code", {"grant_type": "authorization_code", "code": "x" * 5000,
+                   "redirect_uri": REDIRECT_URI}, "invalid_grant"),
+    ("wrong-redirect", {"grant_type": "authorization_code", "code": "{code}",
+                        "redirect_uri": "https://rp.example/other"}, "invalid_grant"),
+    ("no-redirect", {"grant_type": "authorization_code", "code": "{code}"}, "invalid_grant"),
+    ("wrong-verifier", {"grant_type": "authorization_code", "code": "{code}",
+                        "redirect_uri": REDIRECT_URI, "code_verifier": "x" * 50},
+     "invalid_grant"),
+    ("no-refresh-token", {"grant_type": "refresh_token"}, "invalid_request"),
+    ("unknown-refresh-token", {"grant_type": "refresh_token", "refresh_token": "nope"},
+     "invalid_grant"),
+    ("client-credentials-not-registered", {"grant_type": "client_credentials"},
+     "unauthorized_client"),
+]
+
+
+@pytest.mark.parametrize("data, error", [(d, e) for _, d, e in MALFORMED],
+                         ids=[i for i, _, _ in MALFORMED])
+def test_malformed_token_requests(op, data, error):
+    code, verifier = get_code(op)
+    before = token_rows(op)
+    data = {k: (code if v == "{code}" else v) for k, v in data.items()}
+    assert_token_error(token_request(op, data, auth=(op.client_id, op.secret)), error)
+    assert token_rows(op) == before
+    # ...and nothing changed: the code is still good.
+    assert redeem(op, code, verifier).status_code == 200
+
+
+def test_repeated_parameter_is_invalid_request(op):
+    code, verifier = get_code(op)
+    body = ("grant_type=authorization_code&code=" + code + "&code=" + code
+            + "&redirect_uri=" + requests.utils.quote(REDIRECT_URI, safe=""))
+    response = token_request(op, body, auth=(op.client_id, op.secret),
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert_token_error(response, "invalid_request")
+
+
+def test_get_is_not_allowed(op):
+    response = requests.get(f"{op.base}/token?grant_type=client_credentials", timeout=10,
+                            auth=(op.client_id, op.secret))
+    assert response.status_code in (400, 405)
+    assert "access_token" not in response.text
+
+
+def test_refresh_cannot_widen_the_scope(op):
+    first = redeem(op, *get_code(op)).json()
+    response = token_request(op, {"grant_type": "refresh_token", "scope": "openid email",
+                                  "refresh_token": first["refresh_token"]},
+                             auth=(op.client_id, op.secret))
+    assert_token_error(response, "invalid_scope")
+    assert refresh(op, first["refresh_token"]).status_code == 200  # not burnt
+
+
+# ---- client authentication ----------------------------------------------------------------
+
+def test_wrong_client_secret_is_invalid_client(op):
+    code, verifier = get_code(op)
+    for auth in ("basic", "post"):
+        response = redeem(op, code, verifier, secret="wrong-" + op.secret, auth=auth)
+        assert_token_error(response, "invalid_client", 401)
+        if auth == "basic":
+            assert response.headers["WWW-Authenticate"].startswith("Basic")
+    assert redeem(op, code, verifier).status_code == 200
+
+
+@pytest.mark.parametrize("case", ["unknown-client", "no-credentials", "public-sends-secret",
+                                  "empty-secret", "secret-of-another-client"])
+def test_client_authentication_failures(op, case):
+    code, verifier = get_code(op)
+    other_id, other_secret = make_client(op.app, first_party=True)
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier}
+    auth = None
+    if case == "unknown-client":
+        auth = ("no-such-client", op.secret)
+    elif case == "no-credentials":
+        data["client_id"] = op.client_id
+    elif case == "public-sends-secret":
+        data |= {"client_id": op.public_id, "client_secret": "anything"}
+    elif case == "empty-secret":
+        auth = (op.client_id, "")
+    else:
+        auth = (op.client_id, other_secret)
+    assert_token_error(token_request(op, data, auth=auth), "invalid_client", 401)
+    assert redeem(op, code, verifier).status_code == 200
