@@ -33,10 +33,13 @@ def record_event(event: str, origin: Origin, customer_id: str | None = None,
 
 
 def recent_events(customer_id: str, limit: int = 20) -> list[AuditEvent]:
-    """A customer's most recent events, newest first."""
+    """A customer's most recent events that have words for customers (EVENT_DESCRIPTIONS),
+    newest first. Internal events (codes sent, factors proved, limits hit) stay out: some
+    would tell a customer what another person's attempt did."""
     return list(db.session.scalars(
         db.select(AuditEvent)
-        .where(AuditEvent.customer_id == customer_id)
+        .where(AuditEvent.customer_id == customer_id,
+               AuditEvent.event.in_(list(EVENT_DESCRIPTIONS)))
         .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
         .limit(limit)
     ))
@@ -64,6 +67,12 @@ EVENT_DESCRIPTIONS = {
     "token.exchanged": "Access passed on from one service to another",
     "token.code_replayed": "A login code was used twice; that app's access was revoked",
     "token.refresh_reused": "An old app token was reused; that app's access was revoked",
+    "identifier.attempted_existing": "Someone tried to add your phone or email to an account",
+    "login.throttled": "Logins paused after too many failed attempts",
+    "totp.enrolled": "Authenticator app turned on",
+    "totp.removed": "Authenticator app removed",
+    "recovery_codes.generated": "New recovery codes made",
+    "recovery_code.used": "Logged in with a recovery code",
 }
 
 

@@ -25,11 +25,49 @@ DEFAULTS: dict[str, object] = {
     "ISSUER": "http://127.0.0.1:5000",
     # Region used to read phone numbers typed without a country code.
     "DEFAULT_REGION": "US",
-    # Outbound messages: "console" prints and appends to OUTBOX_PATH.
+    # Outbound messages: "console" prints and appends to OUTBOX_PATH. SMS_PROVIDER may
+    # also be "twilio" (Messages API) or "twilio-verify" (Twilio Verify holds the codes);
+    # EMAIL_PROVIDER may be "smtp".
     "SMS_PROVIDER": "console",
     "EMAIL_PROVIDER": "console",
     # Empty means instance/outbox.jsonl.
     "OUTBOX_PATH": "",
+    # Twilio: an account SID and auth token (or an API key SID and secret), and a
+    # messaging service SID or a from-number for the Messages API, or a Verify service SID.
+    "TWILIO_ACCOUNT_SID": "",
+    "TWILIO_AUTH_TOKEN": "",
+    "TWILIO_API_KEY_SID": "",
+    "TWILIO_API_KEY_SECRET": "",
+    "TWILIO_MESSAGING_SERVICE_SID": "",
+    "TWILIO_FROM_NUMBER": "",
+    "TWILIO_VERIFY_SERVICE_SID": "",
+    "TWILIO_TIMEOUT_SECONDS": 10,
+    # Tests only: send every Twilio API call to this base URL (a fake on 127.0.0.1)
+    # instead of Twilio's hosts. Refused in production.
+    "TWILIO_BASE_URL": "",
+    # SMTP: SMTP_SECURITY is "starttls", "tls" (implicit, port 465) or "none" (local relays).
+    "SMTP_HOST": "localhost",
+    "SMTP_PORT": 587,
+    "SMTP_USERNAME": "",
+    "SMTP_PASSWORD": "",
+    "SMTP_SECURITY": "starttls",
+    "SMTP_TIMEOUT_SECONDS": 10,
+    "EMAIL_FROM": "Tessera <no-reply@localhost>",
+    # Where SMS codes may go: ISO regions ("US,GB,DE"), or "*" for every region. Numbers
+    # that cannot receive SMS (landline, premium rate, shared cost, toll free, and VoIP
+    # unless allowed) are always refused.
+    "SMS_ALLOWED_REGIONS": "*",
+    "SMS_ALLOW_VOIP": False,
+    # SMS one-time codes: lifetime (at most 600 s), wrong tries per code, sending limits.
+    "SMS_CODE_SECONDS": 300,
+    "SMS_CODE_MAX_ATTEMPTS": 5,
+    "SMS_MIN_SECONDS_BETWEEN_SENDS": 30,
+    "SMS_SENDS_PER_NUMBER_PER_HOUR": 5,
+    "SMS_SENDS_PER_IP_PER_HOUR": 20,
+    "SMS_SENDS_PER_PREFIX_PER_HOUR": 200,
+    # Shared fast counters (SMS send limits). Empty: kept in the database. The database
+    # stays the record of what was sent either way.
+    "REDIS_URL": "",
     # Per-IP request limits (Flask-Limiter). memory:// is per process: production needs Redis.
     "RATELIMIT_STORAGE_URI": "memory://",
     "LOGIN_RATE_LIMIT": "30 per minute",
@@ -162,9 +200,37 @@ def validate(config: dict) -> None:
     if problems:
         raise ConfigError("Tessera cannot start:\n  - " + "\n  - ".join(problems))
     for key in ("ARGON2_MEMORY_KIB", "ARGON2_TIME_COST", "ARGON2_PARALLELISM",
-                "LOGIN_BACKOFF_THRESHOLD", "SESSION_IDLE_SECONDS", "SESSION_ABSOLUTE_SECONDS"):
+                "LOGIN_BACKOFF_THRESHOLD", "SESSION_IDLE_SECONDS", "SESSION_ABSOLUTE_SECONDS",
+                "SMS_CODE_MAX_ATTEMPTS", "SMS_SENDS_PER_NUMBER_PER_HOUR",
+                "SMS_SENDS_PER_IP_PER_HOUR", "SMS_SENDS_PER_PREFIX_PER_HOUR",
+                "TWILIO_TIMEOUT_SECONDS", "SMTP_TIMEOUT_SECONDS"):
         if int(config[key]) < 1:
             problems.append(f"{ENV_PREFIX}{key} must be at least 1")
+    if not 60 <= int(config["SMS_CODE_SECONDS"]) <= 600:
+        problems.append(f"{ENV_PREFIX}SMS_CODE_SECONDS must be between 60 and 600")
+    if int(config["SMS_CODE_MAX_ATTEMPTS"]) > 10:
+        problems.append(f"{ENV_PREFIX}SMS_CODE_MAX_ATTEMPTS must be at most 10")
+    if config["SMS_PROVIDER"] not in ("console", "twilio", "twilio-verify"):
+        problems.append(f"{ENV_PREFIX}SMS_PROVIDER must be console, twilio or twilio-verify")
+    if config["EMAIL_PROVIDER"] not in ("console", "smtp"):
+        problems.append(f"{ENV_PREFIX}EMAIL_PROVIDER must be console or smtp")
+    if config["SMTP_SECURITY"] not in ("starttls", "tls", "none"):
+        problems.append(f"{ENV_PREFIX}SMTP_SECURITY must be starttls, tls or none")
+    if str(config["SMS_PROVIDER"]).startswith("twilio"):
+        if not config["TWILIO_ACCOUNT_SID"]:
+            problems.append(f"{ENV_PREFIX}TWILIO_ACCOUNT_SID is needed for {config['SMS_PROVIDER']}")
+        if not (config["TWILIO_AUTH_TOKEN"]
+                or (config["TWILIO_API_KEY_SID"] and config["TWILIO_API_KEY_SECRET"])):
+            problems.append(f"{ENV_PREFIX}TWILIO_AUTH_TOKEN (or an API key SID and secret) "
+                            "is needed for Twilio")
+        if config["SMS_PROVIDER"] == "twilio" and not (
+                config["TWILIO_MESSAGING_SERVICE_SID"] or config["TWILIO_FROM_NUMBER"]):
+            problems.append(f"{ENV_PREFIX}TWILIO_MESSAGING_SERVICE_SID or "
+                            "TWILIO_FROM_NUMBER is needed for the twilio SMS provider")
+        if config["SMS_PROVIDER"] == "twilio-verify" and not config["TWILIO_VERIFY_SERVICE_SID"]:
+            problems.append(f"{ENV_PREFIX}TWILIO_VERIFY_SERVICE_SID is needed for twilio-verify")
+    if config["ENV"] == "production" and config["TWILIO_BASE_URL"]:
+        problems.append(f"{ENV_PREFIX}TWILIO_BASE_URL is for tests only: unset it in production")
     if not 8 <= int(config["PASSWORD_MIN_LENGTH"]) <= 64:
         problems.append(f"{ENV_PREFIX}PASSWORD_MIN_LENGTH must be between 8 and 64")
     if problems:

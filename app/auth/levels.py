@@ -9,3 +9,6 @@ AMR_MFA = "mfa"
 ACR_SINGLE_FACTOR = "urn:tessera:acr:1fa"
 #: Two different factors were used.
 ACR_MULTI_FACTOR = "urn:tessera:acr:2fa"
+
+#: A recovery code is recorded as "otp": it is a one-time password (NIST's look-up
+#: secret), and RPs know only RFC 8176 values. The audit event says which it was.

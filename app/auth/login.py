@@ -13,8 +13,7 @@ from flask import current_app
 
 from app.audit import Origin, record_event
 from app.auth import passwords, throttle
-from app.auth.levels import ACR_SINGLE_FACTOR, AMR_PASSWORD
-from app.auth.sessions import start_session
+from app.auth.levels import AMR_PASSWORD
 from app.customers import CustomerError, NormalizedIdentifier, find_by_identifier, normalize_identifier
 from app.extensions import db
 from app.identity.identifiers import InvalidIdentifier, classify
@@ -49,8 +48,14 @@ def parse_login_identifier(text: str) -> NormalizedIdentifier:
     return normalize_identifier(kind, text)
 
 
-def password_login(identifier_text: str, password: str, origin: Origin) -> LoginSuccess:
-    """Check an identifier and password; start a session or raise LoginRefused."""
+def check_password(identifier_text: str, password: str, origin: Origin) -> Customer:
+    """The customer whose identifier and password these are, or LoginRefused.
+
+    This proves the password factor only: the login flow (app/auth/flow.py) decides
+    whether a second factor is needed and starts the session. Failures are audited and
+    committed here; a success re-hashes the password if the cost changed (the caller
+    commits that with the rest of the login).
+    """
     try:
         identifier = parse_login_identifier(identifier_text)
     except CustomerError as error:
@@ -81,11 +86,21 @@ def password_login(identifier_text: str, password: str, origin: Origin) -> Login
     throttle.clear(reservation.key_hash)
     if needs_rehash:
         credential.password_hash = passwords.hash_password(password)
-    token = start_session(customer, [AMR_PASSWORD], ACR_SINGLE_FACTOR, origin)
-    record_event("login.succeeded", origin, customer.customer_id, kind=identifier.kind,
-                 amr=[AMR_PASSWORD], rehashed=needs_rehash)
-    db.session.commit()
-    return LoginSuccess(customer, token)
+        record_event("password.rehashed", origin, customer.customer_id)
+    return customer
+
+
+def password_login(identifier_text: str, password: str, origin: Origin) -> LoginSuccess:
+    """Log in with a password alone: for customers who need no second factor. One who
+    does gets LoginRefused, so this can never skip a factor (the hosted pages use the
+    login flow, which asks for it)."""
+    from app.auth import flow
+    login = flow.begin(origin).flow
+    state = flow.prove_password(login, identifier_text, password, origin)
+    if state.step != flow.DONE:
+        raise LoginRefused("A second factor is needed to log in.")
+    token = flow.finish(login, origin)
+    return LoginSuccess(login.customer, token)
 
 
 def set_password(customer: Customer, password: str, origin: Origin) -> None:

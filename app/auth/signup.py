@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from app.audit import Origin, record_event
-from app.auth import passwords
+from app.auth import one_time_codes, passwords, throttle
 from app.auth.levels import ACR_SINGLE_FACTOR, AMR_PASSWORD
 from app.auth.sessions import start_session
 from app.customers import (
@@ -37,9 +37,14 @@ from app.extensions import db
 from app.identity import customer_ids
 from app.keyed_hash import keyed_hash, matches
 from app.models import Customer, PasswordCredential, VerificationCode, utcnow
-from app.providers import email_sender, sms_sender
+from app.auth.send_limits import LimitReached, LimitsUnavailable, release, reserve, sms_limits
+from app.auth.sms_policy import SmsNotAllowed, check_sms_destination
+from app.notifications import send_welcome
+from app.providers import ProviderError, email_sender, sms_sender
 
 PURPOSE = "signup"
+#: Shared with app/auth/sms_codes.py: one failure count per phone number.
+SMS_THROTTLE_KIND = "sms-code"
 _HASH_PURPOSE = "verification-code"
 # Sign-up messages one destination receives per hour at most, whoever asks.
 MESSAGES_PER_DESTINATION_PER_HOUR = 5
@@ -74,6 +79,11 @@ def start_signup(identifier_text: str, kind: str, password: str, origin: Origin,
     if kind not in ("email", "phone"):
         raise CustomerError("Sign up with an email address or a phone number.")
     identifier = normalize_identifier(kind, identifier_text)
+    if kind == "phone":
+        try:
+            check_sms_destination(identifier.value)
+        except SmsNotAllowed as error:
+            raise CustomerError(str(error)) from None
     given_name, family_name = normalize_name(given_name), normalize_name(family_name)
     password = passwords.check_policy(password, [identifier.value, given_name or "",
                                                  family_name or ""])
@@ -93,7 +103,7 @@ def start_signup(identifier_text: str, kind: str, password: str, origin: Origin,
         match_key=identifier.match_key,
         # A taken identifier gets a code no one is ever told.
         code_hash=keyed_hash(_HASH_PURPOSE, secrets.token_hex(16) if owner else code),
-        expires_at=now + timedelta(seconds=int(current_app.config["VERIFICATION_CODE_SECONDS"])),
+        expires_at=now + timedelta(seconds=code_seconds(identifier.kind)),
         payload={"password_hash": password_hash, "given_name": given_name,
                  "family_name": family_name},
     )
@@ -103,11 +113,50 @@ def start_signup(identifier_text: str, kind: str, password: str, origin: Origin,
     db.session.commit()
 
     if recent < MESSAGES_PER_DESTINATION_PER_HOUR:
-        if owner is not None:
-            _send_existing_account_notice(identifier.kind, identifier.value)
-        else:
-            _send_code(identifier.kind, identifier.value, code)
+        _deliver(verification, owner, code, origin)
     return SignupStarted(verification.id, identifier.value, identifier.kind)
+
+
+def _deliver(verification: VerificationCode, owner: Customer | None, code: str,
+             origin: Origin) -> None:
+    """Send the code (or, to an owner, the notice) within the SMS send limits. A limit or
+    a provider failure raises SignupError, the same whoever owns the identifier, and the
+    code row is expired: nobody received it."""
+    kind, destination = verification.kind, verification.destination
+    reservation = None
+    try:
+        if kind == "phone":
+            reservation = reserve(sms_limits(destination, origin.ip))
+        if owner is not None:
+            _send_existing_account_notice(kind, destination)
+        else:
+            _send_code(kind, destination, code)
+    except LimitReached as error:
+        verification.expires_at = utcnow()
+        db.session.commit()
+        raise SignupError("Too many codes were sent to this number or from here. "
+                          "Try again later.") from error
+    except LimitsUnavailable as error:
+        verification.expires_at = utcnow()
+        db.session.commit()
+        raise SignupError("Text messages cannot be sent right now. Try again later.") from error
+    except ProviderError as error:
+        if reservation is not None:
+            release(reservation)
+        verification.expires_at = utcnow()
+        record_event("sms.failed" if kind == "phone" else "email.failed", origin,
+                     owner.customer_id if owner else None, purpose=PURPOSE,
+                     provider=error.provider, reason=error.reason)
+        db.session.commit()
+        raise SignupError(error.message) from error
+    verification.sent_at = utcnow()
+    db.session.commit()
+
+
+def code_seconds(kind: str) -> int:
+    """How long a sign-up code lives: SMS codes are shorter-lived than emailed ones."""
+    setting = "SMS_CODE_SECONDS" if kind == "phone" else "VERIFICATION_CODE_SECONDS"
+    return int(current_app.config[setting])
 
 
 def complete_signup(verification_id: int, code: str, origin: Origin) -> SignupCompleted:
@@ -116,34 +165,30 @@ def complete_signup(verification_id: int, code: str, origin: Origin) -> SignupCo
     code = (code or "").strip().replace(" ", "")
     if not (len(code) == 6 and code.isascii() and code.isdigit()):
         raise SignupError("Enter the 6-digit code we sent you.")
-    now = utcnow()
+    verification = db.session.get(VerificationCode, verification_id)
+    if verification is None or verification.purpose != PURPOSE:
+        raise SignupError("This code has expired or was tried too often. Start again.")
+    throttle_reservation = None
+    if verification.kind == "phone":
+        # The per-number failure count (shared with SMS login codes): a new code does not
+        # reset it.
+        throttle_reservation = throttle.reserve_attempt(SMS_THROTTLE_KIND,
+                                                        verification.match_key)
+        if not throttle_reservation.allowed:
+            raise SignupError("Too many wrong codes for this number. Wait a little and try "
+                              "again.")
     limit = int(current_app.config["VERIFICATION_CODE_MAX_ATTEMPTS"])
-    attempts = db.session.execute(
-        update(VerificationCode)
-        .where(VerificationCode.id == verification_id, VerificationCode.purpose == PURPOSE,
-               VerificationCode.consumed_at.is_(None), VerificationCode.expires_at > now,
-               VerificationCode.attempts < limit)
-        .values(attempts=VerificationCode.attempts + 1)
-        .returning(VerificationCode.attempts)
-    ).scalar_one_or_none()
-    db.session.commit()
+    attempts = one_time_codes.count_attempt(verification.id, limit)
     if attempts is None:
         raise SignupError("This code has expired or was tried too often. Start again.")
-    verification = db.session.get(VerificationCode, verification_id)
+    db.session.refresh(verification)
     if not matches(verification.code_hash, _HASH_PURPOSE, code):
-        left = limit - attempts
-        if left <= 0:
-            raise SignupError("That code is not right, and it cannot be tried again. Start again.")
-        raise SignupError(f"That code is not right. {left} tries left.")
-
-    spent = db.session.execute(
-        update(VerificationCode)
-        .where(VerificationCode.id == verification_id, VerificationCode.consumed_at.is_(None))
-        .values(consumed_at=now)
-    ).rowcount
-    if spent != 1:
+        raise SignupError(one_time_codes.wrong_code_message(limit, attempts, "Start again."))
+    if not one_time_codes.spend(verification.id):
         db.session.rollback()
         raise SignupError("This code has already been used.")
+    if throttle_reservation is not None:
+        throttle.clear(throttle_reservation.key_hash)
     payload = verification.payload or {}
     identifier = normalize_identifier(verification.kind, verification.destination)
     try:
@@ -161,11 +206,12 @@ def complete_signup(verification_id: int, code: str, origin: Origin) -> SignupCo
     record_event("login.succeeded", origin, customer.customer_id, kind=identifier.kind,
                  amr=[AMR_PASSWORD], via="signup")
     db.session.commit()
+    send_welcome(customer, identifier.kind, identifier.value)
     return SignupCompleted(customer, token)
 
 
 def _send_code(kind: str, destination: str, code: str) -> None:
-    minutes = int(current_app.config["VERIFICATION_CODE_SECONDS"]) // 60
+    minutes = code_seconds(kind) // 60
     text = f"Your Tessera sign-up code is {code}. It expires in {minutes} minutes. " \
            "Do not share it with anyone."
     if kind == "phone":

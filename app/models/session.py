@@ -76,3 +76,59 @@ class VerificationCode(Base):
         ForeignKey("customers.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set only once a provider accepted the message: a failed send is never "sent".
+    sent_at: Mapped[datetime | None]
+    # The provider's id for the verification when the provider holds the code
+    # (Twilio Verify); then code_hash is of a random value nobody knows.
+    provider_ref: Mapped[str | None] = mapped_column(String(64))
+
+
+class LoginFlow(Base):
+    """A login in progress: the factors proved so far, before a session exists.
+
+    The browser holds a random token (in its signed flow cookie); only its keyed hash is
+    stored. `customer_pk` is unknown (None) while an SMS code to a number we may not know
+    is pending, so nothing reveals whether the number has an account. `factors` are the
+    amr values proved, in order; `required_acr` is what this login must reach.
+    """
+
+    __tablename__ = "login_flows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    factors: Mapped[list] = mapped_column(JSON, default=list)
+    required_acr: Mapped[str] = mapped_column(String(32))
+    # The SMS code this flow is waiting for, if any.
+    verification_code_id: Mapped[int | None] = mapped_column(
+        ForeignKey("verification_codes.id", ondelete="SET NULL"))
+    next_path: Mapped[str | None] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+    customer: Mapped[Customer | None] = relationship()
+
+
+class RateEvent(Base):
+    """One counted event (an SMS sent) under a limit key, for sliding-window limits kept
+    in the database. Keys are keyed hashes: no numbers or addresses in this table."""
+
+    __tablename__ = "rate_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    reservation: Mapped[str] = mapped_column(String(32), index=True)
+
+
+class RateLock(Base):
+    """A row per limit key, updated first so concurrent reservations on one key queue up
+    (a row lock on PostgreSQL; SQLite serialises all writers anyway)."""
+
+    __tablename__ = "rate_locks"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    touched_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -19,6 +19,7 @@ from flask import Blueprint, g, jsonify, redirect, render_template, request, url
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
+from app.auth.levels import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
 from app.extensions import authorization, csrf, db, limiter
 from app.models import Consent
 from app.web.forms import ConsentForm
@@ -29,6 +30,12 @@ bp = Blueprint("oidc", __name__)
 
 #: Parameters whose presence means "log in again" once satisfied by a fresh login.
 _REAUTH_PARAMS = ("max_age", "id_token_hint")
+#: acr_values we read as "multi-factor", besides our own ACR_MULTI_FACTOR: the OpenID PAPE
+#: multi-factor policy and the plain "mfa" some libraries send.
+MFA_ACR_ALIASES = {
+    "mfa": ACR_MULTI_FACTOR,
+    "http://schemas.openid.net/pape/policies/2007/06/multi-factor": ACR_MULTI_FACTOR,
+}
 
 
 @bp.get("/.well-known/openid-configuration")
@@ -64,6 +71,7 @@ def discovery():
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
         "prompt_values_supported": ["none", "login", "consent"],
+        "acr_values_supported": [ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR],
         "ui_locales_supported": ["en"],
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
@@ -116,11 +124,15 @@ def authorize():
         needs_login = _needs_login(client, login_session, prompts)
     except ValueError as error:
         return _redirect_error(redirect_uri, "invalid_request", str(error))
+    wants_mfa = requested_acr(request.values.get("acr_values")) == ACR_MULTI_FACTOR
+    if not needs_login and wants_mfa and login_session.acr != ACR_MULTI_FACTOR:
+        needs_login = True  # a step up: the session has one factor, the app asks for two
     if needs_login:
         if "none" in prompts:
             return _redirect_error(redirect_uri, "login_required", "The customer must log in.")
         return redirect(url_for("web.login", next=_without_reauth_params(),
-                                login_hint=request.values.get("login_hint") or None), 303)
+                                login_hint=request.values.get("login_hint") or None,
+                                acr="2fa" if wants_mfa else None), 303)
 
     # Scopes the client may not have are dropped (as in save_authorization_code).
     scopes = grant.client.get_allowed_scope(grant.request.payload.scope).split()
@@ -272,6 +284,20 @@ def _needs_login(client, login_session, prompts: set[str]) -> bool:
         if hinted.get("sub") != tokens.subject_for(client, login_session.customer):
             return True
     return False
+
+
+def requested_acr(acr_values: str | None) -> str | None:
+    """The level an authorization request asks for with acr_values, or None.
+
+    acr_values lists acceptable levels (OpenID Connect Core 3.1.2.1). Multi-factor is
+    required only when every level we recognise in the list is multi-factor; values we
+    do not know are ignored, as the request is voluntary for them.
+    """
+    known = [MFA_ACR_ALIASES.get(value, value) for value in (acr_values or "").split()
+             if value in MFA_ACR_ALIASES or value in (ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR)]
+    if not known:
+        return None
+    return ACR_MULTI_FACTOR if all(v == ACR_MULTI_FACTOR for v in known) else ACR_SINGLE_FACTOR
 
 
 def _needs_consent(client, login_session, scopes: list[str], prompts: set[str]) -> bool:

@@ -6,27 +6,22 @@ a fresh `next`: so relying parties have had the new key in /jwks.json for a whol
 period before anything is signed with it, and a retired key stays in /jwks.json until every
 token it signed has expired (its `publish_until`).
 
-Private keys are encrypted with AES-256-GCM under KEY_ENCRYPTION_KEY (or, if unset, a key
-derived from SECRET_KEY), with the kid as associated data so a ciphertext cannot be moved
-to another key's row.
+Private keys are sealed by app/crypto.py (AES-256-GCM under KEY_ENCRYPTION_KEY), with the
+kid as associated data so a ciphertext cannot be moved to another key's row.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
-import os
 import warnings
 from datetime import timedelta
 from functools import lru_cache
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
 from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from sqlalchemy import select
 
+from app import crypto
 from app.audit import Origin, record_event
 from app.extensions import db
 from app.models import SigningKey, utcnow
@@ -51,31 +46,22 @@ def _generate(alg: str):
 
 
 def _encryption_key() -> bytes:
-    configured = current_app.config["KEY_ENCRYPTION_KEY"]
-    if configured:
-        key = base64.urlsafe_b64decode(configured + "=" * (-len(configured) % 4))
-        if len(key) != 32:
-            raise SigningKeyError("TESSERA_KEY_ENCRYPTION_KEY must be 32 bytes, urlsafe base64")
-        return key
-    secret = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(secret, b"tessera:signing-key-encryption", hashlib.sha256).digest()
+    try:
+        return crypto.encryption_key()
+    except crypto.DecryptionError as error:
+        raise SigningKeyError(str(error)) from None
 
 
 def _encrypt(private_jwk: dict, kid: str) -> str:
-    nonce = os.urandom(12)
-    sealed = AESGCM(_encryption_key()).encrypt(nonce, json.dumps(private_jwk).encode(),
-                                                kid.encode())
-    return base64.b64encode(nonce + sealed).decode()
+    return crypto.seal(json.dumps(private_jwk).encode(), kid)
 
 
 def _decrypt(blob: str, kid: str) -> dict:
-    raw = base64.b64decode(blob)
     try:
-        plain = AESGCM(_encryption_key()).decrypt(raw[:12], raw[12:], kid.encode())
-    except Exception:  # cryptography raises InvalidTag; the cause does not matter here
+        return json.loads(crypto.unseal(blob, kid))
+    except crypto.DecryptionError:
         raise SigningKeyError(f"signing key {kid} cannot be decrypted: was the secret changed? "
-                        "Run `flask keys rotate`.") from None
-    return json.loads(plain)
+                              "Run `flask keys rotate`.") from None
 
 
 def create_key(alg: str, status: str) -> SigningKey:

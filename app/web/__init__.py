@@ -19,6 +19,9 @@ def register_web(app: Flask) -> None:
     from app.oidc.endpoints import bp as oidc_bp
     from app.oidc.logout import bp as oidc_logout_bp
     from app.oidc.revocation import bp as oidc_tokens_bp
+    from app.web import login_views  # noqa: F401  (adds the login pages to pages_bp)
+    from app.web.account_identifiers import bp as identifiers_bp
+    from app.web.factors import bp as factors_bp
     from app.web.health import bp as health_bp
     from app.web.pages import bp as pages_bp
 
@@ -26,6 +29,8 @@ def register_web(app: Flask) -> None:
     app.jinja_env.lstrip_blocks = True
     app.register_blueprint(health_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(factors_bp)
+    app.register_blueprint(identifiers_bp)
     app.register_blueprint(oidc_bp)
     app.register_blueprint(oidc_tokens_bp)
     app.register_blueprint(oidc_logout_bp)

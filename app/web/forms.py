@@ -67,3 +67,45 @@ class ConsentForm(FlaskForm):
     request_query = HiddenField(validators=[DataRequired(), Length(max=8000)])
     allow = SubmitField("Allow")
     deny = SubmitField("Deny")
+
+
+class PhoneForm(FlaskForm):
+    """A phone number to text a code to."""
+
+    phone = StringField("Phone number", validators=[
+        DataRequired("Enter your phone number."),
+        Length(max=64, message="That is too long to be a phone number.")])
+    submit = SubmitField("Text me a code")
+
+
+class OneTimeCodeForm(FlaskForm):
+    """A code: from a text message or an authenticator app."""
+
+    code = StringField("Code", validators=[
+        DataRequired("Enter the code."),
+        Length(max=32, message="That is too long to be a code.")])
+    submit = SubmitField("Continue")
+
+
+class RecoveryCodeForm(FlaskForm):
+    """One of the customer's recovery codes."""
+
+    code = StringField("Recovery code", validators=[
+        DataRequired("Enter one of your recovery codes."),
+        Length(max=64, message="That is too long to be a recovery code.")])
+    submit = SubmitField("Use recovery code")
+
+
+class PasswordOnlyForm(FlaskForm):
+    """The password, when the customer is already known (second factor, re-login)."""
+
+    password = PasswordField("Password", validators=[
+        DataRequired("Enter your password."),
+        Length(max=PASSWORD_FIELD_MAX, message="The password is not right.")])
+    submit = SubmitField("Continue")
+
+
+class ButtonForm(FlaskForm):
+    """A button and its CSRF token (send a code, resend)."""
+
+    submit = SubmitField("Send")

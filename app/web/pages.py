@@ -13,24 +13,19 @@ from flask import (Blueprint, current_app, flash, g, redirect, render_template, 
 
 from app import audit
 from app.audit import Origin
-from app.auth.login import LoginRefused, password_login
 from app.auth.passwords import PasswordRejected
 from app.auth.sessions import COOKIE_NAME, load_session
-from app.auth.signup import SignupError, complete_signup, start_signup
+from app.auth.signup import SignupError, code_seconds, complete_signup, start_signup
 from app.customers import CustomerError, display_name
 from app.extensions import limiter
 from app.identity.customer_ids import format_for_people
 from app.oidc.logout import connected_apps, end_sso_session, forget_login, revoke_app
-from app.web.forms import LoginForm, LogoutForm, SignupForm, VerifyCodeForm
+from app.web.forms import LogoutForm, SignupForm, VerifyCodeForm
 
 bp = Blueprint("web", __name__)
 
 _SIGNUP_KEY = "signup_verification_id"
 _SIGNUP_DESTINATION = "signup_destination"
-
-
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
 
 
 def _signup_limit() -> str:
@@ -109,7 +104,7 @@ def signup():
                                    form.given_name.data, form.family_name.data)
         except PasswordRejected as error:
             form.password.errors.append(str(error))
-        except CustomerError as error:
+        except (CustomerError, SignupError) as error:
             form.identifier.errors.append(str(error))
         else:
             session[_SIGNUP_KEY] = started.verification_id
@@ -137,28 +132,10 @@ def signup_verify():
             response = redirect(url_for("web.account"), 303)
             return _start_logged_in(response, completed.session_token)
     status = 400 if form.errors else 200
-    return render_template("web/signup_verify.html", form=form,
-                           destination=session.get(_SIGNUP_DESTINATION)), status
-
-
-@bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
-def login():
-    """Password login. Every failure reads the same, whatever the identifier."""
-    form = LoginForm()
-    next_path = safe_next(request.values.get("next"))
-    if request.method == "GET" and request.args.get("login_hint"):
-        # OpenID login_hint: pre-fill what the app already knows.
-        form.identifier.data = request.args["login_hint"][:320]
-    if form.validate_on_submit():
-        try:
-            result = password_login(form.identifier.data, form.password.data, request_origin())
-        except LoginRefused as error:
-            form.password.errors.append(error.message)
-            return render_template("web/login.html", form=form, next_path=next_path), 401
-        return _start_logged_in(redirect(next_path, 303), result.session_token)
-    status = 400 if form.errors else 200
-    return render_template("web/login.html", form=form, next_path=next_path), status
+    destination = session.get(_SIGNUP_DESTINATION) or ""
+    minutes = code_seconds("phone" if destination.startswith("+") else "email") // 60
+    return render_template("web/signup_verify.html", form=form, destination=destination,
+                           minutes=minutes), status
 
 
 @bp.post("/logout")

@@ -5,8 +5,8 @@ that Playwright downloads itself: this machine's network reaches package registr
 Without chromium the browser tests skip and say why, except under CI=true, where a missing
 chromium means the CI script lost its install step, so they fail.
 
-Import the fixtures into a test module to use them:
-`from tests.web.browser import browser, page  # noqa: F401  (fixtures)`.
+The fixtures reach every test under tests/web through tests/web/conftest.py; do not import
+them into a test module (a second copy of the session fixture would start Playwright twice).
 """
 from __future__ import annotations
 

@@ -12,13 +12,10 @@ from playwright.sync_api import expect
 from app.customers import find_customer
 from app.identity.customer_ids import format_for_people
 from tests.factories import STRONG_PASSWORD, make_customer
-from tests.web.browser import (  # noqa: F401  (browser, page and phone_page are fixtures)
+from tests.web.browser import (  # the browser, page and phone_page fixtures: conftest.py
     CUSTOMER_ID_RE,
-    browser,
     log_in,
     log_out,
-    page,
-    phone_page,
     scrolls_sideways,
     shown_customer_id,
     sign_up,

@@ -1,0 +1,317 @@
+"""The login flow: one explicit state machine from "who are you" to a login session.
+
+    FIRST ──password or SMS code──▶ (second factor needed?) ──no──▶ DONE ──finish()──▶ session
+                                          │yes
+                                          ▼
+                                       SECOND ──TOTP, recovery code, SMS code (if the first
+                                          │      factor was the password) or the password
+                                          │      (if it was an SMS code)──▶ DONE
+                                          ▼
+                                      (none of them available: the flow cannot finish)
+
+A second factor is needed when the customer has an authenticator app (TOTP), when the
+login must reach ACR_MULTI_FACTOR (the app asked for it with acr_values, or a sensitive
+change asked for it), or when the risk policy (app/risk/policy.py) asks for a step up.
+
+The flow lives in the database (LoginFlow); the browser holds a random token whose keyed
+hash finds it. It expires after FLOW_SECONDS and ends at finish(). Until a first factor is
+proved the flow knows no customer, so an SMS login to an unknown number looks exactly like
+one to a known number. A re-authentication flow is bound to its customer from the start:
+a factor that proves anyone else is refused.
+
+`amr` lists exactly the factors used ("pwd", "sms", "otp"; plus "mfa" when two different
+ones were), `acr` is ACR_MULTI_FACTOR for two, else ACR_SINGLE_FACTOR.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from app.audit import Origin, record_event
+from app.auth import recovery_codes, sms_codes, throttle, totp
+from app.auth.levels import (ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR, AMR_MFA, AMR_OTP,
+                             AMR_PASSWORD, AMR_SMS)
+from app.auth.login import GENERIC_FAILURE, LoginRefused, check_password
+from app.auth.sessions import start_session
+from app.auth.sms_codes import SmsCodeError
+from app.customers import CustomerError, find_by_identifier, normalize_identifier
+from app.extensions import db
+from app.keyed_hash import keyed_hash
+from app.models import Customer, LoginFlow, PasswordCredential, utcnow
+from app.risk import policy
+
+FIRST, SECOND, DONE = "first", "second", "done"
+#: Second-factor methods a page may offer.
+METHOD_TOTP, METHOD_RECOVERY, METHOD_SMS, METHOD_PASSWORD = "totp", "recovery", "sms", "pwd"
+FLOW_SECONDS = 600
+_TOKEN_PURPOSE = "login-flow"
+_SECOND_FACTOR_THROTTLE = "second-factor"
+SMS_FAILURE = "The code is not right, or it has expired. Ask for a new one."
+
+
+@dataclass(frozen=True)
+class Started:
+    """A new flow and the token for the browser to keep."""
+
+    flow: LoginFlow
+    token: str
+
+
+@dataclass(frozen=True)
+class FlowState:
+    """Where a flow stands: the step, and in SECOND which methods the customer may use
+    (empty: none is set up, so this login cannot reach the level it needs)."""
+
+    step: str
+    methods: tuple[str, ...] = ()
+    phone_hint: str | None = None
+
+
+def begin(origin: Origin, *, required_acr: str = ACR_SINGLE_FACTOR,
+          next_path: str | None = None, customer: Customer | None = None) -> Started:
+    """Start a flow (committed). `customer` binds a re-authentication to who is logged in."""
+    if required_acr not in (ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR):
+        raise ValueError(f"unknown acr {required_acr!r}")
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    flow = LoginFlow(token_hash=keyed_hash(_TOKEN_PURPOSE, token),
+                     customer_pk=customer.id if customer else None, factors=[],
+                     required_acr=required_acr, next_path=next_path, created_at=now,
+                     expires_at=now + timedelta(seconds=FLOW_SECONDS))
+    db.session.add(flow)
+    db.session.commit()
+    return Started(flow, token)
+
+
+def load(token: str | None) -> LoginFlow | None:
+    """The live flow for a browser's token, or None (unknown, finished or expired)."""
+    if not token or len(token) > 128:
+        return None
+    flow = db.session.execute(db.select(LoginFlow).where(
+        LoginFlow.token_hash == keyed_hash(_TOKEN_PURPOSE, token))).scalar_one_or_none()
+    if flow is None or flow.finished_at is not None or flow.expires_at <= utcnow():
+        return None
+    return flow
+
+
+def state(flow: LoginFlow, origin: Origin | None = None) -> FlowState:
+    """The flow's step now (see the module docstring)."""
+    if not flow.factors:
+        return FlowState(FIRST)
+    customer = flow.customer
+    if len(set(flow.factors)) >= 2 or not _needs_second_factor(flow, customer):
+        return FlowState(DONE)
+    methods = _second_factor_methods(flow, customer)
+    phone = _sms_phone(customer) if METHOD_SMS in methods else None
+    return FlowState(SECOND, methods, mask_phone(phone) if phone else None)
+
+
+# ---- first factors ------------------------------------------------------------------------
+
+def prove_password(flow: LoginFlow, identifier_text: str, password: str,
+                   origin: Origin) -> FlowState:
+    """The password as first factor (or as second, after an SMS code). LoginRefused."""
+    step = state(flow)
+    if step.step == DONE or (step.step == SECOND and METHOD_PASSWORD not in step.methods):
+        raise LoginRefused("This step of the login is already done.")
+    if step.step == SECOND:
+        identifier_text = _any_identifier(flow.customer) or identifier_text
+    customer = check_password(identifier_text, password, origin)
+    return _proved(flow, customer, AMR_PASSWORD, origin)
+
+
+def start_sms_login(flow: LoginFlow, phone_text: str, origin: Origin) -> sms_codes.SentCode:
+    """Send a login code to the phone typed in (the first factor). The answer is the same
+    whether or not the number belongs to an account: only a verified phone of an active
+    customer is texted, and the limits count either way. SmsCodeError for an unfit number,
+    a limit, or a provider failure."""
+    if flow.factors:
+        raise SmsCodeError("This step of the login is already done.")
+    try:
+        phone = normalize_identifier("phone", phone_text).value
+    except CustomerError as error:
+        raise SmsCodeError(str(error)) from None
+    customer = _customer_with_verified_phone(phone)
+    if flow.customer_pk is not None and (customer is None or customer.id != flow.customer_pk):
+        customer = None  # re-authentication: only the logged-in customer's phone counts
+    sent = sms_codes.send_code(sms_codes.LOGIN, phone, origin, customer=customer,
+                               deliver=customer is not None)
+    flow.verification_code_id = sent.verification_id
+    db.session.commit()
+    return sent
+
+
+def start_sms_second_factor(flow: LoginFlow, origin: Origin) -> sms_codes.SentCode:
+    """Text a code to the customer's verified phone as the second factor."""
+    step = state(flow)
+    if step.step != SECOND or METHOD_SMS not in step.methods:
+        raise SmsCodeError("A text message code is not available for this login.")
+    sent = sms_codes.send_code(sms_codes.SECOND_FACTOR, _sms_phone(flow.customer), origin,
+                               customer=flow.customer)
+    flow.verification_code_id = sent.verification_id
+    db.session.commit()
+    return sent
+
+
+def prove_sms(flow: LoginFlow, code: str, origin: Origin) -> FlowState:
+    """The code from the flow's last text message, as first or second factor."""
+    if flow.verification_code_id is None:
+        raise SmsCodeError("Ask for a code first.")
+    step = state(flow)
+    if step.step == DONE:
+        raise SmsCodeError("This step of the login is already done.")
+    purpose = sms_codes.LOGIN if step.step == FIRST else sms_codes.SECOND_FACTOR
+    row = sms_codes.check_code(flow.verification_code_id, code, origin, purpose=purpose,
+                               customer=flow.customer if step.step == SECOND else None)
+    customer = db.session.get(Customer, row.customer_pk) if row.customer_pk else None
+    if customer is None:
+        # A code "sent" to a number without an account: nobody has it, so this cannot
+        # happen, but never let it through.
+        raise SmsCodeError(SMS_FAILURE)
+    flow.verification_code_id = None
+    return _proved(flow, customer, AMR_SMS, origin)
+
+
+# ---- second factors -----------------------------------------------------------------------
+
+def prove_totp(flow: LoginFlow, code: str, origin: Origin) -> FlowState:
+    """A code from the customer's authenticator app (second factor)."""
+    return _prove_second(flow, METHOD_TOTP, code, origin)
+
+
+def prove_recovery_code(flow: LoginFlow, code: str, origin: Origin) -> FlowState:
+    """One of the customer's recovery codes, in place of the authenticator app."""
+    return _prove_second(flow, METHOD_RECOVERY, code, origin)
+
+
+def _prove_second(flow: LoginFlow, method: str, code: str, origin: Origin) -> FlowState:
+    step = state(flow)
+    if step.step != SECOND or method not in step.methods:
+        raise LoginRefused("That kind of code is not available for this login.")
+    customer = flow.customer
+    reservation = throttle.reserve_attempt(_SECOND_FACTOR_THROTTLE, customer.customer_id)
+    if not reservation.allowed:
+        record_event("login.throttled", origin, customer.customer_id, factor=method)
+        db.session.commit()
+        raise LoginRefused("Too many wrong codes. Wait a little and try again.",
+                           reservation.retry_at)
+    if method == METHOD_TOTP:
+        ok = totp.verify_totp(customer, code or "")
+    else:
+        ok = recovery_codes.use(customer, code or "", origin)
+    if not ok:
+        record_event("login.failed", origin, customer.customer_id, factor=method)
+        db.session.commit()
+        raise LoginRefused("That code is not right." if method == METHOD_TOTP else
+                           "That recovery code is not right or was already used.")
+    throttle.clear(reservation.key_hash)
+    return _proved(flow, customer, AMR_OTP, origin, method=method)
+
+
+# ---- finishing ----------------------------------------------------------------------------
+
+def finish(flow: LoginFlow, origin: Origin) -> str:
+    """Start the login session of a DONE flow and return its cookie token (committed).
+    The flow ends here, so its token cannot start a second session."""
+    if state(flow).step != DONE:
+        raise LoginRefused("The login is not complete.")
+    claimed = db.session.execute(
+        db.update(LoginFlow).where(LoginFlow.id == flow.id, LoginFlow.finished_at.is_(None))
+        .values(finished_at=utcnow())).rowcount
+    if claimed != 1:
+        db.session.rollback()
+        raise LoginRefused("This login was already completed.")
+    amr, acr = levels_of(flow.factors)
+    customer = flow.customer
+    token = start_session(customer, amr, acr, origin)
+    record_event("login.succeeded", origin, customer.customer_id, amr=amr, acr=acr)
+    db.session.commit()
+    return token
+
+
+def levels_of(factors: list[str]) -> tuple[list[str], str]:
+    """(amr, acr) for the factors proved, in the order they were."""
+    amr = list(dict.fromkeys(factors))
+    if len(amr) >= 2:
+        return amr + [AMR_MFA], ACR_MULTI_FACTOR
+    return amr, ACR_SINGLE_FACTOR
+
+
+def mask_phone(phone: str) -> str:
+    """A phone number as a hint: the country code and the last two digits."""
+    return phone[:3] + "•" * max(len(phone) - 5, 0) + phone[-2:]
+
+
+# ---- internals ----------------------------------------------------------------------------
+
+def _proved(flow: LoginFlow, customer: Customer, factor: str, origin: Origin, *,
+            method: str | None = None) -> FlowState:
+    """Record a proved factor on the flow, after the checks that bind it to one customer."""
+    if flow.customer_pk is not None and flow.customer_pk != customer.id:
+        record_event("login.failed", origin, customer.customer_id, factor=factor,
+                     reason="another_customer")
+        db.session.commit()
+        raise LoginRefused(GENERIC_FAILURE)
+    if not flow.factors:
+        decision = policy.login_decision(customer, factor, origin)
+        if decision == policy.DENY:
+            record_event("login.failed", origin, customer.customer_id, factor=factor,
+                         reason="risk_denied")
+            db.session.commit()
+            raise LoginRefused(policy.DENY_MESSAGE)
+        if decision == policy.STEP_UP and flow.required_acr != ACR_MULTI_FACTOR:
+            flow.required_acr = ACR_MULTI_FACTOR
+            record_event("login.step_up", origin, customer.customer_id, factor=factor)
+    flow.customer_pk = customer.id
+    flow.customer = customer
+    flow.factors = [*flow.factors, factor]
+    record_event("login.factor_proved", origin, customer.customer_id, factor=method or factor)
+    db.session.commit()
+    return state(flow)
+
+
+def _needs_second_factor(flow: LoginFlow, customer: Customer) -> bool:
+    return flow.required_acr == ACR_MULTI_FACTOR or totp.has_totp(customer)
+
+
+def _second_factor_methods(flow: LoginFlow, customer: Customer) -> tuple[str, ...]:
+    methods = []
+    if totp.has_totp(customer):
+        methods.append(METHOD_TOTP)
+        if recovery_codes.remaining(customer):
+            methods.append(METHOD_RECOVERY)
+    if AMR_SMS not in flow.factors and _sms_phone(customer):
+        methods.append(METHOD_SMS)
+    if AMR_PASSWORD not in flow.factors and db.session.get(PasswordCredential, customer.id):
+        methods.append(METHOD_PASSWORD)
+    return tuple(methods)
+
+
+def _sms_phone(customer: Customer) -> str | None:
+    """The customer's first verified phone that can receive SMS."""
+    from app.auth.sms_policy import SmsNotAllowed, check_sms_destination
+    for identifier in customer.identifiers:
+        if identifier.kind == "phone" and identifier.verified_at is not None:
+            try:
+                check_sms_destination(identifier.value)
+            except SmsNotAllowed:
+                continue
+            return identifier.value
+    return None
+
+
+def _any_identifier(customer: Customer) -> str | None:
+    for identifier in customer.identifiers:
+        if identifier.kind in ("email", "phone", "username"):
+            return identifier.value
+    return None
+
+
+def _customer_with_verified_phone(phone: str) -> Customer | None:
+    customer = find_by_identifier("phone", phone)
+    if customer is None or customer.status != "active":
+        return None
+    verified = any(i.kind == "phone" and i.match_key == phone and i.verified_at
+                   for i in customer.identifiers)
+    return customer if verified else None

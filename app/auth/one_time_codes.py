@@ -1,0 +1,44 @@
+"""The steps every emailed or texted one-time code shares (sign-up, SMS and email codes).
+
+A code row (VerificationCode) is tried in two atomic steps around the comparison:
+`count_attempt` adds one to its attempts, only while it is unspent, unexpired and under
+the limit, before the code is compared (so concurrent guesses cannot get more tries than
+the limit); `spend` marks it consumed, only if nobody did first (so of two concurrent
+right answers exactly one wins).
+"""
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from app.extensions import db
+from app.models import VerificationCode, utcnow
+
+
+def count_attempt(row_id: int, limit: int) -> int | None:
+    """Count one try of a live code and commit; the attempts so far, or None when the
+    code is spent, expired or out of tries."""
+    attempts = db.session.execute(
+        update(VerificationCode)
+        .where(VerificationCode.id == row_id, VerificationCode.consumed_at.is_(None),
+               VerificationCode.expires_at > utcnow(), VerificationCode.attempts < limit)
+        .values(attempts=VerificationCode.attempts + 1)
+        .returning(VerificationCode.attempts)
+    ).scalar_one_or_none()
+    db.session.commit()
+    return attempts
+
+
+def spend(row_id: int) -> bool:
+    """Mark a code used (in the caller's transaction); False if it already was."""
+    return db.session.execute(
+        update(VerificationCode)
+        .where(VerificationCode.id == row_id, VerificationCode.consumed_at.is_(None))
+        .values(consumed_at=utcnow())).rowcount == 1
+
+
+def wrong_code_message(limit: int, attempts: int, ask_again: str) -> str:
+    """What to say after a wrong code: the tries left, or that this code is finished."""
+    left = limit - attempts
+    if left <= 0:
+        return f"That code is not right, and it cannot be tried again. {ask_again}"
+    return f"That code is not right. {left} {'try' if left == 1 else 'tries'} left."

@@ -1,0 +1,127 @@
+"""Recovery codes: single-use codes that stand in for the authenticator app when it is lost
+(NIST SP 800-63B "look-up secrets").
+
+A set of COUNT codes is made when an app is added and can be renewed; a new set replaces
+the old one as a whole. Each code is 10 characters from an alphabet without look-alikes
+(no 0/o, 1/l/i), about 49 random bits, shown as "xxxxx-xxxxx" and read back in any case,
+with or without the hyphen and spaces. Only keyed hashes are stored. Using a code claims
+it with one conditional UPDATE, so of concurrent uses of one code exactly one succeeds.
+The lookup is by keyed hash, so its timing says nothing useful about the stored codes.
+"""
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import delete, func, insert, select, update
+
+from app.audit import Origin, record_event
+from app.extensions import db
+from app.keyed_hash import keyed_hash
+from app.models import Customer, RecoveryCode, TotpCredential, utcnow
+from app.notifications import notify_security_change
+
+COUNT = 10
+ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
+LENGTH = 10
+_PURPOSE = "recovery-code"
+# Longer input is refused before any work; a code with generous spacing fits easily.
+_MAX_INPUT = 64
+
+
+class RecoveryCodeError(ValueError):
+    """Recovery codes cannot be made now; the message is safe to show."""
+
+
+def _new_code() -> str:
+    raw = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+def normalise(code: str | None) -> str | None:
+    """The 10 code characters of what was typed (any case, spaces, hyphens), or None."""
+    if not isinstance(code, str) or len(code) > _MAX_INPUT:
+        return None
+    compact = "".join(code.split()).replace("-", "").lower()
+    if len(compact) != LENGTH or any(ch not in ALPHABET for ch in compact):
+        return None
+    return compact
+
+
+def _hash(normalised: str) -> str:
+    return keyed_hash(_PURPOSE, normalised)
+
+
+def generate(customer: Customer, origin: Origin) -> list[str]:
+    """Replace the customer's codes with COUNT new ones and return them for showing once.
+
+    Audits "recovery_codes.generated" but does NOT commit: callers make it part of their
+    own transaction (confirming an app, or `renew`).
+    """
+    codes: list[str] = []
+    # ~49 bits each: a repeat is all but impossible, but cheap to rule out.
+    while len(codes) < COUNT:
+        code = _new_code()
+        if code not in codes:
+            codes.append(code)
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.customer_pk == customer.id)
+                       .execution_options(synchronize_session=False))
+    now = utcnow()
+    db.session.execute(insert(RecoveryCode), [
+        {"customer_pk": customer.id, "code_hash": _hash(normalise(code)), "created_at": now}
+        for code in codes])
+    record_event("recovery_codes.generated", origin, customer.customer_id, count=COUNT)
+    return codes
+
+
+def renew(customer: Customer, origin: Origin) -> list[str]:
+    """A new set for a customer with a confirmed app: commit, then notify the customer.
+
+    RecoveryCodeError (nothing changed) without an app: codes only stand in for one. The
+    credential row is locked first so a concurrent removal cannot leave codes behind.
+    """
+    credential = db.session.execute(
+        select(TotpCredential.customer_pk)
+        .where(TotpCredential.customer_pk == customer.id,
+               TotpCredential.confirmed_at.is_not(None))
+        .with_for_update()
+    ).first()
+    if credential is None:
+        db.session.rollback()
+        raise RecoveryCodeError("Recovery codes stand in for an authenticator app. Set up "
+                                "an authenticator app first.")
+    codes = generate(customer, origin)
+    db.session.commit()
+    notify_security_change(customer, "recovery_codes_renewed")
+    return codes
+
+
+def use(customer: Customer, code: str, origin: Origin) -> bool:
+    """Spend one recovery code: True once per code, then never again.
+
+    On success audits "recovery_code.used" with how many remain, and commits. Malformed
+    input returns False without touching the database. Failure counting is the caller's.
+    """
+    normalised = normalise(code)
+    if normalised is None:
+        return False
+    claimed = db.session.execute(
+        update(RecoveryCode)
+        .where(RecoveryCode.customer_pk == customer.id,
+               RecoveryCode.code_hash == _hash(normalised),
+               RecoveryCode.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        return False
+    record_event("recovery_code.used", origin, customer.customer_id,
+                 remaining=remaining(customer))
+    db.session.commit()
+    return True
+
+
+def remaining(customer: Customer) -> int:
+    """How many of the customer's recovery codes are still unused."""
+    return db.session.scalar(
+        select(func.count()).select_from(RecoveryCode)
+        .where(RecoveryCode.customer_pk == customer.id, RecoveryCode.used_at.is_(None)))

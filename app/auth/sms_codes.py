@@ -1,0 +1,220 @@
+"""One-time codes sent by SMS: to log in without a password, to prove a phone when it is
+added, and as a second factor.
+
+Sending:
+- the number must be fit for SMS (app/auth/sms_policy.py: no landlines, premium rate ...),
+  checked before anything else, for known and unknown numbers alike;
+- the send limits (app/auth/send_limits.py: 30 s between sends to a number, 5 an hour per
+  number, per IP and per country prefix) are reserved before the provider is called, and
+  released if the provider fails, so a failed send is never counted or recorded as sent;
+- a code is 6 digits from `secrets`, stored as a keyed hash, valid SMS_CODE_SECONDS.
+  With Twilio Verify the provider makes and checks the code; we keep the same row (its
+  code hash is of a random value nobody knows) for the attempt count and single use.
+
+Checking:
+- at most SMS_CODE_MAX_ATTEMPTS wrong tries per code, counted by an atomic UPDATE before the
+  comparison, so concurrent guesses cannot exceed it;
+- a failure count per phone number (app/auth/throttle.py under the kind "sms-code") that
+  a resend does not reset, with the same backoff as passwords once it grows;
+- a code is spent by a conditional UPDATE: of two concurrent submissions exactly one wins.
+
+A code is bound to its purpose and, when known, to its customer, so a code sent for one
+number or customer never proves another.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from app.audit import Origin, record_event
+from app.auth import one_time_codes, throttle
+from app.auth.send_limits import (SMS_NUMBER_GAP, SMS_NUMBER_HOUR, LimitReached,
+                                  LimitsUnavailable, release, reserve, sms_limits)
+from app.auth.sms_policy import SmsNotAllowed, check_sms_destination
+from app.extensions import db
+from app.keyed_hash import keyed_hash, matches
+from app.models import Customer, VerificationCode, utcnow
+from app.providers import EXPIRED, MAX_ATTEMPTS, ProviderError, sms_sender
+
+LOGIN = "sms_login"
+VERIFY_PHONE = "verify_phone"
+SECOND_FACTOR = "sms_mfa"
+PURPOSES = (LOGIN, VERIFY_PHONE, SECOND_FACTOR)
+_HASH_PURPOSE = "verification-code"
+THROTTLE_KIND = "sms-code"
+
+_TEXTS = {
+    LOGIN: "Your Tessera login code is {code}. It expires in {minutes} minutes. "
+           "Do not share it with anyone.",
+    VERIFY_PHONE: "Your Tessera code to confirm this phone is {code}. It expires in "
+                  "{minutes} minutes. Do not share it with anyone.",
+    SECOND_FACTOR: "Your Tessera security code is {code}. It expires in {minutes} minutes. "
+                   "Do not share it with anyone.",
+}
+
+
+class SmsCodeError(ValueError):
+    """A code cannot be sent or accepted; `message` is safe to show. `retry_at` is set
+    when waiting helps."""
+
+    def __init__(self, message: str, retry_at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_at = retry_at
+
+
+@dataclass(frozen=True)
+class SentCode:
+    """A code on its way: the row's id (for the flow or page to keep) and the number."""
+
+    verification_id: int
+    phone: str
+
+
+def normalize_code(text: str | None) -> str:
+    """The 6 digits of what was typed (spaces and hyphens dropped); SmsCodeError if it
+    cannot be a code. Checked before any database work."""
+    code = (text or "")[:32].strip().replace(" ", "").replace("-", "")
+    if not (len(code) == 6 and code.isascii() and code.isdigit()):
+        raise SmsCodeError("Enter the 6-digit code from the text message.")
+    return code
+
+
+def send_code(purpose: str, phone: str, origin: Origin, *, customer: Customer | None,
+              deliver: bool = True, payload: dict | None = None) -> SentCode:
+    """Send a code for `purpose` to the E.164 `phone` and return its row id.
+
+    `customer` is who the code will prove (None: nobody, e.g. a login to an unknown
+    number). With deliver=False everything happens (policy, limits, the row) except the
+    message itself: used for unknown numbers, so the answer and the limits are the same
+    whether or not the number has an account, and strangers are not texted.
+    Raises SmsCodeError (unfit number, a limit, the provider failed).
+    """
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown purpose {purpose!r}")
+    try:
+        check_sms_destination(phone)
+    except SmsNotAllowed as error:
+        raise SmsCodeError(str(error)) from None
+    try:
+        reservation = reserve(sms_limits(phone, origin.ip))
+    except LimitReached as error:
+        record_event("sms.limited", origin, customer.customer_id if customer else None,
+                     purpose=purpose, limit=error.limit.name)
+        db.session.commit()
+        raise SmsCodeError(_limit_message(error.limit.name), error.retry_at) from None
+    except LimitsUnavailable:
+        current_app.logger.error("SMS send limits unavailable; refusing to send")
+        raise SmsCodeError("Text messages cannot be sent right now. Try again later.") from None
+
+    sender = sms_sender() if deliver else None
+    code = f"{secrets.randbelow(10**6):06d}"
+    now = utcnow()
+    holds_codes = bool(sender and sender.holds_codes)
+    row = VerificationCode(
+        purpose=purpose, kind="phone", destination=phone, match_key=phone,
+        code_hash=keyed_hash(_HASH_PURPOSE,
+                             secrets.token_hex(16) if (holds_codes or not deliver) else code),
+        created_at=now,
+        expires_at=now + timedelta(seconds=int(current_app.config["SMS_CODE_SECONDS"])),
+        customer_pk=customer.id if customer else None, payload=payload)
+    db.session.add(row)
+    db.session.commit()
+
+    if not deliver:
+        return SentCode(row.id, phone)
+    try:
+        if holds_codes:
+            row.provider_ref = sender.start_verification(phone)[:64]
+        else:
+            minutes = int(current_app.config["SMS_CODE_SECONDS"]) // 60
+            sender.send(phone, _TEXTS[purpose].format(code=code, minutes=minutes))
+    except ProviderError as error:
+        release(reservation)
+        # The code can never be used: nobody received it.
+        row.expires_at = now
+        record_event("sms.failed", origin, customer.customer_id if customer else None,
+                     purpose=purpose, provider=error.provider, reason=error.reason,
+                     status=error.status, code=error.code)
+        db.session.commit()
+        current_app.logger.warning("SMS not sent (%s %s %s)", error.provider, error.reason,
+                                   error.code)
+        raise SmsCodeError(error.message) from None
+    row.sent_at = utcnow()
+    record_event("sms.sent", origin, customer.customer_id if customer else None,
+                 purpose=purpose, verification_id=row.id)
+    db.session.commit()
+    return SentCode(row.id, phone)
+
+
+def check_code(verification_id: int, text: str, origin: Origin, *, purpose: str,
+               customer: Customer | None = None) -> VerificationCode:
+    """Accept the code typed for the code row `verification_id`, once. Return the spent row
+    (its customer_pk says whom it proves). Raise SmsCodeError otherwise; a wrong code
+    counts against the code and against the number.
+
+    `customer`, when given, must be the row's customer: a code sent to someone else proves
+    nothing here.
+    """
+    code = normalize_code(text)
+    row = db.session.get(VerificationCode, verification_id)
+    if (row is None or row.purpose != purpose or row.kind != "phone"
+            or (customer is not None and row.customer_pk != customer.id)):
+        raise SmsCodeError("This code has expired. Ask for a new one.")
+    reservation = throttle.reserve_attempt(THROTTLE_KIND, row.match_key)
+    if not reservation.allowed:
+        record_event("sms.code_throttled", origin, _customer_id(row), purpose=purpose)
+        db.session.commit()
+        raise SmsCodeError("Too many wrong codes for this number. Wait a little and try "
+                           "again.", reservation.retry_at)
+    limit = int(current_app.config["SMS_CODE_MAX_ATTEMPTS"])
+    attempts = one_time_codes.count_attempt(row.id, limit)
+    if attempts is None:
+        raise SmsCodeError("This code has expired or was tried too often. Ask for a new one.")
+    db.session.refresh(row)
+    if not _code_matches(row, code, origin):
+        record_event("sms.code_failed", origin, _customer_id(row), purpose=purpose,
+                     attempts=attempts)
+        db.session.commit()
+        raise SmsCodeError(one_time_codes.wrong_code_message(limit, attempts,
+                                                             "Ask for a new one."))
+    if not one_time_codes.spend(row.id):
+        db.session.rollback()
+        raise SmsCodeError("This code has already been used.")
+    throttle.clear(reservation.key_hash)
+    db.session.commit()
+    return row
+
+
+def _code_matches(row: VerificationCode, code: str, origin: Origin) -> bool:
+    """Compare the code: ours by keyed hash (constant time), Verify's by asking Twilio."""
+    if not row.provider_ref:
+        return matches(row.code_hash, _HASH_PURPOSE, code)
+    try:
+        return sms_sender().check_verification(row.destination, code)
+    except ProviderError as error:
+        record_event("sms.failed", origin, _customer_id(row), purpose=row.purpose,
+                     provider=error.provider, reason=error.reason, status=error.status,
+                     code=error.code, step="check")
+        if error.reason in (MAX_ATTEMPTS, EXPIRED):
+            row.expires_at = utcnow()  # Twilio will not approve it any more
+            db.session.commit()
+            raise SmsCodeError("This code has expired or was tried too often. "
+                               "Ask for a new one.") from None
+        db.session.commit()
+        raise SmsCodeError(error.message) from None
+
+
+def _customer_id(row: VerificationCode) -> str | None:
+    customer = db.session.get(Customer, row.customer_pk) if row.customer_pk else None
+    return customer.customer_id if customer else None
+
+
+def _limit_message(name: str) -> str:
+    if name == SMS_NUMBER_GAP:
+        return "We just sent a code to this number. Wait a moment before asking again."
+    if name == SMS_NUMBER_HOUR:
+        return "Too many codes were sent to this number. Try again later."
+    return "Too many text messages were sent from here. Try again later."

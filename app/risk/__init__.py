@@ -1,0 +1,1 @@
+"""Risk signals about phones, devices and requests, and the policy that answers them."""

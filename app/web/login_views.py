@@ -1,0 +1,225 @@
+"""The login pages: each step of the login flow (app/auth/flow.py) is one page.
+
+    /login                    password (first factor)
+    /login/sms                phone number -> a code is texted (first factor)
+    /login/code               the texted code (first or second factor), resend
+    /login/second-factor      authenticator code, recovery code, SMS code or password
+
+The browser keeps the flow's token in its signed Flask session; every first factor starts
+a new flow. Query parameters: `next` (a local path to return to), `login_hint` (pre-fills
+the form), `acr=2fa` (the app asked for two factors), `reauth=1|mfa` (a logged-in customer
+confirms it is them before a sensitive change; mfa: with two factors).
+"""
+from __future__ import annotations
+
+from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+
+from app.auth import flow as login_flow
+from app.auth.levels import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
+from app.auth.login import LoginRefused
+from app.auth.sms_codes import SmsCodeError
+from app.extensions import db, limiter
+from app.models import utcnow
+from app.web.forms import (ButtonForm, LoginForm, OneTimeCodeForm, PasswordOnlyForm,
+                           PhoneForm, RecoveryCodeForm)
+from app.web.pages import _start_logged_in, bp, request_origin, safe_next
+
+FLOW_KEY = "login_flow"
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _flow_args() -> dict:
+    """The query parameters that shape a new flow, kept across the login pages."""
+    wanted = request.args.get("next")
+    args = {"next": wanted if wanted and safe_next(wanted) == wanted else None,
+            "acr": request.args.get("acr") if request.args.get("acr") == "2fa" else None,
+            "reauth": request.args.get("reauth") if request.args.get("reauth") in ("1", "mfa")
+            else None}
+    return {k: v for k, v in args.items() if v}
+
+
+def _begin_flow():
+    """A new flow for a first factor, shaped by the query parameters."""
+    reauth = request.args.get("reauth")
+    wants_mfa = request.args.get("acr") == "2fa" or reauth == "mfa"
+    customer = g.login_session.customer if (reauth and g.login_session) else None
+    started = login_flow.begin(
+        request_origin(), required_acr=ACR_MULTI_FACTOR if wants_mfa else ACR_SINGLE_FACTOR,
+        next_path=safe_next(request.args.get("next")), customer=customer)
+    session[FLOW_KEY] = started.token
+    return started.flow
+
+
+def _current_flow():
+    return login_flow.load(session.get(FLOW_KEY))
+
+
+def _after_step(flow, state):
+    """Go where the flow's state says: finish, or the second-factor page."""
+    if state.step == login_flow.DONE:
+        token = login_flow.finish(flow, request_origin())
+        previous = g.login_session
+        if previous is not None and previous.ended_at is None:
+            # The browser's old session is replaced, not left running beside the new one.
+            previous.ended_at = utcnow()
+            db.session.commit()
+        return _start_logged_in(redirect(flow.next_path or url_for("web.account"), 303), token)
+    return redirect(url_for("web.login_second_factor"), 303)
+
+
+def _expired():
+    flash("Your login took too long or was already completed. Start again.")
+    return redirect(url_for("web.login"), 303)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login():
+    """Password login (first factor). Every failure reads the same, whatever the
+    identifier."""
+    form = LoginForm()
+    if request.method == "GET" and request.args.get("login_hint"):
+        # OpenID login_hint: pre-fill what the app already knows.
+        form.identifier.data = request.args["login_hint"][:320]
+    if form.validate_on_submit():
+        flow = _begin_flow()
+        try:
+            state = login_flow.prove_password(flow, form.identifier.data, form.password.data,
+                                              request_origin())
+        except LoginRefused as error:
+            form.password.errors.append(error.message)
+            return _render_login(form), 401
+        return _after_step(flow, state)
+    return _render_login(form), 400 if form.errors else 200
+
+
+def _render_login(form):
+    return render_template("web/login.html", form=form, flow_args=_flow_args(),
+                           reauth=bool(request.args.get("reauth") and g.login_session))
+
+
+@bp.route("/login/sms", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login_sms():
+    """Passwordless login: the phone number to text a code to. The next page reads the
+    same whether or not the number has an account."""
+    form = PhoneForm()
+    if request.method == "GET" and request.args.get("login_hint", "").startswith("+"):
+        form.phone.data = request.args["login_hint"][:64]
+    if form.validate_on_submit():
+        flow = _begin_flow()
+        try:
+            sent = login_flow.start_sms_login(flow, form.phone.data, request_origin())
+        except SmsCodeError as error:
+            form.phone.errors.append(error.message)
+            return render_template("web/login_sms.html", form=form,
+                                   flow_args=_flow_args()), 400
+        session["login_phone_hint"] = login_flow.mask_phone(sent.phone)
+        return redirect(url_for("web.login_code"), 303)
+    return render_template("web/login_sms.html", form=form, flow_args=_flow_args()), \
+        400 if form.errors else 200
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login_code():
+    """The code from the text message (first or second factor)."""
+    flow = _current_flow()
+    if flow is None or flow.verification_code_id is None:
+        return _expired()
+    form = OneTimeCodeForm()
+    if form.validate_on_submit():
+        try:
+            state = login_flow.prove_sms(flow, form.code.data, request_origin())
+        except (SmsCodeError, LoginRefused) as error:
+            form.code.errors.append(error.message)
+        else:
+            return _after_step(flow, state)
+    return render_template("web/login_code.html", form=form,
+                           phone_hint=session.get("login_phone_hint"),
+                           second=bool(flow.factors)), 400 if form.errors else 200
+
+
+@bp.post("/login/code/resend")
+@limiter.limit(_login_limit)
+def login_code_resend():
+    """Text a new code (the failure count of the number is not reset by this)."""
+    flow = _current_flow()
+    form = ButtonForm()
+    if flow is None or flow.verification_code_id is None or not form.validate_on_submit():
+        return _expired()
+    try:
+        if flow.factors:
+            login_flow.start_sms_second_factor(flow, request_origin())
+        else:
+            from app.models import VerificationCode
+            previous = db.session.get(VerificationCode, flow.verification_code_id)
+            login_flow.start_sms_login(flow, previous.destination, request_origin())
+    except SmsCodeError as error:
+        flash(error.message)
+    else:
+        flash("We sent a new code.")
+    return redirect(url_for("web.login_code"), 303)
+
+
+@bp.get("/login/second-factor")
+def login_second_factor():
+    """The choice of second factors this customer has."""
+    flow = _current_flow()
+    if flow is None or not flow.factors:
+        return _expired()
+    state = login_flow.state(flow)
+    if state.step == login_flow.DONE:
+        return _after_step(flow, state)
+    return _render_second(state), 200
+
+
+def _render_second(state, **forms):
+    return render_template(
+        "web/login_second_factor.html", state=state,
+        totp_form=forms.get("totp") or OneTimeCodeForm(),
+        recovery_form=forms.get("recovery") or RecoveryCodeForm(),
+        password_form=forms.get("password") or PasswordOnlyForm(),
+        show_recovery=request.args.get("method") == "recovery" or "recovery" in forms)
+
+
+@bp.post("/login/second-factor/<method>")
+@limiter.limit(_login_limit)
+def login_second_factor_submit(method: str):
+    """One second factor: totp, recovery, pwd, or sms (which texts a code)."""
+    flow = _current_flow()
+    if flow is None or not flow.factors:
+        return _expired()
+    origin = request_origin()
+    if method == "sms":
+        if not ButtonForm().validate_on_submit():
+            return _expired()
+        try:
+            sent = login_flow.start_sms_second_factor(flow, origin)
+        except SmsCodeError as error:
+            flash(error.message)
+            return redirect(url_for("web.login_second_factor"), 303)
+        session["login_phone_hint"] = login_flow.mask_phone(sent.phone)
+        return redirect(url_for("web.login_code"), 303)
+    # Each method has its own endpoint, so the forms may share field names.
+    forms = {"totp": OneTimeCodeForm, "recovery": RecoveryCodeForm, "pwd": PasswordOnlyForm}
+    if method not in forms:
+        return _expired()
+    form = forms[method]()
+    if form.validate_on_submit():
+        try:
+            if method == "totp":
+                state = login_flow.prove_totp(flow, form.code.data, origin)
+            elif method == "recovery":
+                state = login_flow.prove_recovery_code(flow, form.code.data, origin)
+            else:
+                state = login_flow.prove_password(flow, "", form.password.data, origin)
+        except LoginRefused as error:
+            (form.password if method == "pwd" else form.code).errors.append(error.message)
+        else:
+            return _after_step(flow, state)
+    key = {"pwd": "password"}.get(method, method)
+    return _render_second(login_flow.state(flow), **{key: form}), 400

@@ -1,0 +1,97 @@
+"""Token endpoint and introspection throughput, against signing one access token by hand.
+
+Run: .venv/bin/python bench/bench_tokens.py [--rounds N]
+Prints a table: operations per second for a bare ES256 JWT signature of an access token's
+claims (the baseline: the one cryptographic step every grant needs), a full
+client_credentials grant at POST /token (client authentication by keyed hash, the grant
+row, the signature), and POST /introspect of a live access token; each also as a ratio of
+the baseline in this same run, so the machine's speed cancels out. Nothing on the token
+path runs a slow hash, so the ratios show what the rest of the request costs.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from flask_migrate import upgrade  # noqa: E402
+from joserfc import jwt  # noqa: E402
+from joserfc.jwk import ECKey  # noqa: E402
+
+from app import create_app  # noqa: E402
+from app.audit import Origin  # noqa: E402
+from app.extensions import db  # noqa: E402
+
+
+def per_second(action, rounds: int) -> float:
+    """Median rate over `rounds` timed calls."""
+    timings = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        action()
+        timings.append(time.perf_counter() - started)
+    return 1 / statistics.median(timings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=300)
+    args = parser.parse_args()
+
+    directory = Path(tempfile.mkdtemp(prefix="tessera-bench-"))
+    app = create_app({"ENV": "development", "INSTANCE_PATH": str(directory),
+                      "DATABASE_URL": f"sqlite:///{directory / 'bench.db'}",
+                      "SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789"})
+    with app.app_context():
+        upgrade()
+        from app.oidc.clients import create_client
+        client, secret = create_client("Bench service", [], grant_types=["client_credentials"],
+                                       scope="openid", origin=Origin(actor="bench"))
+        db.session.commit()
+        client_id = client.client_id
+
+    http = app.test_client()
+    auth = (client_id, secret)
+
+    def grant() -> str:
+        response = http.post("/token", data={"grant_type": "client_credentials"}, auth=auth)
+        assert response.status_code == 200, response.json
+        return response.json["access_token"]
+
+    live_token = grant()
+
+    def introspect():
+        response = http.post("/introspect", data={"token": live_token}, auth=auth)
+        assert response.json["active"] is True
+
+    key = ECKey.generate_key("P-256")
+
+    def bare_sign():
+        now = int(time.time())
+        jwt.encode({"alg": "ES256", "typ": "at+jwt", "kid": "k"},
+                   {"iss": "http://127.0.0.1:5000", "sub": client_id, "aud": client_id,
+                    "client_id": client_id, "scope": "openid", "iat": now, "exp": now + 600,
+                    "jti": uuid.uuid4().hex}, key)
+
+    baseline = per_second(bare_sign, args.rounds)
+    rows = [
+        ("ES256 access-token signature (baseline)", baseline),
+        ("POST /token client_credentials", per_second(grant, args.rounds)),
+        ("POST /introspect (live token)", per_second(introspect, args.rounds)),
+    ]
+    print(f"{args.rounds} rounds, SQLite, one thread, Flask test client (no network)")
+    print(f"{'operation':42} {'per second':>11} {'vs baseline':>12}")
+    for name, rate in rows:
+        print(f"{name:42} {rate:11.1f} {rate / baseline:12.2f}")
+    with app.app_context():
+        db.engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Fixtures for the provider tests: an app without a database, the fakes, and the log.
+
+Providers never touch the database, so these tests build their app on one SQLite URL that
+is never opened, instead of running everything twice through `make_app`.
+"""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from app import create_app
+from app.providers import twilio_sms
+from tests.conftest import base_config
+from tests.fakes.smtp_server import TestCertificates
+from tests.fakes.twilio_server import FakeTwilio
+
+ACCOUNT_SID = "AC" + "0" * 32
+AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+FROM_NUMBER = "+15005550006"
+MESSAGING_SERVICE_SID = "MG" + "1" * 32
+VERIFY_SERVICE_SID = "VA" + "2" * 32
+
+
+@pytest.fixture
+def provider_app(tmp_path):
+    """Build an app with extra settings; its database is never used."""
+    def build(**overrides):
+        return create_app(base_config(tmp_path, f"sqlite:///{tmp_path / 'unused.db'}")
+                          | overrides)
+    return build
+
+
+@pytest.fixture
+def fake_twilio():
+    """A fake Twilio API on 127.0.0.1 (tests/fakes/twilio_server.py)."""
+    fake = FakeTwilio().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def twilio_app(provider_app, fake_twilio, monkeypatch):
+    """Build an app whose Twilio calls go to the fake, with account SID and auth token and
+    no wait before the retry of a 5xx (the backoff is a constant, not logic under test)."""
+    monkeypatch.setattr(twilio_sms, "RETRY_BACKOFF_SECONDS", 0)
+
+    def build(**overrides):
+        settings = {"SMS_PROVIDER": "twilio", "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+                    "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_FROM_NUMBER": FROM_NUMBER,
+                    "TWILIO_BASE_URL": fake_twilio.url}
+        return provider_app(**(settings | overrides))
+    return build
+
+
+class _Collector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(record.getMessage() for record in self.records)
+
+
+@pytest.fixture
+def provider_log():
+    """Records of the "tessera.providers" logger (the suite runs with -p no:logging, so
+    caplog is not available)."""
+    logger = logging.getLogger("tessera.providers")
+    collector = _Collector()
+    previous_level = logger.level
+    logger.addHandler(collector)
+    logger.setLevel(logging.DEBUG)
+    yield collector
+    logger.removeHandler(collector)
+    logger.setLevel(previous_level)
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory) -> TestCertificates:
+    """A throwaway CA and a certificate for 127.0.0.1."""
+    return TestCertificates.create(tmp_path_factory.mktemp("certificates"))
