@@ -73,6 +73,8 @@ EVENT_DESCRIPTIONS = {
     "totp.removed": "Authenticator app removed",
     "recovery_codes.generated": "New recovery codes made",
     "recovery_code.used": "Logged in with a recovery code",
+    "phone.recycled": "A phone number stopped opening your account (it may belong to "
+                      "someone else now)",
 }
 
 

@@ -56,6 +56,7 @@ EXIT_BAD_INPUT = 2
 customers_cli = AppGroup("customers", help="Create, find and link customers.")
 clients_cli = AppGroup("clients", help="Register, inspect, change and delete OAuth clients.")
 keys_cli = AppGroup("keys", help="List and rotate the token signing keys.")
+phones_cli = AppGroup("phones", help="Phone bindings: the periodic trust sweep.")
 
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print JSON for scripts instead of text for people.")
@@ -66,6 +67,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(customers_cli)
     app.cli.add_command(clients_cli)
     app.cli.add_command(keys_cli)
+    app.cli.add_command(phones_cli)
 
 
 def cli_origin() -> Origin:
@@ -579,3 +581,19 @@ def emit(as_json: bool, payload: object, lines: list[str]) -> None:
         return
     for line in lines:
         click.echo(line)
+
+
+# ---- phones ------------------------------------------------------------------------------
+
+@phones_cli.command("sweep")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True,
+              help="Check at most this many dormant bindings in this run.")
+@json_option
+def sweep_phones_command(limit: int, as_json: bool) -> None:
+    """Re-check dormant phone bindings and mark recycled numbers (run it daily)."""
+    from app.risk.sweep import sweep
+    result = sweep(cli_origin(), limit=limit)
+    emit(as_json, {"checked": result.checked, "recycled": result.recycled,
+                   "unknown": result.unknown},
+         [f"Checked {result.checked} dormant phone bindings: {result.recycled} recycled, "
+          f"{result.unknown} could not be checked."])

@@ -68,6 +68,33 @@ DEFAULTS: dict[str, object] = {
     # Shared fast counters (SMS send limits). Empty: kept in the database. The database
     # stays the record of what was sent either way.
     "REDIS_URL": "",
+    # Phone intelligence: "offline" (phonenumbers only), "twilio-lookup" (Lookup v2) or
+    # "camara" (CAMARA SIM Swap and Number Recycling). Answers are cached, except SIM-swap
+    # answers used for a login or recovery decision.
+    "PHONE_LOOKUP": "offline",
+    "PHONE_LOOKUP_TIMEOUT_SECONDS": 5,
+    "PHONE_LOOKUP_CACHE_SECONDS": 86400,
+    "TWILIO_LOOKUP_FIELDS": "line_type_intelligence,sim_swap,reassigned_number",
+    "CAMARA_BASE_URL": "",
+    "CAMARA_TOKEN_URL": "",
+    "CAMARA_CLIENT_ID": "",
+    "CAMARA_CLIENT_SECRET": "",
+    "CAMARA_SCOPE": "",
+    # Phone-risk policy (app/risk/): windows in days, score thresholds; recovery and
+    # changing a factor use the stricter RECOVERY thresholds.
+    "RISK_DORMANT_DAYS_WARN": 45,
+    "RISK_DORMANT_DAYS_HIGH": 90,
+    "RISK_SIM_SWAP_DAYS": 7,
+    "RISK_SMS_HOLD_DAYS_AFTER_SIM_SWAP": 7,
+    "RISK_SMS_HOLD_DAYS_RECOVERY": 14,
+    "RISK_STEP_UP_SCORE": 30,
+    "RISK_BLOCK_SCORE": 60,
+    "RISK_RECOVERY_STEP_UP_SCORE": 15,
+    "RISK_RECOVERY_BLOCK_SCORE": 40,
+    "RISK_PUMPING_THRESHOLD": 70,
+    "RISK_SENSITIVE_CHANGE_DAYS": 7,
+    # The device cookie that recognises a returning browser at login.
+    "DEVICE_COOKIE_DAYS": 365,
     # Per-IP request limits (Flask-Limiter). memory:// is per process: production needs Redis.
     "RATELIMIT_STORAGE_URI": "memory://",
     "LOGIN_RATE_LIMIT": "30 per minute",
@@ -229,6 +256,8 @@ def validate(config: dict) -> None:
                             "TWILIO_FROM_NUMBER is needed for the twilio SMS provider")
         if config["SMS_PROVIDER"] == "twilio-verify" and not config["TWILIO_VERIFY_SERVICE_SID"]:
             problems.append(f"{ENV_PREFIX}TWILIO_VERIFY_SERVICE_SID is needed for twilio-verify")
+    if config["PHONE_LOOKUP"] not in ("offline", "twilio-lookup", "camara"):
+        problems.append(f"{ENV_PREFIX}PHONE_LOOKUP must be offline, twilio-lookup or camara")
     if config["ENV"] == "production" and config["TWILIO_BASE_URL"]:
         problems.append(f"{ENV_PREFIX}TWILIO_BASE_URL is for tests only: unset it in production")
     if not 8 <= int(config["PASSWORD_MIN_LENGTH"]) <= 64:

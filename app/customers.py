@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from app import phone_bindings
 from app.audit import Origin, record_event
 from app.extensions import db
 from app.identity import customer_ids
@@ -125,6 +126,9 @@ def add_identifier(customer: Customer, identifier: NormalizedIdentifier, origin:
         raise IdentifierTaken(f"This {identifier.kind} belongs to another account.") from None
     record_event("identifier.added", origin, customer.customer_id, kind=identifier.kind,
                  value=identifier.value, verified=verified)
+    if verified and identifier.kind == "phone":
+        phone_bindings.bind_verified(customer, identifier.value, origin,
+                                     verified_by=_proof_of(origin))
     return row
 
 
@@ -134,6 +138,9 @@ def verify_identifier(identifier: Identifier, origin: Origin) -> None:
         identifier.verified_at = utcnow()
         record_event("identifier.verified", origin, identifier.customer.customer_id,
                      kind=identifier.kind, value=identifier.value)
+    if identifier.kind == "phone":
+        phone_bindings.bind_verified(identifier.customer, identifier.value, origin,
+                                     verified_by=_proof_of(origin))
 
 
 def remove_identifier(identifier: Identifier, origin: Origin) -> None:
@@ -144,8 +151,42 @@ def remove_identifier(identifier: Identifier, origin: Origin) -> None:
         raise CustomerError("This is the only way to find the account; add another first.")
     record_event("identifier.removed", origin, customer.customer_id, kind=identifier.kind,
                  value=identifier.value)
+    if identifier.kind == "phone":
+        binding = phone_bindings.binding_of(customer, identifier.value)
+        if binding is not None:
+            phone_bindings.release(binding, "customer" if origin.actor == "customer"
+                                   else "admin", origin)
     customer.identifiers.remove(identifier)
     db.session.flush()
+
+
+def take_over_phone(customer: Customer, identifier: NormalizedIdentifier,
+                    origin: Origin) -> tuple[Identifier, Customer | None]:
+    """`customer` has just proved they hold this phone number, which is on another
+    customer: the number was recycled to a new subscriber (or the old holder lost it).
+    Possession wins: the old customer's identifier is removed and its binding marked
+    recycled (SMS never opens that account through it again), and the number is added to
+    `customer`, verified. Returns (the new identifier, the previous owner or None); the
+    caller commits and tells the previous owner through another channel. Nothing here
+    tells `customer` who that was."""
+    previous = None
+    existing = _find_identifier("phone", identifier.match_key)
+    if existing is not None and existing.customer_pk != customer.id:
+        previous = existing.customer
+        binding = phone_bindings.binding_of(previous, identifier.value)
+        if binding is not None:
+            phone_bindings.mark_recycled(binding, "verified by a new holder", origin)
+        record_event("identifier.removed", origin, previous.customer_id, kind="phone",
+                     value=identifier.value, reason="verified_by_new_holder")
+        previous.identifiers.remove(existing)
+        db.session.flush()
+    return add_identifier(customer, identifier, origin, verified=True), previous
+
+
+def _proof_of(origin: Origin) -> str:
+    """How a phone was proved, for its binding: support and the CLI vouch for it ("admin");
+    otherwise the customer typed a code we texted ("sms_code")."""
+    return "admin" if origin.actor == "cli" or origin.actor.startswith("admin") else "sms_code"
 
 
 def link_account(customer: Customer, system: str, account_number: str,

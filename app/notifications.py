@@ -21,6 +21,11 @@ SECURITY_NOTICES = {
                     "The phone number {detail} can now be used to log in to your account."),
     "phone_removed": ("A phone number was removed from your account",
                       "The phone number {detail} was removed from your account."),
+    "phone_recycled": ("A phone number no longer opens your account",
+                       "Someone else has proved they now hold the phone number {detail}, "
+                       "so it was removed from your account and text-message codes to it no "
+                       "longer log you in. Phone numbers are reassigned when a line is "
+                       "closed; add your current number on your account page."),
     "email_added": ("An email address was added to your account",
                     "The email address {detail} was added to your account."),
     "email_removed": ("An email address was removed from your account",

@@ -28,8 +28,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from app import phone_bindings
 from app.audit import Origin, record_event
-from app.auth import recovery_codes, sms_codes, throttle, totp
+from app.auth import devices, recovery_codes, sms_codes, throttle, totp
 from app.auth.levels import (ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR, AMR_MFA, AMR_OTP,
                              AMR_PASSWORD, AMR_SMS)
 from app.auth.login import GENERIC_FAILURE, LoginRefused, check_password
@@ -39,7 +40,7 @@ from app.customers import CustomerError, find_by_identifier, normalize_identifie
 from app.extensions import db
 from app.keyed_hash import keyed_hash
 from app.models import Customer, LoginFlow, PasswordCredential, utcnow
-from app.risk import policy
+from app.risk import phone_policy, phone_risk, policy
 
 FIRST, SECOND, DONE = "first", "second", "done"
 #: Second-factor methods a page may offer.
@@ -77,6 +78,7 @@ def begin(origin: Origin, *, required_acr: str = ACR_SINGLE_FACTOR,
     now = utcnow()
     flow = LoginFlow(token_hash=keyed_hash(_TOKEN_PURPOSE, token),
                      customer_pk=customer.id if customer else None, factors=[],
+                     purpose="reauth" if customer else "login",
                      required_acr=required_acr, next_path=next_path, created_at=now,
                      expires_at=now + timedelta(seconds=FLOW_SECONDS))
     db.session.add(flow)
@@ -121,7 +123,8 @@ def prove_password(flow: LoginFlow, identifier_text: str, password: str,
     return _proved(flow, customer, AMR_PASSWORD, origin)
 
 
-def start_sms_login(flow: LoginFlow, phone_text: str, origin: Origin) -> sms_codes.SentCode:
+def start_sms_login(flow: LoginFlow, phone_text: str, origin: Origin, *,
+                    device_token: str | None = None) -> sms_codes.SentCode:
     """Send a login code to the phone typed in (the first factor). The answer is the same
     whether or not the number belongs to an account: only a verified phone of an active
     customer is texted, and the limits count either way. SmsCodeError for an unfit number,
@@ -135,6 +138,14 @@ def start_sms_login(flow: LoginFlow, phone_text: str, origin: Origin) -> sms_cod
     customer = _customer_with_verified_phone(phone)
     if flow.customer_pk is not None and (customer is None or customer.id != flow.customer_pk):
         customer = None  # re-authentication: only the logged-in customer's phone counts
+    if customer is not None:
+        # Phone trust: a number held after a SIM swap, recycled, or otherwise not to be
+        # trusted is not texted; the page reads the same as for an unknown number.
+        decision = _assess(flow, customer, phone, "login", origin, device_token)
+        if decision.action == phone_policy.STEP_UP:
+            flow.required_acr = ACR_MULTI_FACTOR
+        elif decision.action != phone_policy.ALLOW:
+            customer = None
     sent = sms_codes.send_code(sms_codes.LOGIN, phone, origin, customer=customer,
                                deliver=customer is not None)
     flow.verification_code_id = sent.verification_id
@@ -142,12 +153,19 @@ def start_sms_login(flow: LoginFlow, phone_text: str, origin: Origin) -> sms_cod
     return sent
 
 
-def start_sms_second_factor(flow: LoginFlow, origin: Origin) -> sms_codes.SentCode:
-    """Text a code to the customer's verified phone as the second factor."""
+def start_sms_second_factor(flow: LoginFlow, origin: Origin, *,
+                            device_token: str | None = None) -> sms_codes.SentCode:
+    """Text a code to the customer's verified phone as the second factor, if the phone
+    can be trusted now (else SmsCodeError says why: the customer is already known)."""
     step = state(flow)
     if step.step != SECOND or METHOD_SMS not in step.methods:
         raise SmsCodeError("A text message code is not available for this login.")
-    sent = sms_codes.send_code(sms_codes.SECOND_FACTOR, _sms_phone(flow.customer), origin,
+    phone = _sms_phone(flow.customer)
+    decision = _assess(flow, flow.customer, phone, "mfa", origin, device_token)
+    if decision.action != phone_policy.ALLOW:
+        db.session.commit()
+        raise SmsCodeError(phone_policy.describe(decision))
+    sent = sms_codes.send_code(sms_codes.SECOND_FACTOR, phone, origin,
                                customer=flow.customer)
     flow.verification_code_id = sent.verification_id
     db.session.commit()
@@ -211,7 +229,7 @@ def _prove_second(flow: LoginFlow, method: str, code: str, origin: Origin) -> Fl
 
 # ---- finishing ----------------------------------------------------------------------------
 
-def finish(flow: LoginFlow, origin: Origin) -> str:
+def finish(flow: LoginFlow, origin: Origin, *, device_token: str | None = None) -> str:
     """Start the login session of a DONE flow and return its cookie token (committed).
     The flow ends here, so its token cannot start a second session."""
     if state(flow).step != DONE:
@@ -224,7 +242,9 @@ def finish(flow: LoginFlow, origin: Origin) -> str:
         raise LoginRefused("This login was already completed.")
     amr, acr = levels_of(flow.factors)
     customer = flow.customer
-    token = start_session(customer, amr, acr, origin)
+    token = start_session(customer, amr, acr, origin, risk=flow.risk)
+    if device_token:
+        devices.remember(customer, device_token, origin.user_agent)
     record_event("login.succeeded", origin, customer.customer_id, amr=amr, acr=acr)
     db.session.commit()
     return token
@@ -271,6 +291,19 @@ def _proved(flow: LoginFlow, customer: Customer, factor: str, origin: Origin, *,
     return state(flow)
 
 
+def _assess(flow: LoginFlow, customer: Customer, phone: str, purpose: str, origin: Origin,
+            device_token: str | None) -> phone_policy.Decision:
+    """The phone-risk decision for an SMS code in this flow, kept on the flow (and so on
+    the login session it starts)."""
+    if flow.purpose == "reauth":
+        purpose = "change_factor"  # the stricter thresholds: this login changes a factor
+    decision = phone_risk.assess(customer, phone, purpose, origin,
+                                 new_device=not devices.is_known(customer, device_token))
+    flow.risk = [*(flow.risk or []), {"purpose": purpose, "action": decision.action,
+                                      "signals": list(decision.signals)}]
+    return decision
+
+
 def _needs_second_factor(flow: LoginFlow, customer: Customer) -> bool:
     return flow.required_acr == ACR_MULTI_FACTOR or totp.has_totp(customer)
 
@@ -291,12 +324,17 @@ def _second_factor_methods(flow: LoginFlow, customer: Customer) -> tuple[str, ..
 def _sms_phone(customer: Customer) -> str | None:
     """The customer's first verified phone that can receive SMS."""
     from app.auth.sms_policy import SmsNotAllowed, check_sms_destination
+    now = utcnow()
     for identifier in customer.identifiers:
         if identifier.kind == "phone" and identifier.verified_at is not None:
             try:
                 check_sms_destination(identifier.value)
             except SmsNotAllowed:
                 continue
+            binding = phone_bindings.binding_of(customer, identifier.value)
+            if binding is not None and (binding.status != "active" or (
+                    binding.sms_hold_until is not None and binding.sms_hold_until > now)):
+                continue  # held, suspect or recycled: not offered
             return identifier.value
     return None
 

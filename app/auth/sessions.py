@@ -24,7 +24,8 @@ _PURPOSE = "login-session"
 _TOUCH_INTERVAL = timedelta(seconds=60)
 
 
-def start_session(customer: Customer, amr: list[str], acr: str, origin: Origin) -> str:
+def start_session(customer: Customer, amr: list[str], acr: str, origin: Origin, *,
+                  risk: list | None = None) -> str:
     """Create a login session for `customer` and return the token for the cookie.
 
     The caller commits (together with the audit event of the login itself).
@@ -42,6 +43,7 @@ def start_session(customer: Customer, amr: list[str], acr: str, origin: Origin) 
         acr=acr,
         ip=origin.ip,
         user_agent=(origin.user_agent or "")[:512] or None,
+        risk=risk,
     ))
     return token
 

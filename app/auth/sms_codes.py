@@ -41,7 +41,8 @@ from app.providers import EXPIRED, MAX_ATTEMPTS, ProviderError, sms_sender
 LOGIN = "sms_login"
 VERIFY_PHONE = "verify_phone"
 SECOND_FACTOR = "sms_mfa"
-PURPOSES = (LOGIN, VERIFY_PHONE, SECOND_FACTOR)
+RECOVERY = "sms_recovery"
+PURPOSES = (LOGIN, VERIFY_PHONE, SECOND_FACTOR, RECOVERY)
 _HASH_PURPOSE = "verification-code"
 THROTTLE_KIND = "sms-code"
 
@@ -52,6 +53,8 @@ _TEXTS = {
                   "{minutes} minutes. Do not share it with anyone.",
     SECOND_FACTOR: "Your Tessera security code is {code}. It expires in {minutes} minutes. "
                    "Do not share it with anyone.",
+    RECOVERY: "Your Tessera code to reset your password is {code}. It expires in {minutes} "
+              "minutes. Do not share it with anyone: Tessera will never ask you for it.",
 }
 
 

@@ -4,12 +4,14 @@ from app.models.base import Base, utcnow
 from app.models.credentials import PasswordCredential, RecoveryCode, TotpCredential
 from app.models.customer import Customer, Identifier, LinkedAccount
 from app.models.oauth import AuthorizationCode, Consent, IssuedToken, OAuthClient, SigningKey
+from app.models.phone import KnownDevice, PhoneBinding, PhoneEvent, PhoneLookup
 from app.models.session import (LoginFlow, LoginSession, LoginThrottle, RateEvent, RateLock,
                                 VerificationCode)
 
 __all__ = [
     "AuditEvent", "AuthorizationCode", "Base", "Consent", "Customer", "Identifier",
     "IssuedToken", "LinkedAccount", "LoginFlow", "LoginSession", "LoginThrottle",
-    "OAuthClient", "PasswordCredential", "RateEvent", "RateLock", "RecoveryCode",
+    "KnownDevice", "OAuthClient", "PasswordCredential", "PhoneBinding", "PhoneEvent",
+    "PhoneLookup", "RateEvent", "RateLock", "RecoveryCode",
     "SigningKey", "TotpCredential", "VerificationCode", "utcnow",
 ]

@@ -33,6 +33,8 @@ class LoginSession(Base):
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     ended_at: Mapped[datetime | None]
+    # The phone-risk decisions taken during this login (action, reasons, signals).
+    risk: Mapped[list | None] = mapped_column(JSON)
 
     customer: Mapped[Customer] = relationship()
 
@@ -105,6 +107,11 @@ class LoginFlow(Base):
     verification_code_id: Mapped[int | None] = mapped_column(
         ForeignKey("verification_codes.id", ondelete="SET NULL"))
     next_path: Mapped[str | None] = mapped_column(String(2048))
+    # The phone-risk decisions taken so far (copied to the login session at the end).
+    risk: Mapped[list | None] = mapped_column(JSON)
+    # "login", or "reauth": a logged-in customer confirming it is them before changing
+    # how the account is opened (stricter phone-risk thresholds apply).
+    purpose: Mapped[str] = mapped_column(String(16), default="login")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]

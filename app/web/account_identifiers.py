@@ -11,9 +11,11 @@ it), remove one, and the "Phones and emails" section the account page includes
 Adding never reveals whether a number or address belongs to someone else: the asker gets
 the same "we sent a code" page, and a code row bound to them whose code nobody knows, so
 every later answer (wrong code, tries left) is the same too. The owner hears of it
-instead: an email address gets a notice in place of the code (as at sign-up); a phone
-number is not texted (nobody should be able to make us text a stranger), its owner's
-verified email addresses get the notice.
+instead: an email address gets a notice in place of the code (as at sign-up). A phone
+number is different, because numbers are recycled to new subscribers: the code is texted
+to whoever holds the phone now, and proving it moves the number to the prover
+(customers.take_over_phone: the old binding is marked recycled and the old customer is
+told by email); the owner's verified email addresses get a notice when it is asked.
 
 The pending code's row id and the number or address it went to are kept in the signed
 Flask session; the code row itself is bound to the customer, so a row id taken from
@@ -35,7 +37,7 @@ from app.auth import email_codes, sms_codes
 from app.auth.sms_policy import SmsNotAllowed, check_sms_destination
 from app.customers import (CustomerError, IdentifierTaken, NormalizedIdentifier,
                            add_identifier, find_by_identifier, normalize_identifier,
-                           remove_identifier, verify_identifier)
+                           remove_identifier, take_over_phone, verify_identifier)
 from app.extensions import db
 from app.models import Customer, Identifier, PasswordCredential, VerificationCode
 from app.notifications import SECURITY_NOTICES, notify_security_change
@@ -56,9 +58,10 @@ LABELS = {"phone": "phone number", "email": "email address"}
 
 PHONE_CLAIM_SUBJECT = "Someone tried to add your phone number to another account"
 PHONE_CLAIM_TEXT = ("Someone tried to add the phone number {phone}, which is on your "
-                    "Tessera account, to another account. Nothing was changed and no "
-                    "code was sent to the number.\n\nIf it was you, log in with this "
-                    "number instead. If not, you can ignore this email.")
+                    "Tessera account, to another account, and a code was texted to it. "
+                    "Nothing changes unless that code is typed in by whoever holds the "
+                    "phone.\n\nIf you still hold this number, ignore the code and this "
+                    "email. If your number has been reassigned, add your new one.")
 REMOVED_ADDRESS_FOOTER = ("\n\nThis address no longer receives messages about the "
                           "account. If you did not remove it, contact support.")
 
@@ -117,15 +120,16 @@ def _claimed_elsewhere(customer: Customer, identifier: NormalizedIdentifier) -> 
 def start_phone(customer: Customer, text: str, origin: Origin) -> tuple[int, str]:
     """Text a code to prove the phone `text` for `customer`; return (row id, E.164).
 
-    A number of another customer gets no text (deliver=False: the policy and send limits
-    still apply, so the answer is the same); its owner's verified emails get a notice.
-    Raises IdentifierChangeError with a message for the form.
+    A number on another customer's account gets the code too: whoever holds the phone
+    now receives it, and proving it is how a recycled number moves to its new holder
+    (see confirm). Its owner's verified emails get a notice. The pages read the same
+    either way. Raises IdentifierChangeError with a message for the form.
     """
     identifier = _normalize("phone", text)
     owner = _claimed_elsewhere(customer, identifier)
     try:
         sent = sms_codes.send_code(sms_codes.VERIFY_PHONE, identifier.value, origin,
-                                   customer=customer, deliver=owner is None)
+                                   customer=customer)
     except sms_codes.SmsCodeError as error:
         raise IdentifierChangeError(error.message) from None
     if owner is not None:
@@ -186,10 +190,14 @@ def confirm(customer: Customer, kind: str, verification_id: int, value: str, cod
     own = _own_identifier(customer, identifier)
     if own is not None and own.verified_at is not None:
         raise IdentifierChangeError(f"This {LABELS[kind]} is already on your account.")
+    previous_owner = None
     try:
         if own is not None:
             verify_identifier(own, origin)
             bound = own
+        elif kind == "phone":
+            # Possession of the phone, just proved, wins over a stale binding elsewhere.
+            bound, previous_owner = take_over_phone(customer, identifier, origin)
         else:
             bound = add_identifier(customer, identifier, origin, verified=True)
     except IdentifierTaken:
@@ -201,6 +209,8 @@ def confirm(customer: Customer, kind: str, verification_id: int, value: str, cod
         raise IdentifierChangeError(str(error)) from None
     db.session.commit()
     notify_security_change(customer, f"{kind}_added", identifier.value)
+    if previous_owner is not None:
+        notify_security_change(previous_owner, "phone_recycled", identifier.value)
     return bound
 
 

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 
+from app.auth import devices, recovery
 from app.auth import flow as login_flow
 from app.auth.levels import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
 from app.auth.login import LoginRefused
+from app.auth.passwords import PasswordRejected
 from app.auth.sms_codes import SmsCodeError
 from app.extensions import db, limiter
 from app.models import utcnow
 from app.web.forms import (ButtonForm, LoginForm, OneTimeCodeForm, PasswordOnlyForm,
                            PhoneForm, RecoveryCodeForm)
+from app.oidc.logout import forget_login
 from app.web.pages import _start_logged_in, bp, request_origin, safe_next
 
 FLOW_KEY = "login_flow"
@@ -60,14 +63,26 @@ def _current_flow():
 def _after_step(flow, state):
     """Go where the flow's state says: finish, or the second-factor page."""
     if state.step == login_flow.DONE:
-        token = login_flow.finish(flow, request_origin())
+        device = _device_token() or devices.new_token()
+        token = login_flow.finish(flow, request_origin(), device_token=device)
         previous = g.login_session
         if previous is not None and previous.ended_at is None:
             # The browser's old session is replaced, not left running beside the new one.
             previous.ended_at = utcnow()
             db.session.commit()
-        return _start_logged_in(redirect(flow.next_path or url_for("web.account"), 303), token)
+        response = _start_logged_in(redirect(flow.next_path or url_for("web.account"), 303),
+                                    token)
+        config = current_app.config
+        response.set_cookie(devices.COOKIE_NAME, device, httponly=True, samesite="Lax",
+                            secure=config["SESSION_COOKIE_SECURE"], path="/",
+                            max_age=int(config["DEVICE_COOKIE_DAYS"]) * 86400)
+        return response
     return redirect(url_for("web.login_second_factor"), 303)
+
+
+def _device_token() -> str | None:
+    """This browser's device cookie (app/auth/devices.py), if it has one."""
+    return request.cookies.get(devices.COOKIE_NAME)
 
 
 def _expired():
@@ -112,7 +127,8 @@ def login_sms():
     if form.validate_on_submit():
         flow = _begin_flow()
         try:
-            sent = login_flow.start_sms_login(flow, form.phone.data, request_origin())
+            sent = login_flow.start_sms_login(flow, form.phone.data, request_origin(),
+                                              device_token=_device_token())
         except SmsCodeError as error:
             form.phone.errors.append(error.message)
             return render_template("web/login_sms.html", form=form,
@@ -153,11 +169,13 @@ def login_code_resend():
         return _expired()
     try:
         if flow.factors:
-            login_flow.start_sms_second_factor(flow, request_origin())
+            login_flow.start_sms_second_factor(flow, request_origin(),
+                                               device_token=_device_token())
         else:
             from app.models import VerificationCode
             previous = db.session.get(VerificationCode, flow.verification_code_id)
-            login_flow.start_sms_login(flow, previous.destination, request_origin())
+            login_flow.start_sms_login(flow, previous.destination, request_origin(),
+                                       device_token=_device_token())
     except SmsCodeError as error:
         flash(error.message)
     else:
@@ -198,7 +216,8 @@ def login_second_factor_submit(method: str):
         if not ButtonForm().validate_on_submit():
             return _expired()
         try:
-            sent = login_flow.start_sms_second_factor(flow, origin)
+            sent = login_flow.start_sms_second_factor(flow, origin,
+                                                      device_token=_device_token())
         except SmsCodeError as error:
             flash(error.message)
             return redirect(url_for("web.login_second_factor"), 303)
@@ -223,3 +242,105 @@ def login_second_factor_submit(method: str):
             return _after_step(flow, state)
     key = {"pwd": "password"}.get(method, method)
     return _render_second(login_flow.state(flow), **{key: form}), 400
+
+
+# ---- account recovery (app/auth/recovery.py) ----------------------------------------------
+
+RECOVERY_KEY = "recovery_flow"
+
+
+def _render_recovery(step: str, form, status: int = 200, **context):
+    return render_template("web/recover.html", step=step, form=form, **context), status
+
+
+@bp.route("/recover", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def recover():
+    """Forgot your password: a code to the phone on the account. The next page reads the
+    same whether or not the number has an account, or can be trusted."""
+    form = PhoneForm()
+    if form.validate_on_submit():
+        try:
+            started, sent = recovery.start(form.phone.data, request_origin(),
+                                           device_token=_device_token())
+        except SmsCodeError as error:
+            form.phone.errors.append(error.message)
+            return _render_recovery("phone", form, 400)
+        session[RECOVERY_KEY] = started.token
+        session["recovery_phone_hint"] = login_flow.mask_phone(sent.phone)
+        return redirect(url_for("web.recover_code"), 303)
+    return _render_recovery("phone", form, 400 if form.errors else 200)
+
+
+def _recovery_flow():
+    return recovery.load(session.get(RECOVERY_KEY))
+
+
+def _recovery_expired():
+    flash("Your password reset took too long or was already completed. Start again.")
+    return redirect(url_for("web.recover"), 303)
+
+
+def _recovery_next(state):
+    target = {recovery.CODE: "web.recover_code", recovery.SECOND: "web.recover_second",
+              recovery.STUCK: "web.recover_second",
+              recovery.NEW_PASSWORD: "web.recover_password"}[state.step]
+    return redirect(url_for(target), 303)
+
+
+@bp.route("/recover/code", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def recover_code():
+    flow = _recovery_flow()
+    if flow is None:
+        return _recovery_expired()
+    form = OneTimeCodeForm()
+    if form.validate_on_submit():
+        try:
+            return _recovery_next(recovery.prove_code(flow, form.code.data, request_origin()))
+        except SmsCodeError as error:
+            form.code.errors.append(error.message)
+    return _render_recovery("code", form, 400 if form.errors else 200,
+                            phone_hint=session.get("recovery_phone_hint"))
+
+
+@bp.route("/recover/second-factor", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def recover_second():
+    flow = _recovery_flow()
+    if flow is None or not flow.factors:
+        return _recovery_expired()
+    state = recovery.state(flow)
+    if state.step == recovery.STUCK:
+        return _render_recovery("stuck", None, 200, message=recovery.STUCK_MESSAGE)
+    form = OneTimeCodeForm()
+    method = request.args.get("method", "totp")
+    if form.validate_on_submit():
+        try:
+            return _recovery_next(recovery.prove_second(flow, method, form.code.data,
+                                                        request_origin()))
+        except LoginRefused as error:
+            form.code.errors.append(error.message)
+    return _render_recovery("second", form, 400 if form.errors else 200, state=state,
+                            method=method)
+
+
+@bp.route("/recover/password", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def recover_password():
+    flow = _recovery_flow()
+    if flow is None or recovery.state(flow).step != recovery.NEW_PASSWORD:
+        return _recovery_expired()
+    form = PasswordOnlyForm()
+    form.password.label.text = "New password"
+    if form.validate_on_submit():
+        try:
+            recovery.set_new_password(flow, form.password.data, request_origin())
+        except PasswordRejected as error:
+            form.password.errors.append(str(error))
+        else:
+            session.pop(RECOVERY_KEY, None)
+            flash("Your password was changed, and you were logged out everywhere. "
+                  "Log in with your new password.")
+            return forget_login(redirect(url_for("web.login"), 303))
+    return _render_recovery("password", form, 400 if form.errors else 200)

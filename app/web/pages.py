@@ -20,6 +20,7 @@ from app.customers import CustomerError, display_name
 from app.extensions import limiter
 from app.identity.customer_ids import format_for_people
 from app.oidc.logout import connected_apps, end_sso_session, forget_login, revoke_app
+from app.risk.phone_risk import paused_reason
 from app.web.forms import LogoutForm, SignupForm, VerifyCodeForm
 
 bp = Blueprint("web", __name__)
@@ -164,6 +165,7 @@ def account():
         describe_event=audit.describe_event,
         logout_form=LogoutForm(),
         apps=connected_apps(customer),
+        phone_notices=paused_reason(customer),
     )
 
 

@@ -9,11 +9,18 @@ from functools import wraps
 
 from flask import g, redirect, request, url_for
 
-from app.auth.levels import ACR_MULTI_FACTOR
+from app.auth.levels import ACR_MULTI_FACTOR, AMR_SMS
 from app.models import utcnow
 
 #: How recent a login must be for a sensitive change.
 REAUTH_SECONDS = 300
+
+
+def needs_two_factors(login_session, second_factor: bool) -> bool:
+    """A change needs two factors when asked, and always after an SMS-only login: a text
+    message code alone never changes a phone, email, password or authenticator (a SIM
+    swapper holds exactly that)."""
+    return second_factor or list(login_session.amr) == [AMR_SMS]
 
 
 def is_fresh(login_session, *, second_factor: bool = False) -> bool:
@@ -22,7 +29,8 @@ def is_fresh(login_session, *, second_factor: bool = False) -> bool:
         return False
     if utcnow() - login_session.auth_time > timedelta(seconds=REAUTH_SECONDS):
         return False
-    return not second_factor or login_session.acr == ACR_MULTI_FACTOR
+    return (not needs_two_factors(login_session, second_factor)
+            or login_session.acr == ACR_MULTI_FACTOR)
 
 
 def fresh_login_required(*, second_factor: bool = False):
@@ -34,8 +42,9 @@ def fresh_login_required(*, second_factor: bool = False):
             if g.login_session is None:
                 return redirect(url_for("web.login", next=request.path), 303)
             if not is_fresh(g.login_session, second_factor=second_factor):
+                mfa = needs_two_factors(g.login_session, second_factor)
                 return redirect(url_for("web.login", next=request.path,
-                                        reauth="mfa" if second_factor else "1"), 303)
+                                        reauth="mfa" if mfa else "1"), 303)
             return view(*args, **kwargs)
         return wrapped
     return decorate

@@ -8,9 +8,12 @@ a queue of scripted responses; with nothing queued it answers like Twilio on suc
 - POST .../Messages.json            -> 201, a message resource with a fresh "SM..." sid
 - POST /v2/Services/VA.../Verifications     -> 201, a verification "VE..." status "pending"
 - POST /v2/Services/VA.../VerificationCheck -> 200, status "approved"
+- GET /v2/PhoneNumbers/{number}?Fields=...  -> 200, a Lookup v2 answer in Twilio's documented
+  shape with every package named in Fields filled in (`lookup_json`), the others null
 
 Script failures with `fake.error(400, 21211)`, any answer with `fake.reply(status, json)`,
-and a request that never gets an answer with `fake.hang()` (released when the fake stops).
+a body that is not JSON with `fake.reply_raw(status, text)`, and a request that never gets
+an answer with `fake.hang()` (released when the fake stops).
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 
 @dataclass
@@ -53,6 +56,7 @@ class _Scripted:
     status: int = 200
     body: dict | None = None
     hang: bool = False
+    raw: str | None = None
 
 
 class FakeTwilio:
@@ -75,6 +79,10 @@ class FakeTwilio:
     def error(self, status: int, code: int | None = None, message: str = "") -> None:
         """Answer the next request with a Twilio error document."""
         self.reply(status, error_json(status, code, message))
+
+    def reply_raw(self, status: int, text: str) -> None:
+        """Answer the next request with this body as it is (e.g. JSON that is broken)."""
+        self._script.append(_Scripted(status, raw=text))
 
     def hang(self) -> None:
         """Never answer the next request (until the fake stops)."""
@@ -145,7 +153,10 @@ class _Handler(BaseHTTPRequestHandler):
         if answer.hang:
             self.owner._released.wait(timeout=60)
             return
-        payload = json.dumps(answer.body).encode() if answer.body is not None else b""
+        if answer.raw is not None:
+            payload = answer.raw.encode()
+        else:
+            payload = json.dumps(answer.body).encode() if answer.body is not None else b""
         try:
             self.send_response(answer.status)
             self.send_header("Content-Type", "application/json")
@@ -198,8 +209,53 @@ def verification_json(request: RecordedRequest, service_sid: str,
     }
 
 
+#: The Lookup v2 data packages, each as Twilio documents a successful answer.
+LOOKUP_PACKAGES: dict[str, dict] = {
+    "line_type_intelligence": {
+        "mobile_country_code": "310", "mobile_network_code": "260",
+        "carrier_name": "T-Mobile USA, Inc.", "type": "mobile", "error_code": None},
+    "sim_swap": {
+        "last_sim_swap": {"last_sim_swap_date": "2020-11-05T20:52:09Z",
+                          "swapped_period": "PT48H", "swapped_in_period": False},
+        "carrier_name": "T-Mobile USA, Inc.", "mobile_country_code": "310",
+        "mobile_network_code": "260", "error_code": None},
+    "call_forwarding": {"call_forwarding_enabled": False, "error_code": None},
+    "line_status": {"status": "active", "error_code": None},
+    "reassigned_number": {"last_verified_date": None, "is_number_reassigned": "no",
+                          "error_code": None},
+    "sms_pumping_risk": {
+        "carrier_risk_category": "low", "number_blocked": False,
+        "number_blocked_date": None, "number_blocked_last_3_months": False,
+        "sms_pumping_risk_score": 12, "error_code": None},
+}
+
+
+def lookup_json(number: str, fields: str = "", last_verified_date: str | None = None,
+                **packages: dict | None) -> dict:
+    """A Lookup v2 answer for `number`: the packages named in `fields` as in
+    LOOKUP_PACKAGES (reassigned_number answering for `last_verified_date`, YYYYMMDD),
+    overridden by `packages` (package name -> its object, or None)."""
+    requested = {name for name in fields.split(",") if name}
+    body: dict = {
+        "calling_country_code": "1", "country_code": "US", "phone_number": number,
+        "national_format": number, "valid": True, "validation_errors": None,
+        "caller_name": None, "identity_match": None, "phone_number_quality_score": None,
+        "pre_fill": None, "url": f"https://lookups.twilio.com/v2/PhoneNumbers/{number}",
+    }
+    for name, package in LOOKUP_PACKAGES.items():
+        body[name] = json.loads(json.dumps(package)) if name in requested else None
+    if body["reassigned_number"] is not None and last_verified_date:
+        day = last_verified_date
+        body["reassigned_number"]["last_verified_date"] = f"{day[:4]}-{day[4:6]}-{day[6:]}"
+    body.update(packages)
+    return body
+
+
 def _default_answer(request: RecordedRequest) -> _Scripted:
     parts = request.path.strip("/").split("/")
+    if parts[:2] == ["v2", "PhoneNumbers"] and len(parts) == 3 and request.method == "GET":
+        return _Scripted(200, lookup_json(unquote(parts[2]), request.query.get("Fields", ""),
+                                          request.query.get("LastVerifiedDate")))
     if request.path.endswith("/Messages.json") and len(parts) >= 3:
         return _Scripted(201, message_json(request, parts[2]))
     if parts[:2] == ["v2", "Services"] and len(parts) == 4:

@@ -84,3 +84,46 @@ def provider_log():
 def certificates(tmp_path_factory) -> TestCertificates:
     """A throwaway CA and a certificate for 127.0.0.1."""
     return TestCertificates.create(tmp_path_factory.mktemp("certificates"))
+
+
+# ---- phone lookup providers ---------------------------------------------------------------
+
+@pytest.fixture
+def fake_camara():
+    """A fake CAMARA operator on 127.0.0.1 (tests/fakes/camara_server.py)."""
+    from tests.fakes.camara_server import FakeCamara
+    fake = FakeCamara().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def camara_app(provider_app, fake_camara):
+    """Build an app whose phone lookups go to the fake CAMARA operator. The process-wide
+    token cache is emptied before and after, so no test sees another's token."""
+    from app.providers.camara import forget_tokens
+    from tests.fakes.camara_server import CLIENT_ID, CLIENT_SECRET
+
+    forget_tokens()
+
+    def build(**overrides):
+        settings = {"PHONE_LOOKUP": "camara",
+                    "CAMARA_BASE_URL": fake_camara.url + "/camara",
+                    "CAMARA_TOKEN_URL": fake_camara.url + "/oauth2/token",
+                    "CAMARA_CLIENT_ID": CLIENT_ID, "CAMARA_CLIENT_SECRET": CLIENT_SECRET,
+                    "CAMARA_SCOPE": "sim-swap number-recycling:check",
+                    "PHONE_LOOKUP_TIMEOUT_SECONDS": 5}
+        return provider_app(**(settings | overrides))
+    yield build
+    forget_tokens()
+
+
+@pytest.fixture
+def twilio_lookup_app(provider_app, fake_twilio):
+    """Build an app whose phone lookups go to the fake Twilio (Lookup v2)."""
+    def build(**overrides):
+        settings = {"PHONE_LOOKUP": "twilio-lookup", "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+                    "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_BASE_URL": fake_twilio.url,
+                    "PHONE_LOOKUP_TIMEOUT_SECONDS": 5}
+        return provider_app(**(settings | overrides))
+    return build

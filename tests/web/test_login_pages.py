@@ -231,3 +231,57 @@ def test_acr_2fa_on_the_login_page_asks_for_a_second_factor(app):
     assert done.status_code == 303
     [login] = sessions(app)
     assert login.amr == ["pwd", "sms", "mfa"]
+
+
+def test_an_sms_only_session_cannot_change_a_factor_without_a_second_one(app):
+    """SMS alone never changes a phone, email, password or authenticator app."""
+    with app.app_context():
+        make_customer(phone=PHONE)
+    client = app.test_client()
+    post(client, "/login/sms", {"phone": PHONE})
+    page = client.get("/login/code")
+    client.post("/login/code", data={"csrf_token": csrf_token(page.text),
+                                     "code": last_code(app, PHONE)})
+    assert client.get("/account").status_code == 200
+    for path in ("/account/phones/add", "/account/emails/add", "/account/security/totp"):
+        response = client.get(path)
+        assert response.status_code == 303, path
+        assert "reauth=mfa" in response.location
+
+
+@pytest.mark.parametrize("has_totp", [True, False])
+def test_recovering_a_password_through_the_pages(app, has_totp):
+    """With the offline lookup nobody can say whether the SIM changed, so recovery by SMS
+    always asks for the authenticator app too, or sends the customer to support."""
+    with app.app_context():
+        customer = make_customer(phone=PHONE)
+        if has_totp:
+            secret = totp.begin_enrolment(customer).secret
+            totp.confirm_enrolment(customer, pyotp.TOTP(secret).at(time.time() - 30),
+                                   TEST_ORIGIN)
+    client = app.test_client()
+    assert "Forgot your password?" in client.get("/login").text
+    sent = post(client, "/recover", {"phone": PHONE})
+    assert sent.status_code == 303 and sent.location.endswith("/recover/code")
+    page = client.get("/recover/code")
+    proved = client.post("/recover/code", data={"csrf_token": csrf_token(page.text),
+                                                "code": last_code(app, PHONE)})
+    assert proved.location.endswith("/recover/second-factor")
+    page = client.get("/recover/second-factor")
+    if not has_totp:
+        assert "Contact support" in page.text
+        assert client.get("/recover/password").status_code == 303
+        return
+    done = client.post("/recover/second-factor?method=totp", data={
+        "csrf_token": csrf_token(page.text), "code": pyotp.TOTP(secret).now()})
+    assert done.location.endswith("/recover/password")
+    page = client.get("/recover/password")
+    weak = client.post("/recover/password", data={"csrf_token": csrf_token(page.text),
+                                                  "password": "password"})
+    assert weak.status_code == 400
+    changed = client.post("/recover/password", data={"csrf_token": csrf_token(page.text),
+                                                     "password": "a-brand-new-passphrase-42"})
+    assert changed.status_code == 303 and urlsplit(changed.location).path == "/login"
+    first = post(client, "/login", {"identifier": "ada@example.com",
+                                    "password": "a-brand-new-passphrase-42"})
+    assert first.location.endswith("/login/second-factor")

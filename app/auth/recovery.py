@@ -1,0 +1,153 @@
+"""Self-service account recovery: a forgotten password, reset with a code texted to the
+account's verified phone, and never with that code alone when it cannot be trusted.
+
+    phone number ──(phone-risk decision for "recovery")──▶ code texted (or, for an unknown,
+    held, recycled or rejected number, nothing: the page reads the same)
+    code ──▶ second factor (TOTP or a recovery code) when the customer has an authenticator
+             app or the decision asked for a step up ──▶ a new password
+
+The recovery thresholds are the strictest (app/risk/phone_policy.py): a SIM swap holds SMS
+recovery for 14 days, and a provider that cannot say whether the SIM changed (down, no
+coverage) means a step up, so there is no SMS-only recovery we could not check. When a step
+up is needed and the customer has no other factor, recovery stops and says to contact
+support. Setting the new password ends every session and invalidates every token of the
+customer, and tells them by email.
+
+The state is a LoginFlow row with purpose "recovery" (its token in the browser's signed
+session), so it expires and finishes exactly like a login.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.audit import Origin, record_event
+from app.auth import devices, flow as login_flow, recovery_codes, sms_codes, throttle, totp
+from app.auth.levels import ACR_MULTI_FACTOR, AMR_OTP, AMR_SMS
+from app.auth.login import LoginRefused, set_password
+from app.auth.sessions import end_all_sessions
+from app.auth.sms_codes import SmsCodeError
+from app.customers import CustomerError, normalize_identifier
+from app.extensions import db
+from app.models import Customer, LoginFlow, utcnow
+from app.notifications import notify_security_change
+from app.risk import phone_policy, phone_risk
+
+CODE, SECOND, NEW_PASSWORD, STUCK = "code", "second", "new_password", "stuck"
+STUCK_MESSAGE = ("We cannot reset your password with a text message alone right now. "
+                 "Contact support and quote your customer ID, or log in another way.")
+
+
+@dataclass(frozen=True)
+class RecoveryState:
+    step: str                      # CODE | SECOND | NEW_PASSWORD | STUCK
+    methods: tuple[str, ...] = ()  # in SECOND: "totp", "recovery"
+
+
+def start(phone_text: str, origin: Origin, *, device_token: str | None = None
+          ) -> tuple[login_flow.Started, sms_codes.SentCode]:
+    """Begin a recovery for the phone typed in, and text it a code if it may be trusted
+    for recovery. SmsCodeError for an unfit number, a limit or a provider failure."""
+    try:
+        phone = normalize_identifier("phone", phone_text).value
+    except CustomerError as error:
+        raise SmsCodeError(str(error)) from None
+    started = login_flow.begin(origin)
+    flow = started.flow
+    flow.purpose = "recovery"
+    customer = login_flow._customer_with_verified_phone(phone)
+    if customer is not None:
+        decision = phone_risk.assess(customer, phone, "recovery", origin,
+                                     new_device=not devices.is_known(customer, device_token))
+        flow.risk = [{"purpose": "recovery", "action": decision.action,
+                      "signals": list(decision.signals)}]
+        if decision.action == phone_policy.STEP_UP:
+            flow.required_acr = ACR_MULTI_FACTOR
+        elif decision.action != phone_policy.ALLOW:
+            customer = None  # held, recycled or rejected: nobody is texted
+    sent = sms_codes.send_code(sms_codes.RECOVERY, phone, origin, customer=customer,
+                               deliver=customer is not None)
+    flow.verification_code_id = sent.verification_id
+    db.session.commit()
+    return started, sent
+
+
+def load(token: str | None) -> LoginFlow | None:
+    flow = login_flow.load(token)
+    return flow if flow is not None and flow.purpose == "recovery" else None
+
+
+def state(flow: LoginFlow) -> RecoveryState:
+    if AMR_SMS not in flow.factors:
+        return RecoveryState(CODE)
+    customer = flow.customer
+    needs_second = flow.required_acr == ACR_MULTI_FACTOR or totp.has_totp(customer)
+    if not needs_second or AMR_OTP in flow.factors:
+        return RecoveryState(NEW_PASSWORD)
+    methods = []
+    if totp.has_totp(customer):
+        methods.append("totp")
+        if recovery_codes.remaining(customer):
+            methods.append("recovery")
+    return RecoveryState(SECOND, tuple(methods)) if methods else RecoveryState(STUCK)
+
+
+def prove_code(flow: LoginFlow, code: str, origin: Origin) -> RecoveryState:
+    """The texted code (SmsCodeError if wrong, expired or for nobody)."""
+    if state(flow).step != CODE or flow.verification_code_id is None:
+        raise SmsCodeError("Ask for a new code.")
+    row = sms_codes.check_code(flow.verification_code_id, code, origin,
+                               purpose=sms_codes.RECOVERY)
+    customer = db.session.get(Customer, row.customer_pk) if row.customer_pk else None
+    if customer is None or customer.status != "active":
+        raise SmsCodeError(login_flow.SMS_FAILURE)
+    flow.customer_pk = customer.id
+    flow.customer = customer
+    flow.factors = [AMR_SMS]
+    flow.verification_code_id = None
+    record_event("recovery.code_proved", origin, customer.customer_id)
+    db.session.commit()
+    return state(flow)
+
+
+def prove_second(flow: LoginFlow, method: str, code: str, origin: Origin) -> RecoveryState:
+    """A TOTP or recovery code, when the recovery needs a second factor."""
+    current = state(flow)
+    if current.step != SECOND or method not in current.methods:
+        raise LoginRefused("That kind of code is not available here.")
+    customer = flow.customer
+    reservation = throttle.reserve_attempt("second-factor", customer.customer_id)
+    if not reservation.allowed:
+        raise LoginRefused("Too many wrong codes. Wait a little and try again.",
+                           reservation.retry_at)
+    ok = (totp.verify_totp(customer, code or "") if method == "totp"
+          else recovery_codes.use(customer, code or "", origin))
+    if not ok:
+        record_event("recovery.failed", origin, customer.customer_id, factor=method)
+        db.session.commit()
+        raise LoginRefused("That code is not right.")
+    throttle.clear(reservation.key_hash)
+    flow.factors = [*flow.factors, AMR_OTP]
+    db.session.commit()
+    return state(flow)
+
+
+def set_new_password(flow: LoginFlow, password: str, origin: Origin) -> Customer:
+    """Set the new password (PasswordRejected if the policy refuses it), end every
+    session, invalidate every token, finish the recovery and tell the customer."""
+    if state(flow).step != NEW_PASSWORD:
+        raise LoginRefused("Prove the code first.")
+    customer = flow.customer
+    set_password(customer, password, origin)
+    claimed = db.session.execute(
+        db.update(LoginFlow).where(LoginFlow.id == flow.id, LoginFlow.finished_at.is_(None))
+        .values(finished_at=utcnow())).rowcount
+    if claimed != 1:
+        db.session.rollback()
+        raise LoginRefused("This recovery was already completed.")
+    ended = end_all_sessions(customer)
+    customer.tokens_not_before = utcnow()
+    record_event("recovery.completed", origin, customer.customer_id, factors=flow.factors,
+                 sessions_ended=ended)
+    db.session.commit()
+    notify_security_change(customer, "password_changed")
+    return customer

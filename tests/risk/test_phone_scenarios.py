@@ -1,0 +1,282 @@
+"""Phone trust, one scenario per rule, end to end: the login flow, the phone bindings and
+the sweep, with Twilio Lookup v2 answered by the fake Twilio on 127.0.0.1 through the real
+twilio SDK. Time moves with time_machine, never with sleeps."""
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+import pyotp
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from app import phone_bindings
+from app.auth import flow, totp
+from app.auth.login import LoginRefused
+from app.auth.sms_codes import SmsCodeError
+from app.extensions import db
+from app.models import AuditEvent, LoginSession, utcnow
+from app.models.phone import RECYCLED
+from app.providers import twilio_sms
+from app.risk import phone_risk
+from app.risk.phone_policy import ALLOW
+from tests.conftest import last_code, read_outbox
+from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
+from tests.fakes.twilio_server import FakeTwilio, lookup_json
+
+PHONE = "+14155552671"
+FIELDS = "line_type_intelligence,sim_swap,reassigned_number"
+
+
+@pytest.fixture
+def fake_twilio():
+    fake = FakeTwilio().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def app(make_app, fake_twilio, monkeypatch):
+    """Tessera with Twilio Lookup (through the fake) and console SMS."""
+    monkeypatch.setattr(twilio_sms, "RETRY_BACKOFF_SECONDS", 0)
+    return make_app(PHONE_LOOKUP="twilio-lookup", TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+                    TWILIO_AUTH_TOKEN="test-auth-token-0123456789abcdef",
+                    TWILIO_BASE_URL=fake_twilio.url, TWILIO_LOOKUP_FIELDS=FIELDS)
+
+
+def answer(fake, **packages) -> None:
+    """The next Lookup answer: the documented defaults with these packages replaced."""
+    body = lookup_json(PHONE, FIELDS)
+    for name, changes in packages.items():
+        body[name] = None if changes is None else {**body[name], **changes}
+    fake.reply(200, body)
+
+
+def texted(app) -> list[dict]:
+    return [m for m in read_outbox(app) if m["to"] == PHONE]
+
+
+def sms_login(app):
+    """Start a passwordless login to PHONE; return the flow."""
+    started = flow.begin(TEST_ORIGIN)
+    flow.start_sms_login(started.flow, PHONE, TEST_ORIGIN)
+    return started.flow
+
+
+def with_totp(customer) -> str:
+    secret = totp.begin_enrolment(customer).secret
+    totp.confirm_enrolment(customer, pyotp.TOTP(secret).at(time.time() - 30), TEST_ORIGIN)
+    return secret
+
+
+def age_binding(customer, days: int) -> None:
+    binding = phone_bindings.binding_of(customer, PHONE)
+    binding.last_verified_at = utcnow() - timedelta(days=days)
+    binding.first_verified_at = binding.last_verified_at
+    db.session.commit()
+
+
+def test_a_clean_number_logs_in_by_sms(app, fake_twilio):
+    with app.app_context():
+        customer = make_customer(phone=PHONE)
+        login = sms_login(app)
+        assert flow.prove_sms(login, last_code(app, PHONE), TEST_ORIGIN).step == flow.DONE
+        token = flow.finish(login, TEST_ORIGIN)
+        session = db.session.scalar(select(LoginSession))
+        assert session.risk == [{"purpose": "login", "action": ALLOW,
+                                 "signals": session.risk[0]["signals"]}]
+        assert token
+    [lookup] = [r for r in fake_twilio.requests if r.path.startswith("/v2/PhoneNumbers/")]
+    assert lookup.query["Fields"] == FIELDS
+    assert customer
+
+
+def test_sim_swapped_yesterday(app, fake_twilio):
+    """SMS refused (nothing texted), TOTP still works, the hold ends after 7 days."""
+    with app.app_context():
+        customer = make_customer(phone=PHONE)
+        secret = with_totp(customer)
+        yesterday = (utcnow() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        answer(fake_twilio, sim_swap={"last_sim_swap": {
+            "last_sim_swap_date": yesterday, "swapped_period": "PT168H",
+            "swapped_in_period": True}})
+        login = sms_login(app)
+        assert texted(app) == []
+        with pytest.raises(SmsCodeError):
+            flow.prove_sms(login, "123456", TEST_ORIGIN)
+        binding = phone_bindings.binding_of(customer, PHONE)
+        hold = binding.sms_hold_until
+        assert timedelta(days=5) < hold - utcnow() <= timedelta(days=7, minutes=1)
+        assert phone_risk.paused_reason(customer)  # the account page explains it
+
+        # The customer still gets in with the password and the authenticator app, and
+        # SMS is not offered as the second factor while held.
+        started = flow.begin(TEST_ORIGIN)
+        state = flow.prove_password(started.flow, "ada@example.com", STRONG_PASSWORD,
+                                    TEST_ORIGIN)
+        assert flow.METHOD_SMS not in state.methods
+        assert flow.prove_totp(started.flow, pyotp.TOTP(secret).now(),
+                               TEST_ORIGIN).step == flow.DONE
+
+    with time_machine.travel(hold + timedelta(minutes=1), tick=False):
+        with app.app_context():
+            sms_login(app)  # the fake now answers with the old, 2020 swap
+            assert len(texted(app)) == 1
+            customer = db.session.merge(customer)
+            assert phone_risk.paused_reason(customer) == []
+
+
+def test_number_reassigned_after_our_last_verification(app, fake_twilio):
+    with app.app_context():
+        customer = make_customer(phone=PHONE)
+        age_binding(customer, 60)
+        answer(fake_twilio, reassigned_number={"is_number_reassigned": "yes"})
+        sms_login(app)
+        assert texted(app) == []
+        [binding] = phone_bindings.bindings_of(customer)
+        assert binding.status == RECYCLED
+        lookup = [r for r in fake_twilio.requests if r.path.startswith("/v2/PhoneNumbers/")][0]
+        assert lookup.query["LastVerifiedDate"] == \
+            (utcnow() - timedelta(days=60)).strftime("%Y%m%d")
+        # From now on SMS never opens this account through the number.
+        with time_machine.travel(utcnow() + timedelta(minutes=1), tick=False):
+            sms_login(app)
+        assert texted(app) == []
+
+
+def test_dormant_number_asks_for_a_second_factor(app, fake_twilio):
+    with app.app_context():
+        customer = make_customer(phone=PHONE)
+        secret = with_totp(customer)
+        age_binding(customer, 120)
+        login = sms_login(app)
+        assert len(texted(app)) == 1
+        state = flow.prove_sms(login, last_code(app, PHONE), TEST_ORIGIN)
+        assert state.step == flow.SECOND and flow.METHOD_TOTP in state.methods
+        assert flow.prove_totp(login, pyotp.TOTP(secret).now(), TEST_ORIGIN).step == flow.DONE
+
+
+@pytest.mark.parametrize("line_type, texted_count", [("nonFixedVoip", 1), ("landline", 0)])
+def test_line_type_changed_to_voip_or_landline(app, fake_twilio, line_type, texted_count):
+    """VoIP: a second factor is asked; landline: the number is refused for SMS."""
+    with app.app_context():
+        make_customer(phone=PHONE)
+        answer(fake_twilio, line_type_intelligence={"type": line_type})
+        login = sms_login(app)
+        assert len(texted(app)) == texted_count
+        if texted_count:
+            state = flow.prove_sms(login, last_code(app, PHONE), TEST_ORIGIN)
+            assert state.step == flow.SECOND
+        decisions = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.event == "phone.decision")).all()
+        assert decisions[-1].details["action"] == ("step_up" if texted_count else "reject")
+
+
+def test_a_new_holder_takes_the_number_and_the_old_account_is_closed_to_sms(app, fake_twilio):
+    from app.customers import normalize_identifier, take_over_phone
+    with app.app_context():
+        old = make_customer(email="old@example.com", phone=PHONE)
+        new = make_customer(email="new@example.com")
+        take_over_phone(new, normalize_identifier("phone", PHONE), TEST_ORIGIN)
+        db.session.commit()
+        login = sms_login(app)
+        flow.prove_sms(login, last_code(app, PHONE), TEST_ORIGIN)
+        assert login.customer_pk == new.id != old.id
+        assert all("old@example.com" not in m["body"] for m in texted(app))
+
+
+@pytest.mark.parametrize("trouble", ["no-coverage", "down"])
+def test_no_sms_only_recovery_when_the_provider_cannot_tell(app, fake_twilio, trouble):
+    with app.app_context():
+        customer = make_customer(phone=PHONE)
+        if trouble == "no-coverage":
+            answer(fake_twilio, sim_swap={"last_sim_swap": None, "error_code": 60620})
+        else:
+            fake_twilio.error(503)
+            fake_twilio.error(503)
+        decision = phone_risk.assess(customer, PHONE, "recovery", TEST_ORIGIN)
+        assert decision.action != ALLOW
+        assert "sim_swap_unknown" in decision.signals
+
+
+def test_the_sweep_marks_a_recycled_binding(app, fake_twilio, runner):
+    with app.app_context():
+        customer = make_customer(phone=PHONE)
+        age_binding(customer, 200)
+        fresh = make_customer(email="bob@example.com", phone="+14155552672")
+        answer(fake_twilio, reassigned_number={"is_number_reassigned": "yes"})
+    result = app.test_cli_runner().invoke(args=["phones", "sweep", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"checked": 1, "recycled": 1, "unknown": 0}
+    with app.app_context():
+        assert phone_bindings.bindings_of(db.session.merge(customer))[0].status == RECYCLED
+        assert phone_bindings.bindings_of(db.session.merge(fresh))[0].status == "active"
+    [notice] = [m for m in read_outbox(app) if m["to"] == "ada@example.com"]
+    assert "no longer" in notice["subject"]
+
+
+# ---- account recovery by SMS ---------------------------------------------------------------
+
+def recover(app, phone=PHONE):
+    from app.auth import recovery
+    started, _ = recovery.start(phone, TEST_ORIGIN)
+    return started.flow
+
+
+def test_recovery_by_sms_on_a_clean_number_resets_the_password_everywhere(app, fake_twilio):
+    from app.auth import recovery
+    from app.auth.login import password_login
+    from app.auth.sessions import start_session
+    with app.app_context():
+        customer = make_customer(phone=PHONE)
+        old_session = start_session(customer, ["pwd"], "urn:tessera:acr:1fa", TEST_ORIGIN)
+        db.session.commit()
+        flow_row = recover(app)
+        state = recovery.prove_code(flow_row, last_code(app, PHONE), TEST_ORIGIN)
+        assert state.step == recovery.NEW_PASSWORD
+        recovery.set_new_password(flow_row, "a-brand-new-passphrase-42", TEST_ORIGIN)
+        from app.auth.sessions import load_session
+        assert load_session(old_session) is None
+        assert db.session.merge(customer).tokens_not_before is not None
+        assert password_login("ada@example.com", "a-brand-new-passphrase-42", TEST_ORIGIN)
+    assert any("password" in m.get("subject", "").lower() for m in read_outbox(app)
+               if m["to"] == "ada@example.com")
+
+
+@pytest.mark.parametrize("has_totp", [False, True])
+def test_recovery_when_the_provider_is_down_is_never_sms_only(app, fake_twilio, has_totp):
+    from app.auth import recovery
+    with app.app_context():
+        customer = make_customer(phone=PHONE)
+        secret = with_totp(customer) if has_totp else None
+        fake_twilio.error(503)
+        fake_twilio.error(503)
+        flow_row = recover(app)
+        assert len(texted(app)) == 1  # a step up, not a refusal: the code is sent
+        state = recovery.prove_code(flow_row, last_code(app, PHONE), TEST_ORIGIN)
+        if not has_totp:
+            assert state.step == recovery.STUCK
+            with pytest.raises(LoginRefused):
+                recovery.set_new_password(flow_row, "a-brand-new-passphrase-42", TEST_ORIGIN)
+            return
+        assert state.step == recovery.SECOND and "totp" in state.methods
+        state = recovery.prove_second(flow_row, "totp", pyotp.TOTP(secret).now(), TEST_ORIGIN)
+        assert state.step == recovery.NEW_PASSWORD
+
+
+def test_recovery_after_a_sim_swap_texts_nothing_and_holds_for_14_days(app, fake_twilio):
+    with app.app_context():
+        customer = make_customer(phone=PHONE)
+        yesterday = (utcnow() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        answer(fake_twilio, sim_swap={"last_sim_swap": {
+            "last_sim_swap_date": yesterday, "swapped_period": "PT168H",
+            "swapped_in_period": True}})
+        flow_row = recover(app)
+        assert texted(app) == []
+        with pytest.raises(SmsCodeError):
+            from app.auth import recovery
+            recovery.prove_code(flow_row, "123456", TEST_ORIGIN)
+        hold = phone_bindings.binding_of(customer, PHONE).sms_hold_until
+        assert timedelta(days=12) < hold - utcnow() <= timedelta(days=14, minutes=1)
