@@ -256,8 +256,21 @@ def validate(config: dict) -> None:
                             "TWILIO_FROM_NUMBER is needed for the twilio SMS provider")
         if config["SMS_PROVIDER"] == "twilio-verify" and not config["TWILIO_VERIFY_SERVICE_SID"]:
             problems.append(f"{ENV_PREFIX}TWILIO_VERIFY_SERVICE_SID is needed for twilio-verify")
+    from app.risk.signals import RiskSettings  # here: app.risk imports this module
+    try:
+        RiskSettings.from_config(config)
+    except ConfigError as error:
+        problems.append(str(error))
     if config["PHONE_LOOKUP"] not in ("offline", "twilio-lookup", "camara"):
         problems.append(f"{ENV_PREFIX}PHONE_LOOKUP must be offline, twilio-lookup or camara")
+    if config["PHONE_LOOKUP"] == "camara":
+        for key in ("CAMARA_BASE_URL", "CAMARA_TOKEN_URL", "CAMARA_CLIENT_ID",
+                    "CAMARA_CLIENT_SECRET"):
+            if not config[key]:
+                problems.append(f"{ENV_PREFIX}{key} is needed for PHONE_LOOKUP=camara")
+    if config["PHONE_LOOKUP"] == "twilio-lookup" and not config["TWILIO_ACCOUNT_SID"]:
+        problems.append(f"{ENV_PREFIX}TWILIO_ACCOUNT_SID is needed for PHONE_LOOKUP="
+                        "twilio-lookup")
     if config["ENV"] == "production" and config["TWILIO_BASE_URL"]:
         problems.append(f"{ENV_PREFIX}TWILIO_BASE_URL is for tests only: unset it in production")
     if not 8 <= int(config["PASSWORD_MIN_LENGTH"]) <= 64:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import phonenumbers
+from flask import current_app
 from sqlalchemy import select
 
 from app.audit import Origin, record_event
@@ -91,10 +92,27 @@ def bind_verified(customer: Customer, e164: str, origin: Origin, *, verified_by:
     binding.status = ACTIVE
     binding.last_verified_at = now
     binding.verified_by = verified_by
-    if snapshot is not None:
-        binding.carrier_snapshot = snapshot
+    binding.carrier_snapshot = snapshot if snapshot is not None else _snapshot(e164)
     log_event(binding, "verified", verified_by=verified_by, actor=origin.actor)
     return binding
+
+
+def _snapshot(e164: str) -> dict | None:
+    """What the lookup provider says about the number now (line type, carrier, network
+    codes), kept so a later port or line-type change shows up; None offline or when the
+    provider cannot say. Never fails the verification it accompanies."""
+    if current_app.config["PHONE_LOOKUP"] == "offline":
+        return None
+    from app.risk import lookups  # app.risk builds on this module
+    try:
+        facts = lookups.facts_for(e164, last_verified=None, fresh=False)
+    except Exception:  # noqa: BLE001  (a snapshot is a nicety; the proof stands)
+        current_app.logger.exception("carrier snapshot failed")
+        return None
+    snapshot = {"line_type": facts.number_type, "carrier_name": facts.carrier_name,
+                "mobile_country_code": facts.mobile_country_code,
+                "mobile_network_code": facts.mobile_network_code}
+    return snapshot if any(snapshot.values()) else None
 
 
 def release(binding: PhoneBinding, reason: str, origin: Origin) -> None:

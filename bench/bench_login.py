@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import re
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -21,19 +19,12 @@ from argon2 import PasswordHasher  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 
 from app import create_app  # noqa: E402
+from benchlib import per_second, print_table  # noqa: E402
 from app.extensions import db  # noqa: E402
 
 PASSWORD = "violet-harbour-candle-91"
 
 
-def per_second(action, rounds: int) -> float:
-    """Median rate over `rounds` timed calls."""
-    timings = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        action()
-        timings.append(time.perf_counter() - started)
-    return 1 / statistics.median(timings)
 
 
 def main() -> None:
@@ -76,11 +67,9 @@ def main() -> None:
         ("POST /login, unknown identifier",
          per_second(lambda: login(f"nobody{next(counter)}@example.com"), args.rounds)),
     ]
-    print(f"argon2id m={config['ARGON2_MEMORY_KIB']} KiB t={config['ARGON2_TIME_COST']} "
-          f"p={config['ARGON2_PARALLELISM']}, {args.rounds} rounds, SQLite, one thread")
-    print(f"{'operation':36} {'per second':>11} {'vs baseline':>12}")
-    for name, rate in rows:
-        print(f"{name:36} {rate:11.1f} {rate / baseline:12.2f}")
+    print_table(f"argon2id m={config['ARGON2_MEMORY_KIB']} KiB t={config['ARGON2_TIME_COST']} "
+                f"p={config['ARGON2_PARALLELISM']}, {args.rounds} rounds, SQLite, one thread",
+                "operation", rows)
     with app.app_context():
         db.engine.dispose()
 

@@ -9,10 +9,8 @@ Redis; and the ratio of each to the baseline in this same run.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -20,18 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from flask_migrate import upgrade  # noqa: E402
 
 from app import create_app  # noqa: E402
+from benchlib import per_second, print_table  # noqa: E402
 from app.auth.send_limits import reserve, sms_limits  # noqa: E402
 from app.extensions import db  # noqa: E402
 
 
-def per_second(action, rounds: int) -> float:
-    """Median rate over `rounds` timed calls."""
-    timings = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        action()
-        timings.append(time.perf_counter() - started)
-    return 1 / statistics.median(timings)
 
 
 def measure(redis_url: str, rounds: int) -> float:
@@ -75,10 +66,7 @@ def main() -> None:
         rows.append(("Redis backend", measure(redis_url, args.rounds)))
     if server is not None:
         server.stop()
-    print(f"{args.rounds} reservations of the 4 SMS limits, one thread")
-    print(f"{'backend':40} {'per second':>11} {'vs baseline':>12}")
-    for name, rate in rows:
-        print(f"{name:40} {rate:11.1f} {rate / baseline:12.2f}")
+    print_table(f"{args.rounds} reservations of the 4 SMS limits, one thread", "backend", rows)
 
 
 if __name__ == "__main__":

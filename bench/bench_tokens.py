@@ -11,7 +11,6 @@ path runs a slow hash, so the ratios show what the rest of the request costs.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -25,18 +24,11 @@ from joserfc import jwt  # noqa: E402
 from joserfc.jwk import ECKey  # noqa: E402
 
 from app import create_app  # noqa: E402
+from benchlib import per_second, print_table  # noqa: E402
 from app.audit import Origin  # noqa: E402
 from app.extensions import db  # noqa: E402
 
 
-def per_second(action, rounds: int) -> float:
-    """Median rate over `rounds` timed calls."""
-    timings = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        action()
-        timings.append(time.perf_counter() - started)
-    return 1 / statistics.median(timings)
 
 
 def main() -> None:
@@ -85,10 +77,8 @@ def main() -> None:
         ("POST /token client_credentials", per_second(grant, args.rounds)),
         ("POST /introspect (live token)", per_second(introspect, args.rounds)),
     ]
-    print(f"{args.rounds} rounds, SQLite, one thread, Flask test client (no network)")
-    print(f"{'operation':42} {'per second':>11} {'vs baseline':>12}")
-    for name, rate in rows:
-        print(f"{name:42} {rate:11.1f} {rate / baseline:12.2f}")
+    print_table(f"{args.rounds} rounds, SQLite, one thread, Flask test client (no network)",
+                "operation", rows)
     with app.app_context():
         db.engine.dispose()
 

@@ -210,3 +210,16 @@ def test_a_malformed_issuer_is_refused(build, issuer) -> None:
 def test_an_unknown_env_is_refused(build) -> None:
     with pytest.raises(ConfigError, match="TESSERA_ENV"):
         build(**development(ENV="staging"))
+
+
+@pytest.mark.parametrize("settings, named", [
+    ({"PHONE_LOOKUP": "camara"}, "TESSERA_CAMARA_BASE_URL"),
+    ({"PHONE_LOOKUP": "twilio-lookup"}, "TESSERA_TWILIO_ACCOUNT_SID"),
+    ({"PHONE_LOOKUP": "whois"}, "TESSERA_PHONE_LOOKUP"),
+])
+def test_phone_lookup_settings_are_checked_at_start_up(settings, named, tmp_path):
+    from app import create_app
+    from app.config import ConfigError
+    from tests.conftest import base_config
+    with pytest.raises(ConfigError, match=named):
+        create_app(base_config(tmp_path, f"sqlite:///{tmp_path / 'x.db'}") | settings)

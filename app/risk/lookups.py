@@ -18,6 +18,8 @@ from app.models import PhoneLookup, utcnow
 from app.providers.phone_lookup import PhoneFacts, phone_lookup
 
 _DATETIME_FIELDS = ("sim_swapped_at", "fetched_at")
+#: Stored beside the facts: the last-verified date the provider was asked about.
+ASKED_KEY = "asked_last_verified"
 
 
 def facts_to_json(facts: PhoneFacts) -> dict:
@@ -42,20 +44,24 @@ def facts_from_json(data: dict) -> PhoneFacts:
 def facts_for(e164: str, *, last_verified: date | None, fresh: bool,
               sim_swap_max_age_hours: int = 240) -> PhoneFacts:
     """What the configured provider knows about `e164`: from the cache unless `fresh` (or
-    nothing usable is cached), else asked now and cached. Never raises for provider
-    trouble: the provider reports it as unknown facts."""
+    nothing usable is cached), else asked now and cached. A cached answer is reused only
+    for the same question (the same last-verified date: reassignment is judged since
+    then). Never raises for provider trouble: the provider reports it as unknown facts."""
     provider = current_app.config["PHONE_LOOKUP"]
     now = utcnow()
+    asked = last_verified.isoformat() if last_verified else None
     if not fresh:
-        cached = db.session.scalar(
-            select(PhoneLookup).where(PhoneLookup.e164 == e164, PhoneLookup.provider == provider,
-                                      PhoneLookup.expires_at > now)
-            .order_by(PhoneLookup.id.desc()))
-        if cached is not None:
-            return facts_from_json(cached.facts)
+        for cached in db.session.scalars(
+                select(PhoneLookup).where(PhoneLookup.e164 == e164,
+                                          PhoneLookup.provider == provider,
+                                          PhoneLookup.expires_at > now)
+                .order_by(PhoneLookup.id.desc()).limit(20)):
+            if cached.facts.get(ASKED_KEY) == asked:
+                return facts_from_json(cached.facts)
     facts = phone_lookup().lookup(e164, last_verified=last_verified,
                                   sim_swap_max_age_hours=sim_swap_max_age_hours)
     seconds = int(current_app.config["PHONE_LOOKUP_CACHE_SECONDS"])
-    db.session.add(PhoneLookup(e164=e164, provider=provider, facts=facts_to_json(facts),
+    db.session.add(PhoneLookup(e164=e164, provider=provider,
+                               facts=facts_to_json(facts) | {ASKED_KEY: asked},
                                fetched_at=now, expires_at=now + timedelta(seconds=seconds)))
     return facts

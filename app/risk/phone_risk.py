@@ -20,8 +20,8 @@ from app.extensions import db
 from app.models import AuditEvent, Customer, PhoneBinding, VerificationCode, utcnow
 from app.models.phone import RECYCLED, RELEASED
 from app.risk import lookups
-from app.risk.phone_policy import (ALLOW, HOLD, RECYCLING_SIGNALS, REVERIFY, Decision, decide,
-                                   describe)
+from app.risk.phone_policy import (ALLOW, HOLD, RECYCLING_SIGNALS, REVERIFY, STEP_UP, Decision,
+                                   decide, describe)
 from app.risk.signals import BindingFacts, RequestFacts, RiskSettings, phone_signals
 
 #: Audit events that count as a recent sensitive change to the account.
@@ -40,10 +40,31 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+#: The answer when deciding itself failed (a bug, a misconfiguration): never "allow
+#: because we could not check", and never a crashed login either.
+COULD_NOT_CHECK = Decision(action=STEP_UP, reasons=("We could not check this number right "
+                                                     "now.",),
+                           signals=("check_failed",), score=0, hold_until=None)
+
+
 def assess(customer: Customer, e164: str, purpose: str, origin: Origin, *,
            new_device: bool = True) -> Decision:
     """Decide whether an SMS code to `e164` may count for `customer` and `purpose`
-    ("login", "mfa", "recovery", "change_factor"), and act on the decision."""
+    ("login", "mfa", "recovery", "change_factor"), and act on the decision. Never raises:
+    a failure to decide is logged and answered with a step up."""
+    try:
+        with db.session.begin_nested():
+            return _assess(customer, e164, purpose, origin, new_device)
+    except Exception:  # noqa: BLE001  (whatever broke, the login must not)
+        current_app.logger.exception("phone-risk decision failed; asking for a step up")
+        record_event("phone.decision", origin, customer.customer_id, purpose=purpose,
+                     action=COULD_NOT_CHECK.action, signals=list(COULD_NOT_CHECK.signals),
+                     phone_hint=e164[-2:])
+        return COULD_NOT_CHECK
+
+
+def _assess(customer: Customer, e164: str, purpose: str, origin: Origin,
+            new_device: bool) -> Decision:
     binding = phone_bindings.binding_of(customer, e164)
     if binding is None:
         return NO_BINDING
@@ -101,8 +122,8 @@ def paused_reason(customer: Customer) -> list[str]:
                              "no longer log you in: it may now belong to someone else.")
         elif binding.status == "suspect":
             sentences.append(f"Text-message codes to the number ending {binding.e164[-2:]} "
-                             "are paused until you log in another way and confirm the "
-                             "number again.")
+                             "are paused until you confirm the number again (Add a phone, "
+                             "with the same number).")
         elif binding.sms_hold_until and _aware(binding.sms_hold_until) > now:
             sentences.append(describe(Decision(
                 action=HOLD, reasons=(binding.hold_reason or "",), signals=("sms_hold",),

@@ -32,6 +32,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
+from app import phone_bindings
 from app.audit import Origin, record_event
 from app.auth import email_codes, sms_codes
 from app.auth.sms_policy import SmsNotAllowed, check_sms_destination
@@ -40,6 +41,7 @@ from app.customers import (CustomerError, IdentifierTaken, NormalizedIdentifier,
                            remove_identifier, take_over_phone, verify_identifier)
 from app.extensions import db
 from app.models import Customer, Identifier, PasswordCredential, VerificationCode
+from app.models.phone import SUSPECT
 from app.notifications import SECURITY_NOTICES, notify_security_change
 from app.providers import ProviderError, email_sender
 from app.web.forms import IDENTIFIER_MAX, OneTimeCodeForm, PhoneForm
@@ -104,12 +106,21 @@ def _normalize(kind: str, text: str) -> NormalizedIdentifier:
         raise IdentifierChangeError(str(error)) from None
 
 
+def _needs_reproof(customer: Customer, identifier: NormalizedIdentifier) -> bool:
+    """A verified phone whose binding the phone-risk policy made suspect: the customer,
+    logged in another way, proves it again with a fresh code to re-activate it."""
+    if identifier.kind != "phone":
+        return False
+    binding = phone_bindings.binding_of(customer, identifier.value)
+    return binding is not None and binding.status == SUSPECT
+
+
 def _claimed_elsewhere(customer: Customer, identifier: NormalizedIdentifier) -> Customer | None:
     """The other customer who holds `identifier`, or None (free, or the asker's own; a
     verified one of the asker's own is refused: there is nothing to prove)."""
     own = _own_identifier(customer, identifier)
     if own is not None:
-        if own.verified_at is not None:
+        if own.verified_at is not None and not _needs_reproof(customer, identifier):
             raise IdentifierChangeError(
                 f"This {LABELS[identifier.kind]} is already on your account.")
         return None  # on the account but not proved yet: the code proves it now
@@ -188,7 +199,8 @@ def confirm(customer: Customer, kind: str, verification_id: int, value: str, cod
         raise IdentifierChangeError(error.message) from None
 
     own = _own_identifier(customer, identifier)
-    if own is not None and own.verified_at is not None:
+    if (own is not None and own.verified_at is not None
+            and not _needs_reproof(customer, identifier)):
         raise IdentifierChangeError(f"This {LABELS[kind]} is already on your account.")
     previous_owner = None
     try:

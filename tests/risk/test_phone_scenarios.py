@@ -88,8 +88,9 @@ def test_a_clean_number_logs_in_by_sms(app, fake_twilio):
         assert session.risk == [{"purpose": "login", "action": ALLOW,
                                  "signals": session.risk[0]["signals"]}]
         assert token
-    [lookup] = [r for r in fake_twilio.requests if r.path.startswith("/v2/PhoneNumbers/")]
-    assert lookup.query["Fields"] == FIELDS
+    # One lookup for the carrier snapshot when the phone was bound, one for the login.
+    lookups = [r for r in fake_twilio.requests if r.path.startswith("/v2/PhoneNumbers/")]
+    assert len(lookups) == 2 and lookups[-1].query["Fields"] == FIELDS
     assert customer
 
 
@@ -137,7 +138,7 @@ def test_number_reassigned_after_our_last_verification(app, fake_twilio):
         assert texted(app) == []
         [binding] = phone_bindings.bindings_of(customer)
         assert binding.status == RECYCLED
-        lookup = [r for r in fake_twilio.requests if r.path.startswith("/v2/PhoneNumbers/")][0]
+        lookup = [r for r in fake_twilio.requests if r.path.startswith("/v2/PhoneNumbers/")][-1]
         assert lookup.query["LastVerifiedDate"] == \
             (utcnow() - timedelta(days=60)).strftime("%Y%m%d")
         # From now on SMS never opens this account through the number.
@@ -280,3 +281,55 @@ def test_recovery_after_a_sim_swap_texts_nothing_and_holds_for_14_days(app, fake
             recovery.prove_code(flow_row, "123456", TEST_ORIGIN)
         hold = phone_bindings.binding_of(customer, PHONE).sms_hold_until
         assert timedelta(days=12) < hold - utcnow() <= timedelta(days=14, minutes=1)
+
+
+def test_a_decision_that_cannot_be_made_asks_for_a_step_up_and_never_crashes(app):
+    """A setting broken at run time makes deciding fail: the login goes on, with a step up
+    instead of SMS alone (never "allow because we could not check")."""
+    with app.app_context():
+        make_customer(phone=PHONE)
+        app.config["RISK_STEP_UP_SCORE"] = 0  # refused by RiskSettings when deciding
+        login = sms_login(app)
+        state = flow.prove_sms(login, last_code(app, PHONE), TEST_ORIGIN)
+        assert state.step == flow.SECOND
+        [decision] = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.event == "phone.decision")).all()
+        assert decision.details["signals"] == ["check_failed"]
+
+
+def test_risk_settings_are_checked_at_start_up(make_app):
+    from app.config import ConfigError
+    with pytest.raises(ConfigError, match="RISK_STEP_UP_SCORE"):
+        make_app(RISK_STEP_UP_SCORE=90, RISK_BLOCK_SCORE=60)
+
+
+def test_a_suspect_number_is_confirmed_again_with_a_fresh_code(app, fake_twilio):
+    """Re-verification: SMS is paused until the customer, logged in another way, proves the
+    number again; then it works again. The binding keeps the carrier snapshot."""
+    from tests.conftest import csrf_token
+    with app.app_context():
+        customer = make_customer(phone=PHONE)
+        binding = phone_bindings.binding_of(customer, PHONE)
+        assert binding.carrier_snapshot["carrier_name"] == "T-Mobile USA, Inc."
+        phone_bindings.mark_suspect(binding, "test: too many signals")
+        db.session.commit()
+        sms_login(app)
+        assert texted(app) == []
+        assert "confirm the number again" in phone_risk.paused_reason(customer)[0]
+    client = app.test_client()
+    # A minute later (the refused login attempt counted against the 30 s send gap).
+    with time_machine.travel(utcnow() + timedelta(minutes=1), tick=False):
+        page = client.get("/login")
+        client.post("/login", data={"csrf_token": csrf_token(page.text),
+                                    "identifier": "ada@example.com",
+                                    "password": STRONG_PASSWORD})
+        page = client.get("/account/phones/add")
+        sent = client.post("/account/phones/add", data={"csrf_token": csrf_token(page.text),
+                                                        "phone": PHONE})
+        assert sent.status_code == 303, sent.text
+        page = client.get("/account/phones/verify")
+        done = client.post("/account/phones/verify", data={
+            "csrf_token": csrf_token(page.text), "code": last_code(app, PHONE)})
+        assert done.status_code == 303
+    with app.app_context():
+        assert phone_bindings.binding_of(db.session.merge(customer), PHONE).status == "active"

@@ -1,0 +1,26 @@
+"""What every benchmark here shares: a median rate, and the table it prints."""
+from __future__ import annotations
+
+import statistics
+import time
+
+
+def per_second(action, rounds: int) -> float:
+    """Median rate over `rounds` timed calls."""
+    timings = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        action()
+        timings.append(time.perf_counter() - started)
+    return 1 / statistics.median(timings)
+
+
+def print_table(title: str, heading: str, rows: list[tuple[str, float]],
+                ratio_digits: int = 2) -> None:
+    """Rows of (name, rate), each with its ratio to the first row (the baseline)."""
+    baseline = rows[0][1]
+    width = max(len(heading), *(len(name) for name, _ in rows))
+    print(title)
+    print(f"{heading:{width}} {'per second':>11} {'vs baseline':>12}")
+    for name, rate in rows:
+        print(f"{name:{width}} {rate:11.1f} {rate / baseline:12.{ratio_digits}f}")
