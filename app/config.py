@@ -99,6 +99,7 @@ DEFAULTS: dict[str, object] = {
     "RATELIMIT_STORAGE_URI": "memory://",
     "LOGIN_RATE_LIMIT": "30 per minute",
     "SIGNUP_RATE_LIMIT": "10 per minute",
+    "ADMIN_RATE_LIMIT": "600 per minute",
     # argon2id cost (OWASP: 19 MiB, t=2, p=1). Hashes are re-made at login when it changes.
     "ARGON2_MEMORY_KIB": 19456,
     "ARGON2_TIME_COST": 2,

@@ -16,6 +16,7 @@ CONTENT_SECURITY_POLICY = (
 
 def register_web(app: Flask) -> None:
     """Register the hosted pages, health checks, security headers and error pages."""
+    from app.admin.views import bp as admin_bp
     from app.oidc.endpoints import bp as oidc_bp
     from app.oidc.logout import bp as oidc_logout_bp
     from app.oidc.revocation import bp as oidc_tokens_bp
@@ -34,6 +35,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(oidc_bp)
     app.register_blueprint(oidc_tokens_bp)
     app.register_blueprint(oidc_logout_bp)
+    app.register_blueprint(admin_bp)
     app.after_request(add_security_headers)
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)

@@ -1,0 +1,62 @@
+"""What the admin API shows of a customer. Secrets never appear: factors are shown as
+present or not, recovery codes as a count."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from app import phone_bindings
+from app.auth import recovery_codes, totp
+from app.customers import display_name
+from app.extensions import db
+from app.identity.customer_ids import format_for_people
+from app.models import AuditEvent, Customer, LoginSession, PasswordCredential, utcnow
+from app.oidc.logout import connected_apps
+
+
+def _time(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def customer_summary(customer: Customer) -> dict:
+    return {"customer_id": customer.customer_id,
+            "customer_id_display": format_for_people(customer.customer_id),
+            "status": customer.status, "name": display_name(customer),
+            "created_at": _time(customer.created_at)}
+
+
+def customer_view(customer: Customer) -> dict:
+    now = utcnow()
+    sessions = db.session.scalars(select(LoginSession).where(
+        LoginSession.customer_pk == customer.id, LoginSession.ended_at.is_(None),
+        LoginSession.expires_at > now).order_by(LoginSession.id.desc())).all()
+    events = db.session.scalars(select(AuditEvent).where(
+        AuditEvent.customer_id == customer.customer_id)
+        .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()).limit(50)).all()
+    return customer_summary(customer) | {
+        "given_name": customer.given_name, "family_name": customer.family_name,
+        "identifiers": [{"id": i.id, "kind": i.kind, "value": i.value,
+                         "verified": i.verified_at is not None,
+                         "verified_at": _time(i.verified_at)} for i in customer.identifiers],
+        "factors": {
+            "password": db.session.get(PasswordCredential, customer.id) is not None,
+            "totp": totp.has_totp(customer),
+            "recovery_codes_remaining": recovery_codes.remaining(customer),
+        },
+        "phone_bindings": [{
+            "id": b.id, "e164": b.e164, "status": b.status, "usage": b.usage,
+            "last_verified_at": _time(b.last_verified_at), "last_used_at": _time(b.last_used_at),
+            "sms_hold_until": _time(b.sms_hold_until), "hold_reason": b.hold_reason,
+            "number_type": b.number_type, "region": b.region,
+        } for b in phone_bindings.bindings_of(customer)],
+        "sessions": [{"id": s.id, "created_at": _time(s.created_at),
+                      "last_seen_at": _time(s.last_seen_at), "amr": list(s.amr), "acr": s.acr,
+                      "ip": s.ip} for s in sessions],
+        "connected_apps": [{"client_id": a.client_id, "name": a.name, "scopes": list(a.scopes),
+                            "granted_at": _time(a.granted_at)} for a in connected_apps(customer)],
+        "linked_accounts": [{"system": la.system, "account_number": la.account_number}
+                            for la in customer.linked_accounts],
+        "recent_events": [{"event": e.event, "occurred_at": _time(e.occurred_at),
+                           "actor": e.actor, "ip": e.ip} for e in events],
+    }
