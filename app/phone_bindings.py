@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import phonenumbers
 from flask import current_app
 from sqlalchemy import select
 
@@ -22,26 +21,14 @@ from app.audit import Origin, record_event
 from app.extensions import db
 from app.models import Customer, PhoneBinding, PhoneEvent, utcnow
 from app.models.phone import ACTIVE, LOGIN, RECYCLED, RELEASED, SUSPECT
-
-#: phonenumbers' number types, in the words bindings and signals use.
-_TYPES = {
-    phonenumbers.PhoneNumberType.MOBILE: "mobile",
-    phonenumbers.PhoneNumberType.FIXED_LINE: "landline",
-    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed_or_mobile",
-    phonenumbers.PhoneNumberType.VOIP: "voip",
-    phonenumbers.PhoneNumberType.TOLL_FREE: "toll_free",
-    phonenumbers.PhoneNumberType.PREMIUM_RATE: "premium",
-}
+from app.providers.phone_lookup import offline_facts
 
 
 def number_type_and_region(e164: str) -> tuple[str | None, str | None]:
-    """What phonenumbers says offline: ("mobile", "GB"), or (None, None) if unparseable."""
-    try:
-        parsed = phonenumbers.parse(e164, None)
-    except phonenumbers.NumberParseException:
-        return None, None
-    kind = _TYPES.get(phonenumbers.number_type(parsed), "other")
-    return kind, phonenumbers.region_code_for_number(parsed)
+    """What phonenumbers says offline, in the words the lookup providers use:
+    ("mobile", "GB"), or (None, None) if unknown."""
+    facts = offline_facts(e164, "offline")
+    return facts.number_type, facts.region
 
 
 def log_event(binding: PhoneBinding | None, event: str, *, e164: str | None = None,

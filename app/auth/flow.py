@@ -36,6 +36,7 @@ from app.auth.levels import (ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR, AMR_MFA, AMR_O
 from app.auth.login import GENERIC_FAILURE, LoginRefused, check_password
 from app.auth.sessions import start_session
 from app.auth.sms_codes import SmsCodeError
+from app.auth.sms_policy import SmsNotAllowed, check_sms_destination
 from app.customers import CustomerError, find_by_identifier, normalize_identifier
 from app.extensions import db
 from app.keyed_hash import keyed_hash
@@ -135,7 +136,7 @@ def start_sms_login(flow: LoginFlow, phone_text: str, origin: Origin, *,
         phone = normalize_identifier("phone", phone_text).value
     except CustomerError as error:
         raise SmsCodeError(str(error)) from None
-    customer = _customer_with_verified_phone(phone)
+    customer = customer_with_verified_phone(phone)
     if flow.customer_pk is not None and (customer is None or customer.id != flow.customer_pk):
         customer = None  # re-authentication: only the logged-in customer's phone counts
     if customer is not None:
@@ -208,6 +209,17 @@ def _prove_second(flow: LoginFlow, method: str, code: str, origin: Origin) -> Fl
     if step.step != SECOND or method not in step.methods:
         raise LoginRefused("That kind of code is not available for this login.")
     customer = flow.customer
+    if not check_second_factor(customer, method, code, origin, failed_event="login.failed"):
+        raise LoginRefused("That code is not right." if method == METHOD_TOTP else
+                           "That recovery code is not right or was already used.")
+    return _proved(flow, customer, AMR_OTP, origin, method=method)
+
+
+def check_second_factor(customer: Customer, method: str, code: str | None, origin: Origin,
+                        *, failed_event: str) -> bool:
+    """Check a TOTP or recovery code (METHOD_TOTP / METHOD_RECOVERY) under the customer's
+    second-factor backoff: True if it is right; False after auditing `failed_event`;
+    LoginRefused while backing off. Shared by login and account recovery."""
     reservation = throttle.reserve_attempt(_SECOND_FACTOR_THROTTLE, customer.customer_id)
     if not reservation.allowed:
         record_event("login.throttled", origin, customer.customer_id, factor=method)
@@ -219,12 +231,11 @@ def _prove_second(flow: LoginFlow, method: str, code: str, origin: Origin) -> Fl
     else:
         ok = recovery_codes.use(customer, code or "", origin)
     if not ok:
-        record_event("login.failed", origin, customer.customer_id, factor=method)
+        record_event(failed_event, origin, customer.customer_id, factor=method)
         db.session.commit()
-        raise LoginRefused("That code is not right." if method == METHOD_TOTP else
-                           "That recovery code is not right or was already used.")
+        return False
     throttle.clear(reservation.key_hash)
-    return _proved(flow, customer, AMR_OTP, origin, method=method)
+    return True
 
 
 # ---- finishing ----------------------------------------------------------------------------
@@ -323,7 +334,6 @@ def _second_factor_methods(flow: LoginFlow, customer: Customer) -> tuple[str, ..
 
 def _sms_phone(customer: Customer) -> str | None:
     """The customer's first verified phone that can receive SMS."""
-    from app.auth.sms_policy import SmsNotAllowed, check_sms_destination
     now = utcnow()
     for identifier in customer.identifiers:
         if identifier.kind == "phone" and identifier.verified_at is not None:
@@ -346,7 +356,7 @@ def _any_identifier(customer: Customer) -> str | None:
     return None
 
 
-def _customer_with_verified_phone(phone: str) -> Customer | None:
+def customer_with_verified_phone(phone: str) -> Customer | None:
     customer = find_by_identifier("phone", phone)
     if customer is None or customer.status != "active":
         return None

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.audit import Origin, record_event
-from app.auth import devices, flow as login_flow, recovery_codes, sms_codes, throttle, totp
+from app.auth import devices, flow as login_flow, recovery_codes, sms_codes, totp
 from app.auth.levels import ACR_MULTI_FACTOR, AMR_OTP, AMR_SMS
 from app.auth.login import LoginRefused, set_password
 from app.auth.sessions import end_all_sessions
@@ -54,7 +54,7 @@ def start(phone_text: str, origin: Origin, *, device_token: str | None = None
     started = login_flow.begin(origin)
     flow = started.flow
     flow.purpose = "recovery"
-    customer = login_flow._customer_with_verified_phone(phone)
+    customer = login_flow.customer_with_verified_phone(phone)
     if customer is not None:
         decision = phone_risk.assess(customer, phone, "recovery", origin,
                                      new_device=not devices.is_known(customer, device_token))
@@ -114,18 +114,9 @@ def prove_second(flow: LoginFlow, method: str, code: str, origin: Origin) -> Rec
     current = state(flow)
     if current.step != SECOND or method not in current.methods:
         raise LoginRefused("That kind of code is not available here.")
-    customer = flow.customer
-    reservation = throttle.reserve_attempt("second-factor", customer.customer_id)
-    if not reservation.allowed:
-        raise LoginRefused("Too many wrong codes. Wait a little and try again.",
-                           reservation.retry_at)
-    ok = (totp.verify_totp(customer, code or "") if method == "totp"
-          else recovery_codes.use(customer, code or "", origin))
-    if not ok:
-        record_event("recovery.failed", origin, customer.customer_id, factor=method)
-        db.session.commit()
+    if not login_flow.check_second_factor(flow.customer, method, code, origin,
+                                          failed_event="recovery.failed"):
         raise LoginRefused("That code is not right.")
-    throttle.clear(reservation.key_hash)
     flow.factors = [*flow.factors, AMR_OTP]
     db.session.commit()
     return state(flow)
