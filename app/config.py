@@ -100,6 +100,13 @@ DEFAULTS: dict[str, object] = {
     "LOGIN_RATE_LIMIT": "30 per minute",
     "SIGNUP_RATE_LIMIT": "10 per minute",
     "ADMIN_RATE_LIMIT": "600 per minute",
+    # Largest admin API request body; a bigger one is refused (413) before it is read.
+    "ADMIN_MAX_BODY_BYTES": 65536,
+    # Support's recovery links (single use) live this long.
+    "RECOVERY_LINK_SECONDS": 900,
+    # Delete-my-account: the account is erased this many days after the request, unless
+    # the customer cancels first.
+    "ACCOUNT_DELETION_GRACE_DAYS": 14,
     # argon2id cost (OWASP: 19 MiB, t=2, p=1). Hashes are re-made at login when it changes.
     "ARGON2_MEMORY_KIB": 19456,
     "ARGON2_TIME_COST": 2,
@@ -231,7 +238,8 @@ def validate(config: dict) -> None:
                 "LOGIN_BACKOFF_THRESHOLD", "SESSION_IDLE_SECONDS", "SESSION_ABSOLUTE_SECONDS",
                 "SMS_CODE_MAX_ATTEMPTS", "SMS_SENDS_PER_NUMBER_PER_HOUR",
                 "SMS_SENDS_PER_IP_PER_HOUR", "SMS_SENDS_PER_PREFIX_PER_HOUR",
-                "TWILIO_TIMEOUT_SECONDS", "SMTP_TIMEOUT_SECONDS"):
+                "TWILIO_TIMEOUT_SECONDS", "SMTP_TIMEOUT_SECONDS", "ADMIN_MAX_BODY_BYTES",
+                "RECOVERY_LINK_SECONDS", "ACCOUNT_DELETION_GRACE_DAYS"):
         if int(config[key]) < 1:
             problems.append(f"{ENV_PREFIX}{key} must be at least 1")
     if not 60 <= int(config["SMS_CODE_SECONDS"]) <= 600:

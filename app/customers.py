@@ -124,6 +124,7 @@ def add_identifier(customer: Customer, identifier: NormalizedIdentifier, origin:
             db.session.add(row)
     except IntegrityError:
         raise IdentifierTaken(f"This {identifier.kind} belongs to another account.") from None
+    bump_version(customer)
     record_event("identifier.added", origin, customer.customer_id, kind=identifier.kind,
                  value=identifier.value, verified=verified)
     if verified and identifier.kind == "phone":
@@ -136,6 +137,7 @@ def verify_identifier(identifier: Identifier, origin: Origin) -> None:
     """Mark an identifier verified (possession was proved by the caller)."""
     if identifier.verified_at is None:
         identifier.verified_at = utcnow()
+        bump_version(identifier.customer)
         record_event("identifier.verified", origin, identifier.customer.customer_id,
                      kind=identifier.kind, value=identifier.value)
     if identifier.kind == "phone":
@@ -149,6 +151,7 @@ def remove_identifier(identifier: Identifier, origin: Origin) -> None:
     customer = identifier.customer
     if len(customer.identifiers) <= 1:
         raise CustomerError("This is the only way to find the account; add another first.")
+    bump_version(customer)
     record_event("identifier.removed", origin, customer.customer_id, kind=identifier.kind,
                  value=identifier.value)
     if identifier.kind == "phone":
@@ -176,6 +179,7 @@ def take_over_phone(customer: Customer, identifier: NormalizedIdentifier,
         binding = phone_bindings.binding_of(previous, identifier.value)
         if binding is not None:
             phone_bindings.mark_recycled(binding, "verified by a new holder", origin)
+        bump_version(previous)
         record_event("identifier.removed", origin, previous.customer_id, kind="phone",
                      value=identifier.value, reason="verified_by_new_holder")
         previous.identifiers.remove(existing)
@@ -201,6 +205,7 @@ def link_account(customer: Customer, system: str, account_number: str,
             db.session.add(row)
     except IntegrityError:
         raise CustomerError(f"{system}:{account_number} is already linked to a customer.") from None
+    bump_version(customer)
     record_event("linked_account.added", origin, customer.customer_id, system=system,
                  account_number=account_number)
     return row
@@ -209,6 +214,7 @@ def link_account(customer: Customer, system: str, account_number: str,
 def unlink_account(linked_account: LinkedAccount, origin: Origin) -> None:
     """Remove a linked account."""
     customer = linked_account.customer
+    bump_version(customer)
     record_event("linked_account.removed", origin, customer.customer_id,
                  system=linked_account.system, account_number=linked_account.account_number)
     customer.linked_accounts.remove(linked_account)
@@ -234,6 +240,28 @@ def get_by_customer_id(customer_id: str) -> Customer | None:
     return db.session.execute(
         db.select(Customer).where(Customer.customer_id == customer_id)
     ).scalar_one_or_none()
+
+
+def resolve_alias(customer: Customer) -> Customer:
+    """The customer itself, or for a merged (absorbed) customer the survivor its ID now
+    stands for: an absorbed ID finds the survivor forever."""
+    if customer.status == "merged" and customer.merged_into_pk is not None:
+        return db.session.get(Customer, customer.merged_into_pk) or customer
+    return customer
+
+
+def aliases_of(customer: Customer) -> list[str]:
+    """The customer IDs merged into this customer (they all resolve to it)."""
+    return list(db.session.scalars(
+        db.select(Customer.customer_id).where(Customer.merged_into_pk == customer.id)
+        .order_by(Customer.id)))
+
+
+def bump_version(customer: Customer) -> None:
+    """Make the admin API's ETag of this customer stale: call it with any change support
+    can see (identifiers, factors, linked accounts, consents...). Done in SQL, so two
+    concurrent changes both count."""
+    customer.version = Customer.version + 1
 
 
 def find_by_identifier(kind: str, match_key: str) -> Customer | None:
@@ -263,9 +291,10 @@ def find_customer(text: str) -> Customer | None:
         raise CustomerError("Give a customer ID, email, phone number, username or system:account.")
     if looks_like_customer_id(text):
         try:
-            return get_by_customer_id(customer_ids.parse(text))
+            customer = get_by_customer_id(customer_ids.parse(text))
         except customer_ids.InvalidCustomerId as error:
             raise CustomerError(str(error)) from None
+        return resolve_alias(customer) if customer is not None else None
     if "@" in text:
         return find_by_identifier("email", normalize_identifier("email", text).match_key)
     system, sep, number = text.partition(":")

@@ -6,9 +6,9 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from app import phone_bindings
+from app import communication_consents, phone_bindings
 from app.auth import recovery_codes, totp
-from app.customers import display_name
+from app.customers import aliases_of, display_name
 from app.extensions import db
 from app.identity.customer_ids import format_for_people
 from app.models import AuditEvent, Customer, LoginSession, PasswordCredential, utcnow
@@ -31,11 +31,24 @@ def customer_view(customer: Customer) -> dict:
     sessions = db.session.scalars(select(LoginSession).where(
         LoginSession.customer_pk == customer.id, LoginSession.ended_at.is_(None),
         LoginSession.expires_at > now).order_by(LoginSession.id.desc())).all()
+    aliases = aliases_of(customer)
+    # A merge keeps each customer's events under the ID they happened to; the survivor's
+    # history is its own and its aliases'.
     events = db.session.scalars(select(AuditEvent).where(
-        AuditEvent.customer_id == customer.customer_id)
+        AuditEvent.customer_id.in_([customer.customer_id, *aliases]))
         .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()).limit(50)).all()
     return customer_summary(customer) | {
+        "version": customer.version,
         "given_name": customer.given_name, "family_name": customer.family_name,
+        "middle_name": customer.middle_name, "nickname": customer.nickname,
+        "locale": customer.locale,
+        "lock": ({"locked_at": _time(customer.locked_at), "reason": customer.lock_reason}
+                 if customer.status == "locked" else None),
+        "required_actions": list(customer.required_actions or []),
+        "deletion_due_at": _time(customer.deletion_due_at),
+        "aliases": aliases,
+        "communication_consents": [state.as_dict()
+                                   for state in communication_consents.current(customer)],
         "identifiers": [{"id": i.id, "kind": i.kind, "value": i.value,
                          "verified": i.verified_at is not None,
                          "verified_at": _time(i.verified_at)} for i in customer.identifiers],
@@ -58,5 +71,13 @@ def customer_view(customer: Customer) -> dict:
         "linked_accounts": [{"system": la.system, "account_number": la.account_number}
                             for la in customer.linked_accounts],
         "recent_events": [{"event": e.event, "occurred_at": _time(e.occurred_at),
-                           "actor": e.actor, "ip": e.ip} for e in events],
+                           "actor": e.actor, "ip": e.ip, "customer_id": e.customer_id}
+                          for e in events],
     }
+
+
+def tombstone_view(customer: Customer) -> dict:
+    """What is left of an erased customer: the ID (never reused) and when."""
+    return {"customer_id": customer.customer_id,
+            "customer_id_display": format_for_people(customer.customer_id),
+            "status": customer.status, "erased_at": _time(customer.erased_at)}

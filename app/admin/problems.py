@@ -1,8 +1,10 @@
 """RFC 9457 problem details: every admin API error is one of these, never HTML."""
 from __future__ import annotations
 
-from flask import jsonify
+from flask import current_app, jsonify
 from werkzeug.exceptions import HTTPException
+
+from app.extensions import db
 
 PROBLEM_TYPE_BASE = "https://tessera.dev/problems/"
 CONTENT_TYPE = "application/problem+json"
@@ -25,6 +27,25 @@ def problem(status: int, title: str, detail: str | None = None, *, kind: str | N
     return response
 
 
+def api_problem(error):
+    """An ApiProblem raised by a view: nothing it began is kept."""
+    db.session.rollback()
+    return problem(error.status, error.title, error.detail, kind=error.kind,
+                   headers=error.headers, **error.extensions)
+
+
 def http_error(error: HTTPException):
     """Werkzeug's HTTP errors (404, 405, 413, 429 ...) as problems."""
-    return problem(error.code or 500, error.name, error.description)
+    db.session.rollback()
+    headers = {}
+    if error.code == 405 and getattr(error, "valid_methods", None):
+        headers["Allow"] = ", ".join(error.valid_methods)
+    return problem(error.code or 500, error.name, error.description, headers=headers)
+
+
+def unexpected_error(error: Exception):
+    """Fail closed: a 500 problem, never a stack trace; the log keeps the details."""
+    db.session.rollback()
+    current_app.logger.exception("Unhandled error in the admin API")
+    return problem(500, "Internal server error", "The request could not be completed. "
+                   "Nothing was changed.", kind="internal-error")

@@ -1,21 +1,27 @@
-"""Admin API endpoints: find a customer, and see what is going on with them. Views stay
-thin: app/admin/customer_view.py builds what they return."""
+"""Admin API endpoints: the blueprint, its request rules, and finding and viewing a
+customer. The other endpoints live by area and add themselves to the same blueprint:
+recovery_views (support's recovery actions), directory_views (identifiers, linked
+accounts, listing, profile), data_rights_views (merge, export, erasure) and
+consent_views (communication consents). Views stay thin: services do the work;
+app/admin/requests.py holds what every view does with a request."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from app.admin import listing, openapi
 from app.admin.auth import admin_required
-from app.admin.customer_view import customer_summary, customer_view
-from app.admin.problems import http_error, problem
-from app.audit import record_event
-from app.customers import CustomerError, find_customer, get_by_customer_id
+from app.admin.customer_view import customer_summary, customer_view, tombstone_view
+from app.admin.problems import api_problem, http_error, problem, unexpected_error
+from app.admin.requests import ApiProblem, audit, max_body_bytes, path_customer, with_etag
+from app.customers import CustomerError, find_customer
 from app.extensions import csrf, db, limiter
-from app.identity import customer_ids
 
 bp = Blueprint("admin_api", __name__, url_prefix="/admin/api")
 csrf.exempt(bp)
+bp.register_error_handler(ApiProblem, api_problem)
 bp.register_error_handler(HTTPException, http_error)
+bp.register_error_handler(Exception, unexpected_error)
 
 
 def _admin_limit() -> str:
@@ -25,39 +31,67 @@ def _admin_limit() -> str:
 limiter.limit(_admin_limit)(bp)
 
 
-def _audit(action: str, customer_id: str | None, **details: object) -> None:
-    caller = g.admin
-    record_event(f"admin.{action}", caller.origin, customer_id, client_id=caller.client_id,
-                 operator=caller.operator, reason=caller.reason, **details)
-    db.session.commit()
+@bp.before_request
+def limit_body_size():
+    """Refuse an oversized body before reading it; a body sent without a length is cut
+    off at the same size when read (413 either way)."""
+    limit = max_body_bytes()
+    if request.content_length is not None and request.content_length > limit:
+        return problem(413, "Content too large", f"Request bodies have at most {limit} bytes.",
+                       kind="body-too-large")
+    request.max_content_length = limit
+    return None
+
+
+@bp.after_request
+def never_cache(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/customers")
 @admin_required("admin:read")
 def find():
-    """Find the customer behind what a customer can read out (`q`): customer ID, email,
-    phone in any format, username or system:account_number."""
+    """With `q`: find the customer behind what a customer can read out: customer ID (a
+    merged ID finds the survivor), email, phone in any format, username or
+    system:account_number. Without: a page of the customer listing, filtered
+    (app/admin/listing.py)."""
+    if "q" not in request.args:
+        return jsonify(listing.list_page(request.args))
     query = request.args.get("q", "")
     try:
         customer = find_customer(query)
     except CustomerError as error:
-        return problem(400, "Bad request", str(error), kind="invalid-query")
-    _audit("customer_searched", customer.customer_id if customer else None,
-           found=customer is not None)
-    return jsonify({"items": [customer_summary(customer)] if customer else []})
+        raise ApiProblem(400, "Bad request", str(error), "invalid-query") from None
+    audit("customer_searched", customer.customer_id if customer else None,
+          found=customer is not None)
+    db.session.commit()
+    return jsonify({"items": [customer_summary(customer)] if customer else [],
+                    "next_cursor": None})
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI 3.1 document of this API (public: it holds no data)."""
+    return jsonify(openapi.document(current_app.config["ISSUER"]))
 
 
 @bp.get("/customers/<customer_id>")
 @admin_required("admin:read")
 def show(customer_id: str):
     """A customer's identifiers, factors (never secrets), phone bindings, sessions,
-    connected apps, linked accounts and recent audit events."""
-    try:
-        canonical = customer_ids.parse(customer_id)
-    except customer_ids.InvalidCustomerId as error:
-        return problem(400, "Bad request", str(error), kind="invalid-customer-id")
-    customer = get_by_customer_id(canonical)
-    if customer is None:
-        return problem(404, "Not found", "No customer has this ID.", kind="unknown-customer")
-    _audit("customer_viewed", customer.customer_id)
-    return jsonify(customer_view(customer))
+    connected apps, linked accounts and recent audit events; an erased customer's
+    tombstone. A merged customer's ID shows the survivor (`resolved_from`)."""
+    found = path_customer(customer_id)
+    customer = found.customer
+    audit("customer_viewed", customer.customer_id)
+    db.session.commit()
+    body = tombstone_view(customer) if customer.status == "erased" else customer_view(customer)
+    if found.via_alias:
+        body["resolved_from"] = found.requested_id
+    return with_etag(jsonify(body), customer)
+
+
+# The other areas register their routes on `bp` when imported.
+from app.admin import (consent_views, data_rights_views, directory_views,  # noqa: E402,F401
+                       recovery_views)

@@ -14,7 +14,8 @@ from flask import current_app
 from app.audit import Origin, record_event
 from app.auth import passwords, throttle
 from app.auth.levels import AMR_PASSWORD
-from app.customers import CustomerError, NormalizedIdentifier, find_by_identifier, normalize_identifier
+from app.customers import (CustomerError, NormalizedIdentifier, bump_version, find_by_identifier,
+                           normalize_identifier)
 from app.extensions import db
 from app.identity.identifiers import InvalidIdentifier, classify
 from app.models import Customer, PasswordCredential, utcnow
@@ -115,4 +116,5 @@ def set_password(customer: Customer, password: str, origin: Origin) -> None:
     else:
         credential.password_hash = new_hash
         credential.changed_at = utcnow()
+    bump_version(customer)
     record_event("password.changed", origin, customer.customer_id)

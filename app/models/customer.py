@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, utcnow
 
 CUSTOMER_STATUSES = ("active", "locked", "erased", "merged")
 IDENTIFIER_KINDS = ("email", "phone", "username")
+#: What a customer must do at their next login before the session opens anything else.
+REQUIRED_ACTIONS = ("update_password", "configure_totp")
 
 
 class Customer(Base):
@@ -36,6 +38,25 @@ class Customer(Base):
     # Tokens issued before this instant stop working (logout everywhere, lock, erasure):
     # introspection and userinfo check it, since access tokens are self-contained.
     tokens_not_before: Mapped[datetime | None]
+    # Bumped by every change an admin can see; the admin API's ETag. A write names the
+    # version it read (If-Match) and claims the next one in one UPDATE (app/admin/etags.py).
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # Support's lock: no login, no token, no session until unlocked.
+    locked_at: Mapped[datetime | None]
+    lock_reason: Mapped[str | None] = mapped_column(String(200))
+    # REQUIRED_ACTIONS still to do (set by support: forced password reset, MFA reset).
+    required_actions: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
+    # A merged customer's row stays as the alias of the survivor (its customers.id) it was
+    # merged into; a merge re-points older aliases, so this is never a chain. No foreign
+    # key: customer rows are never deleted, and SQLite could add one only by rebuilding
+    # the table every other table points at.
+    merged_into_pk: Mapped[int | None] = mapped_column(index=True)
+    merged_at: Mapped[datetime | None]
+    erased_at: Mapped[datetime | None]
+    # Delete-my-account: asked for at `deletion_requested_at`, erased at `deletion_due_at`
+    # unless the customer cancels before then.
+    deletion_requested_at: Mapped[datetime | None]
+    deletion_due_at: Mapped[datetime | None] = mapped_column(index=True)
 
     identifiers: Mapped[list[Identifier]] = relationship(
         back_populates="customer", cascade="all, delete-orphan", order_by="Identifier.id"
@@ -84,3 +105,27 @@ class LinkedAccount(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     customer: Mapped[Customer] = relationship(back_populates="linked_accounts")
+
+
+class CommunicationConsent(Base):
+    """One decision by a customer about messages we may send: a channel ("email", "sms")
+    and a purpose ("marketing", "service"), given or withdrawn, with where it was made
+    ("signup", "account", "admin") and the version of the wording they were shown.
+
+    Append-only: the newest row per (channel, purpose) is the customer's choice now; the
+    older ones are the proof of what was agreed when.
+    """
+
+    __tablename__ = "communication_consents"
+    __table_args__ = (Index("ix_communication_consents_customer", "customer_pk", "channel",
+                            "purpose", "recorded_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_pk: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str] = mapped_column(String(32))
+    granted: Mapped[bool]
+    wording_version: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(128))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -139,3 +139,26 @@ class RateLock(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     touched_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RecoveryLink(Base):
+    """A single-use link support issues to a customer who is locked out: it lets them set
+    a new password, nothing more. The token is stored as a keyed hash; `channel` says how
+    it reached the customer ("email", "sms", or "handover": given to support to pass on in
+    person) and `destination_hint` where, masked."""
+
+    __tablename__ = "recovery_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_pk: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    destination_hint: Mapped[str | None] = mapped_column(String(64))
+    issued_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+    customer: Mapped[Customer] = relationship()

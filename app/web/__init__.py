@@ -22,6 +22,10 @@ def register_web(app: Flask) -> None:
     from app.oidc.revocation import bp as oidc_tokens_bp
     from app.web import login_views  # noqa: F401  (adds the login pages to pages_bp)
     from app.web.account_identifiers import bp as identifiers_bp
+    from app.web.consent_pages import bp as consents_bp
+    from app.web.data_rights_pages import bp as data_rights_bp
+    from app.web.recovery_link_pages import bp as recovery_link_bp
+    from app.web.required_actions import bp as required_actions_bp
     from app.web.factors import bp as factors_bp
     from app.web.health import bp as health_bp
     from app.web.pages import bp as pages_bp
@@ -32,6 +36,10 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(pages_bp)
     app.register_blueprint(factors_bp)
     app.register_blueprint(identifiers_bp)
+    app.register_blueprint(consents_bp)
+    app.register_blueprint(data_rights_bp)
+    app.register_blueprint(recovery_link_bp)
+    app.register_blueprint(required_actions_bp)
     app.register_blueprint(oidc_bp)
     app.register_blueprint(oidc_tokens_bp)
     app.register_blueprint(oidc_logout_bp)
@@ -65,7 +73,11 @@ def handle_csrf_error(error: CSRFError):
 
 
 def handle_http_error(error: HTTPException):
-    """Plain error pages for HTTP errors (404, 405, 429 ...)."""
+    """Plain error pages for HTTP errors (404, 405, 429 ...); problem JSON for a path
+    under the admin API that matched no endpoint."""
+    if request.path.startswith("/admin/api/"):
+        from app.admin.problems import http_error
+        return http_error(error)
     if error.code == 429:
         message = "Too many requests from your network. Wait a minute and try again."
     else:

@@ -1,0 +1,2 @@
+"""OpenAPI: placeholder, filled in by its area."""
+PATHS: dict = {}

@@ -1,0 +1,41 @@
+"""Calling the admin API in tests: an admin client's token, requests with it, and the
+problem-JSON assertion every refusal shares."""
+from __future__ import annotations
+
+from tests.oidc.helpers import make_client
+
+ALL_SCOPES = "admin:read admin:write admin:recovery admin:gdpr"
+
+
+def admin_token(app, scope: str = "admin:read") -> str:
+    """A client-credentials access token of a new admin client holding `scope`."""
+    client_id, secret = make_client(app, grant_types=["client_credentials"], scope=scope)
+    response = app.test_client().post("/token", data={"grant_type": "client_credentials",
+                                                      "scope": scope},
+                                      auth=(client_id, secret))
+    assert response.status_code == 200, response.json
+    return response.json["access_token"]
+
+
+def auth(token: str, **headers: str) -> dict:
+    """Request headers with the bearer token (plus any others, e.g. If-Match)."""
+    return {"Authorization": f"Bearer {token}", **headers}
+
+
+def read_customer(app, token: str, customer_id: str):
+    """GET the customer view; returns (body, etag)."""
+    response = app.test_client().get(f"/admin/api/customers/{customer_id}",
+                                     headers=auth(token))
+    assert response.status_code == 200, response.text
+    return response.json, response.headers["ETag"]
+
+
+def assert_problem(response, status: int, kind: str | None = None) -> dict:
+    """The response is RFC 9457 problem JSON with this status (and type, if given)."""
+    assert response.status_code == status, response.text
+    assert response.mimetype == "application/problem+json"
+    body = response.json
+    assert body["status"] == status and body["title"]
+    if kind is not None:
+        assert body["type"].endswith("/" + kind), body
+    return body
