@@ -75,6 +75,22 @@ EVENT_DESCRIPTIONS = {
     "recovery_code.used": "Logged in with a recovery code",
     "phone.recycled": "A phone number stopped opening your account (it may belong to "
                       "someone else now)",
+    "profile.updated": "Profile details changed (name or language)",
+    "communication_consent.given": "Agreed to receive messages",
+    "communication_consent.withdrawn": "Stopped messages",
+    "account.locked": "Support locked your account",
+    "account.unlocked": "Support unlocked your account",
+    "password.reset_required": "Support asked you to choose a new password",
+    "mfa.reset": "Support removed your authenticator app and recovery codes",
+    "sessions.revoked": "Support logged you out everywhere",
+    "phone.released": "Support released a phone number from your account",
+    "recovery_link.issued": "Support issued a password reset link",
+    "recovery_link.used": "Password reset with a link from support",
+    "customer.merged": "Another of your accounts was merged into this one",
+    "deletion.requested": "You asked for your account to be deleted",
+    "deletion.cancelled": "Account deletion cancelled",
+    "data.exported": "You downloaded your data",
+    "admin.data_exported": "Support exported your data at your request",
 }
 
 

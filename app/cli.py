@@ -165,6 +165,19 @@ def unlink_account_command(customer: str, system: str, account_number: str,
     print_link_change("Unlinked", found, system, account_number, as_json)
 
 
+@customers_cli.command("erase-due")
+@json_option
+def erase_due_command(as_json: bool) -> None:
+    """Erase every customer whose requested deletion is past due (run it daily). Each is
+    erased in its own transaction and told at its verified email addresses."""
+    from app.erasure import erase_due
+    erased = erase_due(cli_origin())
+    displays = [format_for_people(customer_id) for customer_id in erased]
+    emit(as_json, {"erased": erased},
+         [f"Erased {len(erased)} customer{'' if len(erased) == 1 else 's'} past their "
+          "deletion date" + (":" if erased else "."), *[f"  {d}" for d in displays]])
+
+
 def read_password_line() -> str:
     """The first line of standard input, without its line ending (spaces are kept: they
     may be part of the password)."""

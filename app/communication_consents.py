@@ -5,9 +5,14 @@ the wording the customer saw, so we can show what was agreed to, and when.
 
 Security notices (a new phone, a password change...) are not covered: they always go out.
 Nothing is granted by default; withdrawing takes one click, like giving.
+
+The history is append-only: the newest row per (channel, purpose) is the choice now, the
+older ones prove what was agreed when. Rows are ordered by `recorded_at`, then by id, so
+decisions made in one instant (one save) keep the order they were made in.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +24,15 @@ from app.models import CommunicationConsent, Customer
 CHANNELS = ("email", "sms")
 PURPOSES = ("marketing", "service")
 SOURCES = ("signup", "account", "admin")
+#: Longest wording version (the column's length).
+WORDING_VERSION_MAX = 32
+# A merged customer's choices live on the survivor; an erased one has none left.
+_CLOSED_STATUSES = ("erased", "merged")
+
+
+class OutdatedWording(CustomerError):
+    """A decision names a wording version that is not the current one: we keep only the
+    words we show now, so an agreement to other words cannot be recorded."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,14 @@ WORDINGS = {
     ("sms", "service"): Wording("2026-11-01", "Text me about changes to the service, such "
                                               "as planned downtime."),
 }
+
+
+def wordings_tag() -> str:
+    """Names the wordings in force (every pair's version): a form carries it from the
+    page that showed the words to the POST that records them, so an agreement recorded
+    is always to the words on the page, even across a deploy that changed them."""
+    return ",".join(f"{channel}.{purpose}={wording.version}"
+                    for (channel, purpose), wording in sorted(WORDINGS.items()))
 
 
 @dataclass(frozen=True)
@@ -80,21 +102,20 @@ def current(customer: Customer) -> list[ConsentState]:
 
 def record(customer: Customer, channel: str, purpose: str, granted: bool, source: str,
            origin: Origin, *, wording_version: str | None = None) -> CommunicationConsent | None:
-    """Record a decision (the caller commits). Unchanged choices record nothing (None).
-    `wording_version` defaults to the current wording; an older one is refused, since the
-    customer must have seen the words we keep. CustomerError for unknown values."""
-    if channel not in CHANNELS:
-        raise CustomerError(f"Unknown channel {channel!r}: use one of {', '.join(CHANNELS)}.")
-    if purpose not in PURPOSES:
-        raise CustomerError(f"Unknown purpose {purpose!r}: use one of {', '.join(PURPOSES)}.")
-    if source not in SOURCES:
-        raise CustomerError(f"Unknown source {source!r}.")
-    wording = WORDINGS[(channel, purpose)]
-    if wording_version is not None and wording_version != wording.version:
-        raise CustomerError(f"The current wording for {channel} {purpose} is version "
-                            f"{wording.version}; the customer must agree to that one.")
-    now_state = next(s for s in current(customer)
-                     if (s.channel, s.purpose) == (channel, purpose))
+    """Record a decision (the caller commits). Unchanged choices record nothing (None); a
+    grant given again after the wording changed records the grant of the new words.
+    `wording_version` defaults to the current wording; another one raises OutdatedWording,
+    since the customer must have seen the words we keep. CustomerError for unknown values
+    or an erased or merged customer; nothing is written then."""
+    wording = _wording(channel, purpose)
+    _check_decision(customer, granted, source)
+    if wording_version is not None:
+        if not isinstance(wording_version, str):
+            raise CustomerError("The wording version must be a string.")
+        if wording_version != wording.version:
+            raise OutdatedWording(f"The current wording for {channel} {purpose} is version "
+                                  f"{wording.version}; the customer must agree to that one.")
+    now_state = _state_of(customer, channel, purpose)
     if now_state.granted == granted and (not granted or
                                          now_state.wording_version == wording.version):
         return None
@@ -108,3 +129,47 @@ def record(customer: Customer, channel: str, purpose: str, granted: bool, source
                  channel=channel, purpose=purpose, source=source,
                  wording_version=wording.version)
     return row
+
+
+def save_choices(customer: Customer, wanted: Mapping[tuple[str, str], bool], source: str,
+                 origin: Origin) -> list[CommunicationConsent]:
+    """Record each (channel, purpose) -> granted choice in `wanted` that differs from the
+    customer's choice now, and return the rows recorded (the caller commits); a form
+    saved unchanged records nothing. A box left ticked is not a new agreement: a grant
+    under an older wording stays as it was (record() is how to agree to new words).
+
+    Every pair is checked before anything is written, and the customer row is locked
+    (on PostgreSQL) so two saves at once cannot both record the same change."""
+    for (channel, purpose), granted in wanted.items():
+        _wording(channel, purpose)
+        _check_decision(customer, granted, source)
+    db.session.refresh(customer, with_for_update=True)
+    now = {(s.channel, s.purpose): s.granted for s in current(customer)}
+    recorded = []
+    for (channel, purpose), granted in wanted.items():
+        if now[(channel, purpose)] != granted:
+            recorded.append(record(customer, channel, purpose, granted, source, origin))
+    return recorded
+
+
+def _wording(channel: str, purpose: str) -> Wording:
+    """The current wording of a known channel and purpose; CustomerError otherwise."""
+    if not isinstance(channel, str) or channel not in CHANNELS:
+        raise CustomerError(f"Unknown channel {channel!r}: use one of {', '.join(CHANNELS)}.")
+    if not isinstance(purpose, str) or purpose not in PURPOSES:
+        raise CustomerError(f"Unknown purpose {purpose!r}: use one of {', '.join(PURPOSES)}.")
+    return WORDINGS[(channel, purpose)]
+
+
+def _check_decision(customer: Customer, granted: bool, source: str) -> None:
+    if not isinstance(granted, bool):
+        raise CustomerError("A consent is given or withdrawn: granted must be true or false.")
+    if not isinstance(source, str) or source not in SOURCES:
+        raise CustomerError(f"Unknown source {source!r}.")
+    if customer.status in _CLOSED_STATUSES:
+        raise CustomerError(f"This customer is {customer.status}: their choices cannot "
+                            "change.")
+
+
+def _state_of(customer: Customer, channel: str, purpose: str) -> ConsentState:
+    return next(s for s in current(customer) if (s.channel, s.purpose) == (channel, purpose))

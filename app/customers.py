@@ -334,3 +334,102 @@ def display_name(customer: Customer) -> str | None:
     """Given and family name joined, if any."""
     parts = [p for p in (customer.given_name, customer.family_name) if p]
     return " ".join(parts) or None
+
+
+# ---- profile, and account numbers in bulk (the admin API) --------------------------------
+
+#: The profile members support may change; None clears one.
+PROFILE_FIELDS = ("given_name", "family_name", "middle_name", "nickname", "locale")
+LOCALE_MAX = 35
+# BCP 47 in shape only: a language of 2-8 letters, then subtags of 1-8 letters or digits
+# (region, script, variants). Registry membership is not checked: a tag we do not know
+# is still the customer's choice.
+_LOCALE_RE = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*")
+# Placeholders in one IN (...) query; well under SQLite's and PostgreSQL's limits.
+_IN_CHUNK = 500
+
+
+def normalize_locale(text: str | None) -> str | None:
+    """A BCP 47 language tag in its conventional case ("EN-gb" -> "en-GB", "zh-hant" ->
+    "zh-Hant"); None stays None. Raise CustomerError for anything else (no trimming:
+    "" or " en" is refused, not guessed at)."""
+    if text is None:
+        return None
+    if len(text) > LOCALE_MAX or not _LOCALE_RE.fullmatch(text):
+        raise CustomerError("A locale is a language tag such as en, en-GB or zh-Hant-TW "
+                            f"(at most {LOCALE_MAX} characters).")
+    language, *subtags = text.split("-")
+    cased = [language.lower()]
+    for subtag in subtags:
+        if len(subtag) == 2 and subtag.isalpha():
+            cased.append(subtag.upper())    # region: GB
+        elif len(subtag) == 4 and subtag.isalpha():
+            cased.append(subtag.title())    # script: Hant
+        else:
+            cased.append(subtag.lower())    # region number, variant, extension
+    return "-".join(cased)
+
+
+class InvalidProfileValue(CustomerError):
+    """A profile member's value is refused; `member` names it."""
+
+    def __init__(self, member: str, message: str) -> None:
+        super().__init__(message)
+        self.member = member
+
+
+def normalize_profile(changes: dict[str, str | None]) -> dict[str, str | None]:
+    """The profile members in `changes` as they would be stored (names trimmed and NFKC,
+    empty names as None, locales cased). Raise InvalidProfileValue for a bad one."""
+    normalized: dict[str, str | None] = {}
+    for name, value in changes.items():
+        if name not in PROFILE_FIELDS:
+            raise InvalidProfileValue(name, "is not part of the profile.")
+        try:
+            normalized[name] = (normalize_locale(value) if name == "locale"
+                                else normalize_name(value))
+        except CustomerError as error:
+            raise InvalidProfileValue(name, str(error)) from None
+    return normalized
+
+
+def update_profile(customer: Customer, changes: dict[str, str | None],
+                   origin: Origin) -> list[str]:
+    """Set the profile members in `changes` (None clears one); return the names of those
+    whose value actually changed, in PROFILE_FIELDS order. Raises InvalidProfileValue
+    before anything changes. The event names the members, never their values."""
+    normalized = normalize_profile(changes)
+    changed = [name for name in PROFILE_FIELDS
+               if name in normalized and getattr(customer, name) != normalized[name]]
+    for name in changed:
+        setattr(customer, name, normalized[name])
+    if changed:
+        bump_version(customer)
+        record_event("profile.updated", origin, customer.customer_id, fields=changed)
+    return changed
+
+
+def normalize_system(text: str) -> str:
+    """A linked account's system name as stored (a lower-case slug); raise CustomerError."""
+    system = unicodedata.normalize("NFKC", text or "").strip().lower()
+    if not _SYSTEM_RE.match(system):
+        raise CustomerError("A system name is 1-64 letters, digits, '.', '_' or '-'.")
+    return system
+
+
+def customer_ids_by_linked_account(system: str,
+                                   account_numbers: list[str]) -> dict[str, str]:
+    """{account number: customer ID} for those of `account_numbers` (normalised, of the
+    normalised `system`) that are linked; the others are absent. One query per 500
+    distinct numbers. Merges move links to the survivor and erasure removes them, so
+    every ID here is a live customer's."""
+    distinct = sorted(set(account_numbers))
+    found: dict[str, str] = {}
+    for start in range(0, len(distinct), _IN_CHUNK):
+        rows = db.session.execute(
+            db.select(LinkedAccount.account_number, Customer.customer_id)
+            .join(Customer, LinkedAccount.customer_pk == Customer.id)
+            .where(LinkedAccount.system == system,
+                   LinkedAccount.account_number.in_(distinct[start:start + _IN_CHUNK])))
+        found.update({number: customer_id for number, customer_id in rows})
+    return found

@@ -12,7 +12,7 @@ from datetime import datetime
 from flask import current_app
 
 from app.audit import Origin, record_event
-from app.auth import passwords, throttle
+from app.auth import passwords, support, throttle
 from app.auth.levels import AMR_PASSWORD
 from app.customers import (CustomerError, NormalizedIdentifier, bump_version, find_by_identifier,
                            normalize_identifier)
@@ -105,7 +105,8 @@ def password_login(identifier_text: str, password: str, origin: Origin) -> Login
 
 
 def set_password(customer: Customer, password: str, origin: Origin) -> None:
-    """Set or change a customer's password after the policy check (the caller commits)."""
+    """Set or change a customer's password after the policy check (the caller commits).
+    A new password is what support's forced reset asks for: it clears "update_password"."""
     user_inputs = [i.value for i in customer.identifiers]
     user_inputs += [customer.given_name or "", customer.family_name or ""]
     passwords.check_policy(password, user_inputs)
@@ -117,4 +118,5 @@ def set_password(customer: Customer, password: str, origin: Origin) -> None:
         credential.password_hash = new_hash
         credential.changed_at = utcnow()
     bump_version(customer)
+    support.clear_required_action(customer, support.UPDATE_PASSWORD)
     record_event("password.changed", origin, customer.customer_id)

@@ -6,6 +6,12 @@ that someone tried to sign up with it (so the owner learns, the stranger does no
 way a code row exists whose code the stranger cannot know, and the same work is done
 (one argon2 hash), so the answer and its timing match.
 
+Communication consents ticked on the sign-up page (marketing by email or SMS, optional,
+unticked by default) travel in the code's payload with the version of the words shown,
+and are recorded (source "signup") in the transaction that creates the account. An
+unticked box records nothing: never asked is not granted. If the words changed between
+the two steps, that consent is dropped: the customer never saw the words in force.
+
 Codes: 6 digits from `secrets`, stored as a keyed hash, valid VERIFICATION_CODE_SECONDS,
 single use, dead after VERIFICATION_CODE_MAX_ATTEMPTS wrong tries. Attempts are counted by
 an atomic UPDATE before comparing, so concurrent guesses cannot exceed the limit, and a
@@ -14,12 +20,14 @@ code is consumed by a conditional UPDATE, so it cannot be spent twice.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import func, select
 
+from app import communication_consents
 from app.audit import Origin, record_event
 from app.auth import one_time_codes, passwords, throttle
 from app.auth.levels import ACR_SINGLE_FACTOR, AMR_PASSWORD
@@ -73,11 +81,15 @@ class SignupCompleted:
 
 
 def start_signup(identifier_text: str, kind: str, password: str, origin: Origin,
-                 given_name: str | None = None, family_name: str | None = None) -> SignupStarted:
+                 given_name: str | None = None, family_name: str | None = None, *,
+                 consents_given: Iterable[tuple[str, str]] = ()) -> SignupStarted:
     """Check the input, hash the password and send a code (or, if the identifier is taken,
-    a notice to its owner). Raise CustomerError or PasswordRejected for bad input."""
+    a notice to its owner). `consents_given`: the (channel, purpose) of each communication
+    consent ticked, recorded once the account exists. Raise CustomerError or
+    PasswordRejected for bad input."""
     if kind not in ("email", "phone"):
         raise CustomerError("Sign up with an email address or a phone number.")
+    consents = _consents_payload(consents_given)
     identifier = normalize_identifier(kind, identifier_text)
     if kind == "phone":
         try:
@@ -105,7 +117,7 @@ def start_signup(identifier_text: str, kind: str, password: str, origin: Origin,
         code_hash=keyed_hash(_HASH_PURPOSE, secrets.token_hex(16) if owner else code),
         expires_at=now + timedelta(seconds=code_seconds(identifier.kind)),
         payload={"password_hash": password_hash, "given_name": given_name,
-                 "family_name": family_name},
+                 "family_name": family_name, "communication_consents": consents},
     )
     db.session.add(verification)
     if owner is not None:
@@ -199,6 +211,7 @@ def complete_signup(verification_id: int, code: str, origin: Origin) -> SignupCo
         raise SignupError("This code is no longer valid. Start again.") from None
     db.session.add(PasswordCredential(customer_pk=customer.id,
                                       password_hash=payload["password_hash"]))
+    _record_consents(customer, payload.get("communication_consents") or [], origin)
     # The stored password hash has done its job; do not keep a copy outside the credential.
     verification.payload = None
     token = start_session(customer, [AMR_PASSWORD], ACR_SINGLE_FACTOR, origin)
@@ -208,6 +221,32 @@ def complete_signup(verification_id: int, code: str, origin: Origin) -> SignupCo
     db.session.commit()
     send_welcome(customer, identifier.kind, identifier.value)
     return SignupCompleted(customer, token)
+
+
+def _consents_payload(given: Iterable[tuple[str, str]]) -> list[dict]:
+    """The consents ticked, each with the version of the words shown; CustomerError for
+    a channel or purpose we do not ask about."""
+    payload = []
+    for channel, purpose in dict.fromkeys(given):
+        wording = communication_consents.WORDINGS.get((channel, purpose))
+        if wording is None:
+            raise CustomerError(f"Unknown communication choice {channel} {purpose}.")
+        payload.append({"channel": channel, "purpose": purpose,
+                        "wording_version": wording.version})
+    return payload
+
+
+def _record_consents(customer: Customer, consents: list[dict], origin: Origin) -> None:
+    """Record the consents given at step 1 (the caller commits), skipping any whose words
+    changed since: the customer agreed to words no longer in force."""
+    for consent in consents:
+        wording = communication_consents.WORDINGS.get((consent["channel"],
+                                                       consent["purpose"]))
+        if wording is None or wording.version != consent["wording_version"]:
+            continue
+        communication_consents.record(customer, consent["channel"], consent["purpose"],
+                                      True, "signup", origin,
+                                      wording_version=consent["wording_version"])
 
 
 def _send_code(kind: str, destination: str, code: str) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.audit import Origin, record_event
-from app.auth import recovery_codes
+from app.auth import recovery_codes, support
 from app.crypto import seal, unseal
 from app.extensions import db
 from app.identity.customer_ids import format_for_people
@@ -155,8 +155,9 @@ def confirm_enrolment(customer: Customer, code: str, origin: Origin) -> list[str
 
     In one transaction: the credential is confirmed with the code's time step recorded
     (so this code cannot then log in), a new set of recovery codes replaces any old one,
-    and "totp.enrolled" is audited. The customer is notified after the commit. A wrong or
-    malformed code raises TotpError and changes nothing.
+    support's "configure_totp" required action is cleared, and "totp.enrolled" is
+    audited. The customer is notified after the commit. A wrong or malformed code raises
+    TotpError and changes nothing.
     """
     credential = _credential(customer, confirmed=False)
     if credential is None:
@@ -184,6 +185,7 @@ def confirm_enrolment(customer: Customer, code: str, origin: Origin) -> list[str
         raise TotpError("The authenticator app setup changed meanwhile. Reload the page "
                         "and try again.")
     codes = recovery_codes.generate(customer, origin)
+    support.clear_required_action(customer, support.CONFIGURE_TOTP)
     record_event("totp.enrolled", origin, customer.customer_id)
     db.session.commit()
     notify_security_change(customer, "totp_added")

@@ -22,6 +22,8 @@ class Customer(Base):
     """
 
     __tablename__ = "customers"
+    # The admin listing pages newest first by (created_at, customer_id).
+    __table_args__ = (Index("ix_customers_created_at_customer_id", "created_at", "customer_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(13), unique=True)

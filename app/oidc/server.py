@@ -34,6 +34,7 @@ from app.keyed_hash import keyed_hash
 from app.models import AuthorizationCode, Customer, IssuedToken, LoginSession, utcnow
 from app.oidc import claims, keys, tokens
 from app.oidc.clients import get_client, verify_client_secret
+from app.oidc.revocation import customer_allows
 
 CODE_HASH_PURPOSE = "authorization-code"
 SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
@@ -308,6 +309,10 @@ class RefreshTokenGrant(TokenIssuingGrant, grants.RefreshTokenGrant):
     def validate_token_request(self):
         super().validate_token_request()
         model = self.request.refresh_token.model
+        if not customer_allows(model):
+            # Locked, erased, merged, or signed out everywhere after this token was issued
+            # (tokens_not_before): refused before it is redeemed, like a revoked token.
+            raise InvalidGrantError()
         already_revoked = model.revoked_at is not None
         if tokens.redeem_refresh_token(model):
             return

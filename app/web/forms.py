@@ -1,8 +1,9 @@
 """The hosted pages' forms. Flask-WTF adds and checks a CSRF token on every one."""
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, StringField, SubmitField
+from wtforms import BooleanField, HiddenField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from app.communication_consents import WORDINGS, wordings_tag
 from app.customers import CustomerError, normalize_name
 
 # Generous caps against oversized posts; the services apply the real rules and messages.
@@ -18,6 +19,20 @@ def valid_name(form, field) -> None:
         raise ValidationError(str(error)) from None
 
 
+def shown_current_wordings(form, field) -> None:
+    """The page showed the wordings in force now: if they changed while it was open (a
+    deploy), ask again rather than record an agreement to words the customer never saw.
+    Only when a box is ticked at sign-up; always on the consents page."""
+    if field.data == wordings_tag():
+        return
+    if isinstance(form, SignupForm) and not form.communication_consents():
+        return
+    # The re-rendered page shows the new words: carry their tag on this time.
+    field.data = wordings_tag()
+    raise ValidationError("The wording of these choices changed while the page was open. "
+                          "Read it again, then choose.")
+
+
 class SignupForm(FlaskForm):
     """Email or phone, a password, and optional names."""
 
@@ -31,7 +46,38 @@ class SignupForm(FlaskForm):
         Optional(), Length(max=100, message="Names have at most 100 characters."), valid_name])
     family_name = StringField("Family name (optional)", validators=[
         Optional(), Length(max=100, message="Names have at most 100 characters."), valid_name])
+    # Optional and unticked: labelled with the very words the customer agrees to.
+    email_marketing = BooleanField(WORDINGS[("email", "marketing")].text)
+    sms_marketing = BooleanField(WORDINGS[("sms", "marketing")].text)
+    wordings_shown = HiddenField(default=wordings_tag, validators=[shown_current_wordings])
     submit = SubmitField("Create account")
+
+    def communication_consents(self) -> list[tuple[str, str]]:
+        """The (channel, purpose) of each box ticked."""
+        boxes = {("email", "marketing"): self.email_marketing,
+                 ("sms", "marketing"): self.sms_marketing}
+        return [pair for pair, box in boxes.items() if box.data]
+
+
+class CommunicationChoicesForm(FlaskForm):
+    """Messages we may send: one box per channel and purpose, labelled with the words the
+    customer agrees to (app/communication_consents.WORDINGS). Ticking gives, unticking
+    withdraws: both take effect on Save."""
+
+    email_marketing = BooleanField(WORDINGS[("email", "marketing")].text)
+    email_service = BooleanField(WORDINGS[("email", "service")].text)
+    sms_marketing = BooleanField(WORDINGS[("sms", "marketing")].text)
+    sms_service = BooleanField(WORDINGS[("sms", "service")].text)
+    wordings_shown = HiddenField(default=wordings_tag, validators=[shown_current_wordings])
+    submit = SubmitField("Save")
+
+    def field_of(self, channel: str, purpose: str):
+        """The box of one channel and purpose."""
+        return self[f"{channel}_{purpose}"]
+
+    def choices(self) -> dict[tuple[str, str], bool]:
+        """(channel, purpose) -> ticked, for every box."""
+        return {pair: bool(self.field_of(*pair).data) for pair in WORDINGS}
 
 
 class VerifyCodeForm(FlaskForm):

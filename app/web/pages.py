@@ -102,7 +102,8 @@ def signup():
         kind = "email" if "@" in text else "phone"
         try:
             started = start_signup(text, kind, form.password.data, request_origin(),
-                                   form.given_name.data, form.family_name.data)
+                                   form.given_name.data, form.family_name.data,
+                                   consents_given=form.communication_consents())
         except PasswordRejected as error:
             form.password.errors.append(str(error))
         except (CustomerError, SignupError) as error:

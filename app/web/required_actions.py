@@ -1,6 +1,195 @@
-"""Placeholder: filled in by its area."""
+"""Required actions (as in Keycloak): what a customer must do right after logging in
+before their session opens anything else. Support sets them (app/auth/support.py):
+
+    update_password   /account/required/password   choose a new password here
+    configure_totp    /account/required/totp       sent on to the authenticator app page
+                                                   (factors.totp_enrol); confirming the
+                                                   app clears the action
+
+`enforce_required_actions` runs before every request, after pages.load_login_session (it
+is registered after the "web" blueprint, and Flask runs app-wide hooks in registration
+order). When the browser's login session belongs to a customer with a pending action, a
+hosted page (the blueprints in GUARDED_BLUEPRINTS and the OIDC authorization endpoint and
+consent answer) answers 303 to the first action's page, with `next` = where they were
+going; so an app gets no authorization code until the actions are done. An authorization
+request with prompt=none gets `interaction_required` at the app's redirect URI instead.
+
+Not redirected: logout, static files, health checks, the admin API, the token,
+introspection, revocation and userinfo endpoints (they do not use the login session), the
+required-action pages themselves (and the authenticator app page while configure_totp is
+the first pending action), and the login and password-reset pages: the authenticator app
+page asks for a recent login, so re-authentication must stay reachable. Logging in again
+changes nothing: the actions belong to the customer, not to the session.
+
+The totp page stores `next` in the Flask session (the enrolment page cannot carry it);
+once nothing is pending, the next visit to the account page (where the enrolment page's
+"back to my account" link goes) continues there. A new login clears the Flask session, so
+a stale `next` never outlives the login that set it.
+"""
 from __future__ import annotations
 
-from flask import Blueprint
+from urllib.parse import urlencode
+
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, SubmitField
+from wtforms.validators import DataRequired, Length
+
+from app.auth import passwords, support, totp
+from app.auth.login import set_password
+from app.auth.passwords import PasswordRejected
+from app.extensions import db
+from app.models import PasswordCredential
+from app.notifications import notify_security_change
+from app.oidc import endpoints
+from app.web.forms import PASSWORD_FIELD_MAX, LogoutForm
+from app.web.pages import load_login_session, request_origin, safe_next
+from app.web.reauth import fresh_login_required
 
 bp = Blueprint("required_actions", __name__)
+
+#: Blueprints of hosted pages a pending action stands in front of.
+GUARDED_BLUEPRINTS = frozenset({"web", "factors", "identifiers", "consents", "data_rights"})
+#: OIDC endpoints that use the login session: no code before the actions are done.
+GUARDED_ENDPOINTS = frozenset({"oidc.authorize", "oidc.consent"})
+#: Pages of guarded blueprints that stay open (logging out, logging in, self-service reset).
+OPEN_ENDPOINTS = frozenset({"web.logout"})
+OPEN_PREFIXES = ("web.login", "web.recover")
+#: The page of each action.
+ACTION_PAGES = {support.UPDATE_PASSWORD: "required_actions.update_password",
+                support.CONFIGURE_TOTP: "required_actions.configure_totp"}
+TOTP_ENROL = "factors.totp_enrol"
+NEXT_KEY = "required_actions_next"
+
+
+class NewPasswordForm(FlaskForm):
+    """The new password (the customer has just logged in with the old one)."""
+
+    password = PasswordField("New password", validators=[
+        DataRequired("Choose a new password."),
+        Length(max=PASSWORD_FIELD_MAX, message="Use at most 256 characters.")])
+    submit = SubmitField("Save and continue")
+
+
+@bp.before_app_request
+def enforce_required_actions():
+    """Send a customer with pending actions to the first one (see the module docstring)."""
+    if "login_session" not in g:
+        load_login_session()  # fail closed should the hooks ever run in another order
+    login_session = g.login_session
+    if login_session is None or not _guarded(request.endpoint):
+        return None
+    pending = support.pending_actions(login_session.customer)
+    if not pending:
+        return _resume_after_actions()
+    if request.endpoint == TOTP_ENROL and pending[0] == support.CONFIGURE_TOTP:
+        return None  # this is the action's page
+    if request.endpoint == "oidc.authorize" and "none" in _prompts():
+        refused = _interaction_required()
+        if refused is not None:
+            return refused
+    return redirect(url_for(ACTION_PAGES[pending[0]], next=_where_they_were_going()), 303)
+
+
+def _prompts() -> set[str]:
+    return set((request.values.get("prompt") or "").split())
+
+
+def _guarded(endpoint: str | None) -> bool:
+    if endpoint is None or endpoint in OPEN_ENDPOINTS or endpoint.startswith(OPEN_PREFIXES):
+        return False
+    return endpoint in GUARDED_ENDPOINTS or endpoint.partition(".")[0] in GUARDED_BLUEPRINTS
+
+
+def _where_they_were_going() -> str | None:
+    """The local URL to come back to: a GET page as asked; an authorization request
+    (GET or POST) as a GET with its parameters; None (the account page) for other POSTs."""
+    if request.endpoint == "oidc.authorize":
+        return f"{url_for('oidc.authorize')}?{urlencode(list(request.values.items(multi=True)))}"
+    if request.method in ("GET", "HEAD"):
+        return request.full_path.rstrip("?")
+    return None
+
+
+def _interaction_required():
+    """prompt=none must not show a page: tell the app at its redirect URI, with the
+    endpoint's own rule for which URIs an error may go to (client and URI registered,
+    each given once). None when there is no such URI: then it is held like any page."""
+    redirect_uri = endpoints._registered_redirect_uri()
+    if redirect_uri is None:
+        return None
+    return endpoints._redirect_error(redirect_uri, "interaction_required", "The customer "
+                                     "must complete actions on their account first.")
+
+
+def _resume_after_actions():
+    """Nothing is pending: the account page (where the authenticator app page leads)
+    continues where the customer was going before an action interrupted them."""
+    if request.endpoint != "web.account" or request.method != "GET" or NEXT_KEY not in session:
+        return None
+    target = safe_next(session.pop(NEXT_KEY))
+    return None if target == request.path else redirect(target, 303)
+
+
+def _continue(pending: list[str]):
+    """After an action: the next pending one, or where they were going."""
+    target = request.args.get("next") or session.get(NEXT_KEY)
+    if pending:
+        return redirect(url_for(ACTION_PAGES[pending[0]], next=target), 303)
+    session.pop(NEXT_KEY, None)
+    return redirect(safe_next(target), 303)
+
+
+@bp.route("/account/required/password", methods=["GET", "POST"])
+@fresh_login_required()
+def update_password():
+    """Choose a new password (support asked for one). The old one is refused."""
+    customer = g.login_session.customer
+    if support.UPDATE_PASSWORD not in support.pending_actions(customer):
+        return _continue(support.pending_actions(customer))
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            _check_not_the_old_one(customer, form.password.data)
+            set_password(customer, form.password.data, request_origin())
+        except PasswordRejected as error:
+            db.session.rollback()
+            form.password.errors.append(str(error))
+        else:
+            db.session.commit()
+            notify_security_change(customer, "password_changed")
+            flash("Your new password is saved.")
+            return _continue(support.pending_actions(customer))
+    return render_template("web/required_password.html", form=form,
+                           logout_form=LogoutForm(),
+                           next_path=request.args.get("next")), 400 if form.errors else 200
+
+
+def _check_not_the_old_one(customer, password: str) -> None:
+    """A forced reset is for a suspected compromise: the old password will not do."""
+    credential = db.session.get(PasswordCredential, customer.id)
+    same, _ = passwords.verify_password(credential.password_hash if credential else None,
+                                        password)
+    if same:
+        raise PasswordRejected("Choose a password you have not used on this account.")
+
+
+@bp.get("/account/required/totp")
+@fresh_login_required()
+def configure_totp():
+    """Support reset the second factor: on to the authenticator app page, remembering
+    where the customer was going."""
+    customer = g.login_session.customer
+    pending = support.pending_actions(customer)
+    if support.CONFIGURE_TOTP in pending and totp.has_totp(customer):
+        # Already satisfied (an app was confirmed some other way): never loop.
+        support.clear_required_action(customer, support.CONFIGURE_TOTP)
+        db.session.commit()
+        pending = support.pending_actions(customer)
+    if support.CONFIGURE_TOTP not in pending:
+        return _continue(pending)
+    target = request.args.get("next")
+    if target:
+        session[NEXT_KEY] = target
+    flash("Your account needs an authenticator app. Set one up to continue.")
+    return redirect(url_for(TOTP_ENROL), 303)

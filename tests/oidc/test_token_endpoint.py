@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from app.extensions import db
-from app.models import IssuedToken
+from app.models import IssuedToken, utcnow
 from tests.oidc.helpers import REDIRECT_URI, make_client
 from tests.oidc.test_authorize import (  # noqa: F401  (op is a fixture)
     Provider, assert_clean_description, get_code, id_token_claims, op, redeem)
@@ -66,6 +66,20 @@ def test_public_client_with_pkce(op):
     response = redeem(op, code, verifier, client_id=op.public_id, auth="none")
     assert response.status_code == 200, response.text
     assert id_token_claims(op, response.json()["id_token"])["aud"] == op.public_id
+
+
+def test_a_refresh_token_from_before_a_sign_out_everywhere_is_refused(op):
+    """Self-service password recovery and support's actions set the customer's
+    tokens_not_before; a refresh token issued earlier must stop working, not only the
+    access tokens."""
+    first = redeem(op, *get_code(op)).json()
+    with op.app.app_context():
+        grant = db.session.scalars(db.select(IssuedToken).order_by(IssuedToken.id.desc())).first()
+        grant.customer.tokens_not_before = utcnow()
+        db.session.commit()
+        rows = token_rows(op)
+    assert_token_error(refresh(op, first["refresh_token"]), "invalid_grant")
+    assert token_rows(op) == rows  # refused before anything was minted
 
 
 def test_refresh_rotates_and_keeps_the_subject(op):

@@ -617,7 +617,7 @@ def test_pages_have_no_inline_script_and_every_field_is_labelled(app, client) ->
         for input_id in markup.input_ids:
             assert input_id, f"{name}: an input has no id"
             assert input_id in markup.label_targets, f"{name}: #{input_id} has no label"
-    assert len(_inputs(pages["/signup"])) == 4
+    assert len(_inputs(pages["/signup"])) == 6  # with the two optional consent boxes
 
 
 def _inputs(response) -> list[str | None]:

@@ -104,11 +104,13 @@ COMPONENTS = {
             "schema": {"type": "string"},
         },
         "XOperator": {"name": "X-Operator", "in": "header", "required": False,
-                      "description": "The human operator, for the audit log.",
-                      "schema": {"type": "string", "maxLength": 128}},
+                      "description": "The human operator, for the audit log (printable "
+                                     "characters kept, cut to 128).",
+                      "schema": {"type": "string"}},
         "XReason": {"name": "X-Reason", "in": "header", "required": False,
-                    "description": "Why (a ticket number...), for the audit log.",
-                    "schema": {"type": "string", "maxLength": 128}},
+                    "description": "Why (a ticket number...), for the audit log (printable "
+                                   "characters kept, cut to 128).",
+                    "schema": {"type": "string"}},
     },
     "headers": {
         "ETag": {"description": "The customer's version, for If-Match.",

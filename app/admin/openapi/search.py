@@ -80,14 +80,26 @@ PATHS = {
             {"name": "q", "in": "query", "required": False,
              "schema": {"type": "string", "maxLength": 320}},
             {"name": "status", "in": "query", "required": False,
+             "description": "Only customers in this state. Without it: every customer "
+                            "but merged ones, whose IDs are aliases of the survivor "
+                            "(listed under its own ID); `merged` lists the aliases.",
              "schema": {"enum": ["active", "locked", "erased", "merged"]}},
             {"name": "created_after", "in": "query", "required": False,
+             "description": "Customers created at or after this ISO 8601 date-time "
+                            "(inclusive; without an offset it is UTC).",
              "schema": {"type": "string", "format": "date-time"}},
             {"name": "created_before", "in": "query", "required": False,
+             "description": "Customers created before this ISO 8601 date-time "
+                            "(exclusive; without an offset it is UTC), so back-to-back "
+                            "windows neither overlap nor leave a gap.",
              "schema": {"type": "string", "format": "date-time"}},
             {"name": "limit", "in": "query", "required": False,
+             "description": "Customers per page.",
              "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
             {"name": "cursor", "in": "query", "required": False,
+             "description": "The `next_cursor` of the previous page: an opaque, signed "
+                            "position (newest first, then by customer ID). A cursor "
+                            "this API did not give out is a 400.",
              "schema": {"type": "string", "maxLength": 200}},
         ),
         responses={"200": json_response("Matching customers.", CUSTOMER_PAGE)},

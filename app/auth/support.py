@@ -1,0 +1,308 @@
+"""Support's recovery actions on a customer's account: lock and unlock, a forced password
+reset, an MFA reset, releasing a phone binding or marking it recycled, and signing the
+customer out everywhere. The admin API (app/admin/recovery_views.py) calls these; recovery
+links live in app/auth/recovery_links.py.
+
+Every service takes plain arguments and an Origin, changes the database in the caller's
+transaction (the caller commits once, so a refusal leaves nothing behind), writes its own
+audit event and bumps the customer's version. Refusals raise SupportError subclasses:
+StateConflict (the customer's state forbids it: the API answers 409) and NotTheirs (the
+thing named is not this customer's: 404).
+
+"Signing out everywhere" (`sign_out_everywhere`) is one rule shared by every action that
+does it (lock, forced password reset, MFA reset, revoke everything, and using a recovery
+link): every login session ends, `tokens_not_before` moves to now (self-contained access
+tokens stop at userinfo and introspection, refresh tokens at the token endpoint), every
+live grant row is revoked (so after an unlock nothing issued before the lock comes back),
+and codes not yet redeemed expire.
+
+Required actions ("update_password", "configure_totp") are what a customer must do at
+their next login before the session opens anything else (app/web/required_actions.py).
+Support adds them; setting a password (app/auth/login.set_password) and confirming an
+authenticator app (app/auth/totp.confirm_enrolment) clear them.
+
+Phone bindings (see app/phone_bindings.py), decided here:
+- released: the binding ends and the phone identifier stays on the account but is marked
+  unverified. Every path that lets a phone open the account needs a verified identifier
+  with an active binding (the SMS login and recovery lookups, the second-factor offer,
+  the notices), so SMS no longer opens it; the customer can prove the number again from
+  their account page ("Add a phone", the same number), which makes a new binding.
+- recycled: the number belongs to someone else now. The binding is marked recycled and the
+  identifier removed, as app/customers.take_over_phone does for a previous owner, so the
+  number is free for its new holder and never opens this account again. The account is
+  still found by its customer ID and any other identifier.
+"""
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from sqlalchemy import and_, delete, func, or_, select, update
+
+from app import phone_bindings
+from app.audit import Origin, record_event
+from app.auth.sessions import end_all_sessions
+from app.customers import CustomerError, bump_version
+from app.extensions import db
+from app.models import (AuthorizationCode, Customer, IssuedToken, PasswordCredential,
+                        PhoneBinding, RecoveryCode, RecoveryLink, TotpCredential, utcnow)
+from app.models.customer import REQUIRED_ACTIONS
+from app.models.phone import RECYCLED, RELEASED
+
+UPDATE_PASSWORD, CONFIGURE_TOTP = REQUIRED_ACTIONS
+LOCK_REASON_MAX = 200
+
+
+class SupportError(CustomerError):
+    """A support action that cannot be done; the message says why, for the agent.
+    `kind` is a short stable name for the refusal (the API's problem type)."""
+
+    kind = "refused"
+
+    def __init__(self, message: str, kind: str | None = None) -> None:
+        super().__init__(message)
+        if kind is not None:
+            self.kind = kind
+
+
+class StateConflict(SupportError):
+    """The customer's state forbids the action (already locked, nothing to reset ...)."""
+
+    kind = "conflict"
+
+
+class NotTheirs(SupportError):
+    """The binding (or other thing) named does not belong to this customer."""
+
+    kind = "not-found"
+
+
+@dataclass(frozen=True)
+class SignedOut:
+    """What signing a customer out everywhere ended."""
+
+    sessions: int
+    grants: int
+
+
+# ---- required actions ---------------------------------------------------------------------
+
+def pending_actions(customer: Customer) -> list[str]:
+    """The customer's required actions, in REQUIRED_ACTIONS order (the first one is asked
+    first)."""
+    pending = set(customer.required_actions or [])
+    return [action for action in REQUIRED_ACTIONS if action in pending]
+
+
+def add_required_action(customer: Customer, action: str) -> bool:
+    """Ask the customer to do `action` at their next login; False if already asked.
+    (A new list is assigned: the JSON column does not track changes made in place.)"""
+    if action not in REQUIRED_ACTIONS:
+        raise ValueError(f"unknown required action {action!r}")
+    pending = pending_actions(customer)
+    if action in pending:
+        return False
+    customer.required_actions = [a for a in REQUIRED_ACTIONS if a in {*pending, action}]
+    bump_version(customer)
+    return True
+
+
+def clear_required_action(customer: Customer, action: str) -> bool:
+    """The customer did `action`; False if it was not asked of them. The caller commits."""
+    pending = pending_actions(customer)
+    if action not in pending:
+        return False
+    customer.required_actions = [a for a in pending if a != action]
+    bump_version(customer)
+    return True
+
+
+# ---- signing out everywhere ---------------------------------------------------------------
+
+def sign_out_everywhere(customer: Customer) -> SignedOut:
+    """End every login session, stop every token issued until now, and expire codes not
+    yet redeemed (see the module docstring). The caller audits and commits."""
+    now = utcnow()
+    sessions = end_all_sessions(customer)
+    customer.tokens_not_before = now
+    live = or_(IssuedToken.access_expires_at > now,
+               and_(IssuedToken.refresh_token_hash.is_not(None),
+                    IssuedToken.rotated_at.is_(None), IssuedToken.refresh_expires_at > now))
+    grants = db.session.execute(
+        update(IssuedToken)
+        .where(IssuedToken.customer_pk == customer.id, IssuedToken.revoked_at.is_(None), live)
+        .values(revoked_at=now).execution_options(synchronize_session=False)).rowcount
+    # Expired, not marked used: redeeming one then fails quietly instead of looking like
+    # a replayed code (which would revoke and audit as an attack).
+    db.session.execute(
+        update(AuthorizationCode)
+        .where(AuthorizationCode.customer_pk == customer.id,
+               AuthorizationCode.used_at.is_(None), AuthorizationCode.expires_at > now)
+        .values(expires_at=now).execution_options(synchronize_session=False))
+    return SignedOut(sessions, grants)
+
+
+def expire_recovery_links(customer: Customer) -> int:
+    """Kill the customer's unused recovery links (they expire now); return how many."""
+    now = utcnow()
+    return db.session.execute(
+        update(RecoveryLink)
+        .where(RecoveryLink.customer_pk == customer.id, RecoveryLink.used_at.is_(None),
+               RecoveryLink.expires_at > now)
+        .values(expires_at=now).execution_options(synchronize_session=False)).rowcount
+
+
+# ---- lock ---------------------------------------------------------------------------------
+
+def normalize_lock_reason(text: str | None) -> str:
+    """Why support locks the account: 1 to LOCK_REASON_MAX characters once trimmed, no
+    control characters. CustomerError otherwise."""
+    reason = unicodedata.normalize("NFKC", text or "").strip()
+    if not reason:
+        raise CustomerError("Say why the account is locked.")
+    if len(reason) > LOCK_REASON_MAX:
+        raise CustomerError(f"A lock reason has at most {LOCK_REASON_MAX} characters.")
+    if any(unicodedata.category(ch).startswith("C") for ch in reason):
+        raise CustomerError("A lock reason cannot contain control characters.")
+    return reason
+
+
+def lock(customer: Customer, reason: str, origin: Origin) -> SignedOut:
+    """Lock an active account: no login, session or token works until `unlock`. Signs the
+    customer out everywhere and kills unused recovery links. StateConflict unless active."""
+    if customer.status != "active":
+        raise StateConflict(f"Only an active account can be locked; this one is "
+                            f"{customer.status}.", "not-active")
+    reason = normalize_lock_reason(reason)
+    customer.status = "locked"
+    customer.locked_at = utcnow()
+    customer.lock_reason = reason
+    signed_out = sign_out_everywhere(customer)
+    links = expire_recovery_links(customer)
+    bump_version(customer)
+    record_event("account.locked", origin, customer.customer_id, lock_reason=reason,
+                 sessions_ended=signed_out.sessions, grants_revoked=signed_out.grants,
+                 recovery_links_expired=links)
+    return signed_out
+
+
+def unlock(customer: Customer, origin: Origin) -> None:
+    """Lift support's lock. Nothing issued before the lock comes back (it was revoked).
+    StateConflict unless locked."""
+    if customer.status != "locked":
+        raise StateConflict(f"Only a locked account can be unlocked; this one is "
+                            f"{customer.status}.", "not-locked")
+    previous_reason = customer.lock_reason
+    customer.status = "active"
+    customer.locked_at = None
+    customer.lock_reason = None
+    bump_version(customer)
+    record_event("account.unlocked", origin, customer.customer_id,
+                 lock_reason=previous_reason)
+
+
+# ---- forced resets ------------------------------------------------------------------------
+
+def require_password_reset(customer: Customer, origin: Origin) -> SignedOut:
+    """A suspected compromise: the customer must choose a new password at their next login
+    ("update_password"), and is signed out everywhere now.
+
+    StateConflict when a reset is already pending, or when the customer has no password
+    (they log in without one; a recovery link is how support gives them one)."""
+    if db.session.get(PasswordCredential, customer.id) is None:
+        raise StateConflict("This customer has no password to reset. Issue a recovery link "
+                            "to let them set one.", "no-password")
+    if not add_required_action(customer, UPDATE_PASSWORD):
+        raise StateConflict("A password reset is already pending for this customer.",
+                            "already-pending")
+    signed_out = sign_out_everywhere(customer)
+    bump_version(customer)
+    record_event("password.reset_required", origin, customer.customer_id,
+                 sessions_ended=signed_out.sessions, grants_revoked=signed_out.grants)
+    return signed_out
+
+
+def reset_mfa(customer: Customer, origin: Origin) -> SignedOut:
+    """The customer lost their authenticator app: remove it (confirmed or pending) and the
+    recovery codes, ask them to set up a new app at their next login ("configure_totp"),
+    and sign them out everywhere. StateConflict when there is nothing to reset."""
+    totp_rows = db.session.scalar(select(func.count()).select_from(TotpCredential)
+                                  .where(TotpCredential.customer_pk == customer.id))
+    code_rows = db.session.scalar(select(func.count()).select_from(RecoveryCode)
+                                  .where(RecoveryCode.customer_pk == customer.id))
+    if not totp_rows and not code_rows:
+        raise StateConflict("This customer has no authenticator app or recovery codes to "
+                            "reset.", "no-second-factor")
+    db.session.execute(delete(TotpCredential).where(TotpCredential.customer_pk == customer.id)
+                       .execution_options(synchronize_session=False))
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.customer_pk == customer.id)
+                       .execution_options(synchronize_session=False))
+    add_required_action(customer, CONFIGURE_TOTP)
+    signed_out = sign_out_everywhere(customer)
+    bump_version(customer)
+    record_event("mfa.reset", origin, customer.customer_id, totp_removed=bool(totp_rows),
+                 recovery_codes_deleted=code_rows, sessions_ended=signed_out.sessions,
+                 grants_revoked=signed_out.grants)
+    return signed_out
+
+
+def revoke_everything(customer: Customer, origin: Origin) -> SignedOut:
+    """Sign the customer out of every browser and every app, at once."""
+    signed_out = sign_out_everywhere(customer)
+    bump_version(customer)
+    record_event("sessions.revoked", origin, customer.customer_id,
+                 sessions_ended=signed_out.sessions, grants_revoked=signed_out.grants)
+    return signed_out
+
+
+# ---- phone bindings -----------------------------------------------------------------------
+
+def binding_of_customer(customer: Customer, binding_id: int) -> PhoneBinding:
+    """The customer's phone binding with this id; NotTheirs if there is none."""
+    binding = db.session.get(PhoneBinding, binding_id)
+    if binding is None or binding.customer_pk != customer.id:
+        raise NotTheirs("This customer has no phone binding with this id.",
+                        "unknown-phone-binding")
+    return binding
+
+
+def _phone_identifier(customer: Customer, e164: str):
+    return next((i for i in customer.identifiers if i.kind == "phone" and i.match_key == e164),
+                None)
+
+
+def release_binding(customer: Customer, binding_id: int, origin: Origin) -> PhoneBinding:
+    """SMS to this number no longer opens the account: the binding is released and the
+    phone identifier kept, unverified (see the module docstring). StateConflict if the
+    binding is already released or recycled."""
+    binding = binding_of_customer(customer, binding_id)
+    if binding.status in (RELEASED, RECYCLED):
+        raise StateConflict(f"This phone binding is already {binding.status}.",
+                            f"binding-{binding.status}")
+    phone_bindings.release(binding, "admin", origin)
+    identifier = _phone_identifier(customer, binding.e164)
+    unverified = identifier is not None and identifier.verified_at is not None
+    if unverified:
+        identifier.verified_at = None
+    bump_version(customer)
+    record_event("phone.released", origin, customer.customer_id, binding_id=binding.id,
+                 phone_hint=binding.e164[-2:], identifier_unverified=unverified)
+    return binding
+
+
+def mark_binding_recycled(customer: Customer, binding_id: int, origin: Origin) -> PhoneBinding:
+    """The number was reassigned to someone else: the binding is marked recycled and the
+    phone identifier removed (see the module docstring). A released binding may still be
+    marked recycled; StateConflict if it already is."""
+    binding = binding_of_customer(customer, binding_id)
+    if binding.status == RECYCLED:
+        raise StateConflict("This phone binding is already recycled.", "binding-recycled")
+    phone_bindings.mark_recycled(binding, "marked recycled by support", origin)
+    identifier = _phone_identifier(customer, binding.e164)
+    if identifier is not None:
+        record_event("identifier.removed", origin, customer.customer_id, kind="phone",
+                     value=identifier.value, reason="recycled")
+        customer.identifiers.remove(identifier)
+        db.session.flush()
+    bump_version(customer)
+    return binding
