@@ -24,3 +24,17 @@ def print_table(title: str, heading: str, rows: list[tuple[str, float]],
     print(f"{heading:{width}} {'per second':>11} {'vs baseline':>12}")
     for name, rate in rows:
         print(f"{name:{width}} {rate:11.1f} {rate / baseline:12.{ratio_digits}f}")
+
+
+def bench_app(**overrides):
+    """An app in development mode on a fresh SQLite file in a temporary folder (migrate it
+    with flask_migrate.upgrade inside an app context)."""
+    import tempfile
+    from pathlib import Path
+
+    from app import create_app
+    directory = Path(tempfile.mkdtemp(prefix="tessera-bench-"))
+    return create_app({"ENV": "development", "INSTANCE_PATH": str(directory),
+                       "DATABASE_URL": f"sqlite:///{directory / 'bench.db'}",
+                       "SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789",
+                       **overrides})

@@ -18,6 +18,8 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from app.extensions import db, limiter
+from app.providers import twilio_sms
+from tests.fakes.twilio_server import FakeTwilio
 from tests.postgres import PostgresServer, PostgresUnavailable, create_database, free_port, wait_for
 from tests.redis_server import RedisServer, RedisUnavailable
 
@@ -175,6 +177,30 @@ def live_server(app):
     yield f"http://127.0.0.1:{port}"
     server.shutdown()
     thread.join(timeout=10)
+
+
+# ---- the fake Twilio on 127.0.0.1 ---------------------------------------------------------
+
+#: The Lookup v2 packages Tessera asks for when PHONE_LOOKUP is "twilio-lookup".
+LOOKUP_FIELDS = "line_type_intelligence,sim_swap,reassigned_number"
+
+
+@pytest.fixture
+def fake_twilio():
+    """A fake Twilio API on 127.0.0.1 (tests/fakes/twilio_server.py)."""
+    fake = FakeTwilio().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def app_with_twilio_lookup(make_app, fake_twilio, monkeypatch):
+    """Tessera with Twilio Lookup (through the fake) for phone trust, and console SMS; no
+    wait before the retry of a 5xx (the backoff is a constant, not logic under test)."""
+    monkeypatch.setattr(twilio_sms, "RETRY_BACKOFF_SECONDS", 0)
+    return make_app(PHONE_LOOKUP="twilio-lookup", TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+                    TWILIO_AUTH_TOKEN="test-auth-token-0123456789abcdef",
+                    TWILIO_BASE_URL=fake_twilio.url, TWILIO_LOOKUP_FIELDS=LOOKUP_FIELDS)
 
 
 # ---- helpers shared by tests -------------------------------------------------------------

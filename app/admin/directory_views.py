@@ -156,10 +156,8 @@ def link_customer_account(customer_id: str):
     except CustomerError as error:
         # The values were checked above: what is left is that the pair is taken.
         raise ApiProblem(409, "Conflict", str(error), "account-already-linked") from None
-    audit("linked_account_added", customer.customer_id, system=system,
-          account_number=account_number)
-    db.session.commit()
-    return _customer_response(customer, 201)
+    return _linked_account_changed(customer, "linked_account_added", system, account_number,
+                                   201)
 
 
 @bp.delete("/customers/<customer_id>/linked-accounts/<system>/<path:account_number>")
@@ -172,10 +170,8 @@ def unlink_customer_account(customer_id: str, system: str, account_number: str):
     claim_version(customer)
     system, account_number = link.system, link.account_number
     unlink_account(link, g.admin.origin)
-    audit("linked_account_removed", customer.customer_id, system=system,
-          account_number=account_number)
-    db.session.commit()
-    return _customer_response(customer, 200)
+    return _linked_account_changed(customer, "linked_account_removed", system, account_number,
+                                   200)
 
 
 @bp.post("/linked-accounts/resolve")
@@ -235,6 +231,14 @@ def _customer_response(customer: Customer, status: int):
     response = jsonify(customer_view(customer))
     response.status_code = status
     return with_etag(response, customer)
+
+
+def _linked_account_changed(customer: Customer, action: str, system: str,
+                            account_number: str, status: int):
+    """Audit the admin call that linked or unlinked this pair, commit, and answer."""
+    audit(action, customer.customer_id, system=system, account_number=account_number)
+    db.session.commit()
+    return _customer_response(customer, status)
 
 
 def _unprocessable(field_name: str, error: CustomerError) -> ApiProblem:

@@ -93,75 +93,73 @@ def recovery_lock(customer_id: str):
     return _answer(customer, "account_locked")
 
 
+def _bodyless_action(customer_id: str, service, action: str, details=None):
+    """The shape of every action without a body: load the customer, check any If-Match,
+    run `service(customer, origin)`, audit `action` (with `details(result)`, if given),
+    commit, and tell the customer with the notice of the same name."""
+    customer = writable_customer(customer_id)
+    claim_version(customer, required=False)
+    result = _act(service, customer, g.admin.origin)
+    audit(action, customer.customer_id, **(details(result) if details else {}))
+    return _answer(customer, action)
+
+
+def _binding_action(customer_id: str, binding_id: str, service, action: str):
+    """Release or retire one phone binding with `service(customer, binding_id, origin)`;
+    audited as `action`. The customer is told on every trusted channel but that number."""
+    customer = writable_customer(customer_id)
+    number = _binding_id(binding_id)
+    claim_version(customer, required=False)
+    binding = _act(service, customer, number, g.admin.origin)
+    audit(action, customer.customer_id, binding_id=binding.id,
+          phone_hint=binding.e164[-2:])
+    return _answer(customer, "phone_released", binding.e164, skip=binding.e164)
+
+
 @bp.post("/customers/<customer_id>/unlock")
 @admin_required(SCOPE)
 def recovery_unlock(customer_id: str):
     """Unlock a locked account."""
-    customer = writable_customer(customer_id)
-    claim_version(customer, required=False)
-    _act(support.unlock, customer, g.admin.origin)
-    audit("account_unlocked", customer.customer_id)
-    return _answer(customer, "account_unlocked")
+    return _bodyless_action(customer_id, support.unlock, "account_unlocked")
 
 
 @bp.post("/customers/<customer_id>/password-reset")
 @admin_required(SCOPE)
 def recovery_password_reset(customer_id: str):
     """Force a new password at the next login; signs the customer out everywhere."""
-    customer = writable_customer(customer_id)
-    claim_version(customer, required=False)
-    _act(support.require_password_reset, customer, g.admin.origin)
-    audit("password_reset_required", customer.customer_id)
-    return _answer(customer, "password_reset_required")
+    return _bodyless_action(customer_id, support.require_password_reset,
+                            "password_reset_required")
 
 
 @bp.post("/customers/<customer_id>/mfa-reset")
 @admin_required(SCOPE)
 def recovery_mfa_reset(customer_id: str):
     """Remove the authenticator app and recovery codes; a new app at the next login."""
-    customer = writable_customer(customer_id)
-    claim_version(customer, required=False)
-    _act(support.reset_mfa, customer, g.admin.origin)
-    audit("mfa_reset", customer.customer_id)
-    return _answer(customer, "mfa_reset")
+    return _bodyless_action(customer_id, support.reset_mfa, "mfa_reset")
 
 
 @bp.post("/customers/<customer_id>/phone-bindings/<binding_id>/release")
 @admin_required(SCOPE)
 def recovery_release_binding(customer_id: str, binding_id: str):
     """SMS to this number stops opening the account; the phone stays, unverified."""
-    customer = writable_customer(customer_id)
-    number = _binding_id(binding_id)
-    claim_version(customer, required=False)
-    binding = _act(support.release_binding, customer, number, g.admin.origin)
-    audit("phone_released", customer.customer_id, binding_id=binding.id,
-          phone_hint=binding.e164[-2:])
-    return _answer(customer, "phone_released", binding.e164, skip=binding.e164)
+    return _binding_action(customer_id, binding_id, support.release_binding, "phone_released")
 
 
 @bp.post("/customers/<customer_id>/phone-bindings/<binding_id>/recycled")
 @admin_required(SCOPE)
 def recovery_binding_recycled(customer_id: str, binding_id: str):
     """The number belongs to someone else now: binding recycled, phone removed."""
-    customer = writable_customer(customer_id)
-    number = _binding_id(binding_id)
-    claim_version(customer, required=False)
-    binding = _act(support.mark_binding_recycled, customer, number, g.admin.origin)
-    audit("phone_recycled", customer.customer_id, binding_id=binding.id,
-          phone_hint=binding.e164[-2:])
-    return _answer(customer, "phone_released", binding.e164, skip=binding.e164)
+    return _binding_action(customer_id, binding_id, support.mark_binding_recycled,
+                           "phone_recycled")
 
 
 @bp.post("/customers/<customer_id>/sessions/revoke")
 @admin_required(SCOPE)
 def recovery_revoke_sessions(customer_id: str):
     """Sign the customer out of every browser and app."""
-    customer = writable_customer(customer_id)
-    claim_version(customer, required=False)
-    signed_out = _act(support.revoke_everything, customer, g.admin.origin)
-    audit("sessions_revoked", customer.customer_id, sessions_ended=signed_out.sessions,
-          grants_revoked=signed_out.grants)
-    return _answer(customer, "sessions_revoked")
+    return _bodyless_action(customer_id, support.revoke_everything, "sessions_revoked",
+                            details=lambda signed_out: {"sessions_ended": signed_out.sessions,
+                                                        "grants_revoked": signed_out.grants})
 
 
 def _identifier_id(body: dict, channel: str) -> int | None:

@@ -215,11 +215,7 @@ def require_password_reset(customer: Customer, origin: Origin) -> SignedOut:
     if not add_required_action(customer, UPDATE_PASSWORD):
         raise StateConflict("A password reset is already pending for this customer.",
                             "already-pending")
-    signed_out = sign_out_everywhere(customer)
-    bump_version(customer)
-    record_event("password.reset_required", origin, customer.customer_id,
-                 sessions_ended=signed_out.sessions, grants_revoked=signed_out.grants)
-    return signed_out
+    return _sign_out_and_record(customer, origin, "password.reset_required")
 
 
 def reset_mfa(customer: Customer, origin: Origin) -> SignedOut:
@@ -238,19 +234,23 @@ def reset_mfa(customer: Customer, origin: Origin) -> SignedOut:
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.customer_pk == customer.id)
                        .execution_options(synchronize_session=False))
     add_required_action(customer, CONFIGURE_TOTP)
-    signed_out = sign_out_everywhere(customer)
-    bump_version(customer)
-    record_event("mfa.reset", origin, customer.customer_id, totp_removed=bool(totp_rows),
-                 recovery_codes_deleted=code_rows, sessions_ended=signed_out.sessions,
-                 grants_revoked=signed_out.grants)
-    return signed_out
+    return _sign_out_and_record(customer, origin, "mfa.reset", totp_removed=bool(totp_rows),
+                                recovery_codes_deleted=code_rows)
 
 
 def revoke_everything(customer: Customer, origin: Origin) -> SignedOut:
     """Sign the customer out of every browser and every app, at once."""
+    return _sign_out_and_record(customer, origin, "sessions.revoked")
+
+
+def _sign_out_and_record(customer: Customer, origin: Origin, event: str,
+                         **details) -> SignedOut:
+    """The end of the forced resets and of revoking everything: sign out everywhere, bump
+    the version, and record `event` with `details` and what ended (sessions, grants).
+    (`lock` also expires recovery links in between, so it spells this out itself.)"""
     signed_out = sign_out_everywhere(customer)
     bump_version(customer)
-    record_event("sessions.revoked", origin, customer.customer_id,
+    record_event(event, origin, customer.customer_id, **details,
                  sessions_ended=signed_out.sessions, grants_revoked=signed_out.grants)
     return signed_out
 

@@ -1,7 +1,10 @@
 """Calling the admin API in tests: an admin client's token, requests with it, and the
-problem-JSON assertion every refusal shares."""
+problem-JSON assertion every refusal shares; and Ada, the customer many of them look at."""
 from __future__ import annotations
 
+from app.customers import link_account
+from app.extensions import db
+from tests.factories import TEST_ORIGIN, make_customer
 from tests.oidc.helpers import make_client
 
 ALL_SCOPES = "admin:read admin:write admin:recovery admin:gdpr"
@@ -39,3 +42,13 @@ def assert_problem(response, status: int, kind: str | None = None) -> dict:
     if kind is not None:
         assert body["type"].endswith("/" + kind), body
     return body
+
+
+def make_ada(app) -> str:
+    """Ada: a verified email (make_customer's default), phone +14155552671, username
+    "ada_l", and billing account B-1001, committed; her customer ID."""
+    with app.app_context():
+        customer = make_customer(phone="+14155552671", username="ada_l")
+        link_account(customer, "billing", "B-1001", TEST_ORIGIN)
+        db.session.commit()
+        return customer.customer_id

@@ -13,13 +13,12 @@ from sqlalchemy import func, select
 
 from app.admin.auth import SCOPES
 from app.admin.openapi import document
-from app.customers import get_by_customer_id, link_account
+from app.customers import get_by_customer_id
 from app.extensions import db
 from app.models import AuditEvent, Customer, utcnow
 from app.oidc import tokens
 from app.oidc.clients import get_client
-from tests.admin.helpers import admin_token, assert_problem
-from tests.factories import TEST_ORIGIN, make_customer
+from tests.admin.helpers import admin_token, assert_problem, make_ada
 from tests.oidc.helpers import make_client
 
 OPERATIONS = [(method.upper(), path, spec)
@@ -70,11 +69,7 @@ def _customer_token(app, customer_id: str) -> str:
 
 @pytest.fixture
 def ada(app):
-    with app.app_context():
-        customer = make_customer(phone="+14155552671", username="ada_l")
-        link_account(customer, "billing", "B-1001", TEST_ORIGIN)
-        db.session.commit()
-        return customer.customer_id
+    return make_ada(app)
 
 
 def test_the_document_lists_operations_with_known_scopes():

@@ -9,14 +9,12 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from app.customers import link_account
 from app.extensions import db
 from app.identity.customer_ids import format_for_people
 from app.models import AuditEvent, utcnow
 from app.oidc import tokens
 from app.oidc.clients import get_client
-from tests.factories import TEST_ORIGIN, make_customer
-from tests.admin.helpers import admin_token, assert_problem
+from tests.admin.helpers import admin_token, assert_problem, make_ada
 from tests.oidc.helpers import make_client
 
 PHONE = "+14155552671"
@@ -30,11 +28,7 @@ def get(app, path: str, token: str | None, **headers):
 
 @pytest.fixture
 def ada(app):
-    with app.app_context():
-        customer = make_customer(phone=PHONE, username="ada_l")
-        link_account(customer, "billing", "B-1001", TEST_ORIGIN)
-        db.session.commit()
-        return customer.customer_id
+    return make_ada(app)
 
 
 # ---- who may call -------------------------------------------------------------------------

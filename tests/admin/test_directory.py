@@ -16,7 +16,7 @@ from app.customers import PROFILE_FIELDS, get_by_customer_id, link_account
 from app.extensions import db
 from app.identity import customer_ids
 from app.models import AuditEvent
-from tests.admin.helpers import admin_token, assert_problem, auth, read_customer
+from tests.admin.helpers import admin_token, assert_problem, auth, make_ada, read_customer
 from tests.conftest import read_outbox
 from tests.factories import TEST_ORIGIN, make_customer
 
@@ -27,11 +27,7 @@ GB_PHONE = "+447400123456"
 @pytest.fixture
 def ada(app):
     """A customer with a verified email, phone and username, and a billing account."""
-    with app.app_context():
-        customer = make_customer(phone=US_PHONE, username="ada_l")
-        link_account(customer, "billing", "B-1001", TEST_ORIGIN)
-        db.session.commit()
-        return customer.customer_id
+    return make_ada(app)
 
 
 @pytest.fixture
@@ -43,16 +39,6 @@ def grace(app):
         link_account(customer, "billing", "B-2002", TEST_ORIGIN)
         db.session.commit()
         return customer.customer_id
-
-
-@pytest.fixture
-def writer(app):
-    return admin_token(app, "admin:write")
-
-
-@pytest.fixture
-def reader(app):
-    return admin_token(app, "admin:read")
 
 
 def snapshot(app, customer_id: str) -> dict:

@@ -15,7 +15,7 @@ from app.auth.login import set_password
 from app.customers import get_by_customer_id, link_account
 from app.extensions import db
 from app.models import AuditEvent
-from tests.admin.helpers import admin_token, assert_problem, auth, read_customer
+from tests.admin.helpers import assert_problem, auth, read_customer
 from tests.conftest import csrf_token
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
 
@@ -30,16 +30,6 @@ def ada(app):
 def grace(app):
     with app.app_context():
         return make_customer(email="grace@example.com", given_name="Grace").customer_id
-
-
-@pytest.fixture
-def writer(app):
-    return admin_token(app, "admin:write")
-
-
-@pytest.fixture
-def reader(app):
-    return admin_token(app, "admin:read")
 
 
 def patch(app, token: str, customer_id: str, if_match: str | None, **members):

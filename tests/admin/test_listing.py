@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from app.customers import get_by_customer_id
 from app.extensions import db
 from app.models import AuditEvent
-from tests.admin.helpers import admin_token, assert_problem, auth
+from tests.admin.helpers import assert_problem, auth
 from tests.factories import make_customer
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
@@ -50,11 +50,6 @@ def listing(app, token: str, **params):
 def audit_count(app) -> int:
     with app.app_context():
         return db.session.scalar(select(func.count()).select_from(AuditEvent))
-
-
-@pytest.fixture
-def reader(app):
-    return admin_token(app, "admin:read")
 
 
 @pytest.fixture

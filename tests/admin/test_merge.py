@@ -71,6 +71,21 @@ def merge_via_api(app, token: str, survivor_id: str, absorbed_id: str, **body):
                 {"absorbed_customer_id": absorbed_id, **body}, **{"If-Match": etag})
 
 
+def merge_to_every_factor(app, token: str, survivor_id: str, absorbed_id: str) -> None:
+    """Merge through the API; the survivor answers with a password, an authenticator app
+    and all ten recovery codes."""
+    response = merge_via_api(app, token, survivor_id, absorbed_id)
+    assert response.status_code == 200, response.text
+    assert response.json["factors"] == {"password": True, "totp": True,
+                                        "recovery_codes_remaining": 10}
+
+
+def assert_no_factors_left(customer_pk: int) -> None:
+    """No password, authenticator app or recovery code row is left on this customer."""
+    for model in (PasswordCredential, TotpCredential, RecoveryCode):
+        assert count(model, model.customer_pk == customer_pk) == 0, model
+
+
 def issue_tokens(app, client_id: str, customer_id: str) -> dict:
     """Tokens for a customer straight from the token service (the code flow has its own
     tests; test_erasure.py runs it end to end)."""
@@ -182,18 +197,14 @@ def test_factor_conflict_the_survivors_password_and_app_win(app, token, pair):
             RecoveryCode.customer_pk == survivor.id)))
         survivor_pk, absorbed_pk = survivor.id, absorbed.id
 
-    response = merge_via_api(app, token, survivor_id, absorbed_id)
+    merge_to_every_factor(app, token, survivor_id, absorbed_id)
 
-    assert response.status_code == 200, response.text
-    assert response.json["factors"] == {"password": True, "totp": True,
-                                        "recovery_codes_remaining": 10}
     with app.app_context():
         assert db.session.get(PasswordCredential, survivor_pk).password_hash == kept_hash
         assert db.session.get(TotpCredential, survivor_pk).secret_sealed == kept_sealed
         assert set(db.session.scalars(select(RecoveryCode.code_hash).where(
             RecoveryCode.customer_pk == survivor_pk))) == kept_codes
-        for model in (PasswordCredential, TotpCredential, RecoveryCode):
-            assert count(model, model.customer_pk == absorbed_pk) == 0, model
+        assert_no_factors_left(absorbed_pk)
         details = db.session.scalar(select(AuditEvent.details).where(
             AuditEvent.event == "customer.merged", AuditEvent.customer_id == survivor_id))
         assert (details["password_from"], details["totp_from"]) == ("survivor", "survivor")
@@ -209,18 +220,14 @@ def test_factor_conflict_a_factor_the_survivor_lacks_is_taken_from_the_absorbed(
         survivor_id, absorbed_id = survivor.customer_id, absorbed.customer_id
         survivor_pk, absorbed_pk = survivor.id, absorbed.id
 
-    response = merge_via_api(app, token, survivor_id, absorbed_id)
+    merge_to_every_factor(app, token, survivor_id, absorbed_id)
 
-    assert response.status_code == 200, response.text
-    assert response.json["factors"] == {"password": True, "totp": True,
-                                        "recovery_codes_remaining": 10}
     with app.app_context():
         assert db.session.get(PasswordCredential, survivor_pk).password_hash == moved_hash
         sealed = db.session.get(TotpCredential, survivor_pk).secret_sealed
         # Sealed again for the survivor: it opens with the survivor as context only.
         assert unseal(sealed, f"totp:{survivor_pk}").decode() == secret
-        for model in (PasswordCredential, TotpCredential, RecoveryCode):
-            assert count(model, model.customer_pk == absorbed_pk) == 0, model
+        assert_no_factors_left(absorbed_pk)
         survivor = get_by_customer_id(survivor_id)
         with time_machine.travel(START.replace(minute=2), tick=False):
             assert totp.verify_totp(survivor, pyotp.TOTP(secret).now())

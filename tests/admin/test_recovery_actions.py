@@ -27,11 +27,11 @@ from app.identity.customer_ids import format_for_people
 from app.keyed_hash import keyed_hash
 from app.models import (AuditEvent, Customer, PasswordCredential, PhoneBinding,
                         RecoveryLink, utcnow)
-from app.providers import twilio_sms
 from tests.admin.helpers import admin_token, assert_problem, auth, read_customer
+from tests.conftest import LOOKUP_FIELDS as FIELDS
 from tests.conftest import read_outbox
 from tests.factories import TEST_ORIGIN, make_customer
-from tests.fakes.twilio_server import FakeTwilio, lookup_json
+from tests.fakes.twilio_server import lookup_json
 
 PHONE = "+447400123456"
 US_PHONE = "+14155552671"
@@ -540,23 +540,10 @@ def test_sms_links_follow_the_phone_policy_offline_too(app, ada, token):
 
 # ---- SMS links against Twilio Lookup (the fake on 127.0.0.1) -----------------------------
 
-FIELDS = "line_type_intelligence,sim_swap,reassigned_number"
-
-
 @pytest.fixture
-def fake_twilio():
-    fake = FakeTwilio().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def looked_up(make_app, fake_twilio, monkeypatch):
+def looked_up(app_with_twilio_lookup):
     """Tessera with Twilio Lookup (the fake), a customer with a US phone, and a token."""
-    monkeypatch.setattr(twilio_sms, "RETRY_BACKOFF_SECONDS", 0)
-    app = make_app(PHONE_LOOKUP="twilio-lookup", TWILIO_ACCOUNT_SID="AC" + "0" * 32,
-                   TWILIO_AUTH_TOKEN="test-auth-token-0123456789abcdef",
-                   TWILIO_BASE_URL=fake_twilio.url, TWILIO_LOOKUP_FIELDS=FIELDS)
+    app = app_with_twilio_lookup
     with app.app_context():
         customer_id = make_customer(email=EMAIL, phone=US_PHONE).customer_id
     return app, customer_id, admin_token(app, SCOPE)

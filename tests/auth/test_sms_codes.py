@@ -19,18 +19,10 @@ from app.models import AuditEvent, VerificationCode, utcnow
 from app.providers import twilio_sms
 from tests.conftest import last_code, read_outbox
 from tests.factories import TEST_ORIGIN, make_customer
-from tests.fakes.twilio_server import FakeTwilio
 
 PHONE = "+447400123456"
 ACCOUNT_SID = "AC" + "0" * 32
 VERIFY_SID = "VA" + "2" * 32
-
-
-@pytest.fixture
-def fake_twilio():
-    fake = FakeTwilio().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Fixtures for the provider tests: an app without a database, the fakes, and the log.
+"""Fixtures for the provider tests: an app without a database, the fakes, and the log
+(the fake Twilio itself, `fake_twilio`, is in tests/conftest.py).
 
 Providers never touch the database, so these tests build their app on one SQLite URL that
 is never opened, instead of running everything twice through `make_app`.
@@ -13,7 +14,6 @@ from app import create_app
 from app.providers import twilio_sms
 from tests.conftest import base_config
 from tests.fakes.smtp_server import TestCertificates
-from tests.fakes.twilio_server import FakeTwilio
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
@@ -29,14 +29,6 @@ def provider_app(tmp_path):
         return create_app(base_config(tmp_path, f"sqlite:///{tmp_path / 'unused.db'}")
                           | overrides)
     return build
-
-
-@pytest.fixture
-def fake_twilio():
-    """A fake Twilio API on 127.0.0.1 (tests/fakes/twilio_server.py)."""
-    fake = FakeTwilio().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

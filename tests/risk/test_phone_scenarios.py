@@ -19,31 +19,20 @@ from app.auth.sms_codes import SmsCodeError
 from app.extensions import db
 from app.models import AuditEvent, LoginSession, utcnow
 from app.models.phone import RECYCLED
-from app.providers import twilio_sms
 from app.risk import phone_risk
 from app.risk.phone_policy import ALLOW
+from tests.conftest import LOOKUP_FIELDS as FIELDS
 from tests.conftest import last_code, read_outbox
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
-from tests.fakes.twilio_server import FakeTwilio, lookup_json
+from tests.fakes.twilio_server import lookup_json
 
 PHONE = "+14155552671"
-FIELDS = "line_type_intelligence,sim_swap,reassigned_number"
 
 
 @pytest.fixture
-def fake_twilio():
-    fake = FakeTwilio().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def app(make_app, fake_twilio, monkeypatch):
+def app(app_with_twilio_lookup):
     """Tessera with Twilio Lookup (through the fake) and console SMS."""
-    monkeypatch.setattr(twilio_sms, "RETRY_BACKOFF_SECONDS", 0)
-    return make_app(PHONE_LOOKUP="twilio-lookup", TWILIO_ACCOUNT_SID="AC" + "0" * 32,
-                    TWILIO_AUTH_TOKEN="test-auth-token-0123456789abcdef",
-                    TWILIO_BASE_URL=fake_twilio.url, TWILIO_LOOKUP_FIELDS=FIELDS)
+    return app_with_twilio_lookup
 
 
 def answer(fake, **packages) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 
 import pytest
 import time_machine
@@ -20,6 +19,7 @@ from app.models import AuditEvent, CommunicationConsent, Customer
 from app.web.consent_pages import SAVED, UNCHANGED
 from tests.conftest import csrf_token
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
+from tests.web.forms import parse_form
 
 ADA = "ada@example.com"
 PAGE = "/account/communications"
@@ -29,31 +29,9 @@ START = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
 
 # ---- helpers -----------------------------------------------------------------------------
 
-class _Inputs(HTMLParser):
-    """Every input of a page by name, with its attributes; and the `for` of each label."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.inputs: dict[str, dict] = {}
-        self.label_targets: set[str] = set()
-
-    def handle_starttag(self, tag, attrs) -> None:
-        attributes = dict(attrs)
-        if tag == "input" and attributes.get("name"):
-            self.inputs[attributes["name"]] = attributes
-        if tag == "label" and attributes.get("for"):
-            self.label_targets.add(attributes["for"])
-
-
-def parse(page_html: str) -> _Inputs:
-    parser = _Inputs()
-    parser.feed(page_html)
-    return parser
-
-
 def ticked(page_html: str) -> dict[str, bool]:
     """Each box on the page: ticked or not."""
-    inputs = parse(page_html).inputs
+    inputs = parse_form(page_html).inputs
     return {name: "checked" in inputs[name] for name in BOXES}
 
 
@@ -90,7 +68,7 @@ def save(client, *boxes: str, **extra):
     """GET the page, then POST it with `boxes` ticked (what a browser sends)."""
     page = client.get(PAGE)
     assert page.status_code == 200, page.text
-    form = parse(page.text).inputs
+    form = parse_form(page.text).inputs
     data = {"csrf_token": csrf_token(page.text),
             "wordings_shown": form["wordings_shown"]["value"]}
     data.update({box: "y" for box in boxes})
@@ -144,7 +122,7 @@ def test_every_box_is_labelled_and_the_page_has_no_inline_script(browser):
     response = browser.get(PAGE)
 
     assert "<script" not in response.text.lower() and "style=" not in response.text
-    page = parse(response.text)
+    page = parse_form(response.text)
     for name in BOXES:
         box = page.inputs[name]
         assert box["type"] == "checkbox" and box["id"] in page.label_targets
@@ -241,7 +219,7 @@ def test_choices_made_elsewhere_are_shown_with_where_they_were_made(app, ada, br
 def test_a_save_without_a_valid_csrf_token_changes_nothing(app, ada, browser, token):
     page = browser.get(PAGE)
     data = {"email_marketing": "y",
-            "wordings_shown": parse(page.text).inputs["wordings_shown"]["value"]}
+            "wordings_shown": parse_form(page.text).inputs["wordings_shown"]["value"]}
     if token is not None:
         data["csrf_token"] = token
     before = state(app, ada)
@@ -263,7 +241,7 @@ def test_words_changed_while_the_page_was_open_are_asked_again(app, ada, browser
     assert "changed while the page was open" in text(response)
     assert state(app, ada) == before
     # The page now carries the words in force, so saving it again goes through.
-    form = parse(response.text).inputs
+    form = parse_form(response.text).inputs
     assert form["wordings_shown"]["value"] == consents.wordings_tag()
     assert "checked" in form["email_marketing"]
     again = browser.post(PAGE, data={"csrf_token": csrf_token(response.text),

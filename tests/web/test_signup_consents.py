@@ -5,7 +5,6 @@ creates the account; an unticked box records nothing. Runs on SQLite and Postgre
 from __future__ import annotations
 
 import html
-from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import func, select
@@ -17,31 +16,10 @@ from app.extensions import db
 from app.models import AuditEvent, CommunicationConsent, Customer, VerificationCode
 from tests.conftest import csrf_token, last_code, read_outbox
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN
+from tests.web.forms import parse_form
 
 EMAIL = "grace@example.com"
 CURRENT = consents.WORDINGS[("email", "marketing")].version
-
-
-class _Inputs(HTMLParser):
-    """Every input of a page by name, with its attributes; and the `for` of each label."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.inputs: dict[str, dict] = {}
-        self.label_targets: set[str] = set()
-
-    def handle_starttag(self, tag, attrs) -> None:
-        attributes = dict(attrs)
-        if tag == "input" and attributes.get("name"):
-            self.inputs[attributes["name"]] = attributes
-        if tag == "label" and attributes.get("for"):
-            self.label_targets.add(attributes["for"])
-
-
-def parse(page_html: str) -> _Inputs:
-    parser = _Inputs()
-    parser.feed(page_html)
-    return parser
 
 
 def start(client, *boxes: str, **extra):
@@ -49,7 +27,7 @@ def start(client, *boxes: str, **extra):
     page = client.get("/signup")
     data = {"csrf_token": csrf_token(page.text), "identifier": EMAIL,
             "password": STRONG_PASSWORD,
-            "wordings_shown": parse(page.text).inputs["wordings_shown"]["value"]}
+            "wordings_shown": parse_form(page.text).inputs["wordings_shown"]["value"]}
     data.update({box: "y" for box in boxes})
     data.update(extra)
     return client.post("/signup", data=data)
@@ -82,7 +60,7 @@ def count(app, model) -> int:
 def test_the_signup_page_offers_two_unticked_boxes_with_the_words(client):
     response = client.get("/signup")
 
-    page = parse(response.text)
+    page = parse_form(response.text)
     shown = " ".join(html.unescape(response.text).split())
     for name, pair in (("email_marketing", ("email", "marketing")),
                        ("sms_marketing", ("sms", "marketing"))):
@@ -171,7 +149,7 @@ def test_words_changed_while_the_page_was_open_are_asked_again(app, client):
     assert response.status_code == 400
     assert "changed while the page was open" in html.unescape(response.text)
     assert count(app, VerificationCode) == 0 and read_outbox(app) == []
-    assert parse(response.text).inputs["wordings_shown"]["value"] == consents.wordings_tag()
+    assert parse_form(response.text).inputs["wordings_shown"]["value"] == consents.wordings_tag()
     # Nothing ticked, nothing agreed to: an old page still signs up.
     assert start(app.test_client(), wordings_shown="old").status_code == 303
 
