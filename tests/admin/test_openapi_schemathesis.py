@@ -44,7 +44,8 @@ def admin_api(make_app):
         db.session.commit()
         customer_id = customer.customer_id
     server = make_server("127.0.0.1", free_port(), app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     base_url = f"http://127.0.0.1:{server.server_port}"
     yield {"base_url": base_url, "customer_id": customer_id,
