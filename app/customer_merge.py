@@ -57,7 +57,6 @@ from sqlalchemy import delete, select, update
 
 from app.audit import Origin, record_event
 from app.auth import totp
-from app.crypto import seal, unseal
 from app.customers import CustomerError, bump_version
 from app.extensions import db
 from app.models import (AuthorizationCode, CommunicationConsent, Consent, Customer, Identifier,
@@ -241,22 +240,14 @@ def _merge_totp(absorbed: Customer, survivor: Customer) -> str | None:
         _delete(TotpCredential, absorbed)
         _delete(RecoveryCode, absorbed)
         return "survivor"
-    theirs = totp._credential(absorbed, confirmed=True)  # noqa: SLF001 (one query rule)
     # The survivor has no app that is a factor: a pending enrolment or codes left without
     # an app would stand in the way of (or beside) the absorbed's.
     _delete(TotpCredential, survivor)
     _delete(RecoveryCode, survivor)
-    if theirs is None:
+    if not totp.move_confirmed_app(absorbed, survivor):
         _delete(TotpCredential, absorbed)
         _delete(RecoveryCode, absorbed)
         return None
-    secret = unseal(theirs.secret_sealed, totp._context(absorbed))  # noqa: SLF001
-    resealed = seal(secret, totp._context(survivor))  # noqa: SLF001
-    db.session.execute(
-        update(TotpCredential).where(TotpCredential.customer_pk == absorbed.id)
-        .values(customer_pk=survivor.id, secret_sealed=resealed)
-        .execution_options(synchronize_session=False))
-    db.session.expire(theirs)
     _move(RecoveryCode, absorbed, survivor)
     return "absorbed"
 

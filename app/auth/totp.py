@@ -106,6 +106,22 @@ def _credential(customer: Customer, *, confirmed: bool | None = None) -> TotpCre
     return db.session.execute(query).scalar_one_or_none()
 
 
+def move_confirmed_app(source: Customer, target: Customer) -> bool:
+    """Give `source`'s confirmed authenticator app to `target` (a merge), its secret
+    sealed again with `target` as context, since a sealed secret opens only for the
+    customer it was sealed for. False if `source` has none. The caller commits."""
+    credential = _credential(source, confirmed=True)
+    if credential is None:
+        return False
+    resealed = seal(unseal(credential.secret_sealed, _context(source)), _context(target))
+    db.session.execute(
+        update(TotpCredential).where(TotpCredential.customer_pk == source.id)
+        .values(customer_pk=target.id, secret_sealed=resealed)
+        .execution_options(synchronize_session=False))
+    db.session.expire(credential)
+    return True
+
+
 def has_totp(customer: Customer) -> bool:
     """Whether the customer has a confirmed authenticator app (a login factor)."""
     return _credential(customer, confirmed=True) is not None
