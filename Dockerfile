@@ -6,6 +6,9 @@
 #   TESSERA_DATABASE_URL           PostgreSQL, e.g. postgresql://user:password@db/tessera
 #   TESSERA_ISSUER                 the public https:// URL, without a trailing slash
 #   TESSERA_RATELIMIT_STORAGE_URI  shared counters, e.g. redis://redis:6379/0
+#   TESSERA_SMS_PROVIDER           twilio or twilio-verify (and its TESSERA_TWILIO_* settings)
+#   TESSERA_EMAIL_PROVIDER         smtp (and its TESSERA_SMTP_* settings)
+# and every cost and limit at or above its safe floor (README, "Security").
 # Behind a proxy also set TESSERA_TRUSTED_PROXY_COUNT and FORWARDED_ALLOW_IPS.
 # Serving and migration knobs (WEB_CONCURRENCY, MIGRATE_ON_START): docker/entrypoint.sh.
 #

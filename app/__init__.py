@@ -39,10 +39,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     from app import models  # noqa: F401  (registers every model with the metadata)
     from app.extensions import authorization, csrf, db, limiter, migrate
     from app.oidc.server import configure as configure_authorization
+    from app.web import limit_request_body
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True,
                      compare_type=True)
+    # Before the CSRF check: an oversized body is refused before anything parses it.
+    app.before_request(limit_request_body)
     csrf.init_app(app)
     limiter.init_app(app)
     configure_authorization(authorization, app)

@@ -38,13 +38,17 @@ from app.oidc.clients import (
     GRANT_TYPES,
     SECRET_HASH_PURPOSE,
     ClientError,
+    check_admin_registration,
     check_redirect_uri,
+    client_settings,
     create_client,
     ensure_demo_client,
     get_client,
     list_clients,
     normalize_client_name,
     normalize_redirect_uris,
+    normalize_resource_server_audience,
+    normalize_resources,
     normalize_scope,
 )
 from app.oidc.client_auth import normalize_client_jwks
@@ -250,6 +254,16 @@ def print_link_change(verb: str, customer: Customer, system: str, account_number
 # ---- clients -----------------------------------------------------------------------------
 
 
+RESOURCE_OPTION = click.option(
+    "--resource", "resources", multiple=True,
+    help="A resource (RFC 8707: the URI of an API) the client may ask tokens for; repeat "
+         "for more. The first is the audience of its tokens when it names none.")
+RESOURCE_SERVER_OPTION = click.option(
+    "--resource-server", "resource_server_audience",
+    help="Make this client the resource server for this audience (a URI): it may then "
+         "introspect tokens issued for it.")
+
+
 @clients_cli.command("create")
 @click.option("--name", required=True, help="The name people see on the consent page.")
 @click.option("--redirect-uri", "redirect_uris", multiple=True,
@@ -261,16 +275,25 @@ def print_link_change(verb: str, customer: Customer, system: str, account_number
 @click.option("--grant-type", "grant_types", multiple=True,
               help=f"A grant type, one of {', '.join(GRANT_TYPES)}; repeat for more "
                    "(default: authorization_code and refresh_token).")
-@click.option("--scope", help='Space-separated scopes (default: "openid profile email phone").')
+@click.option("--scope", help='Space-separated scopes (default: "openid profile email phone"; '
+                             'for --admin: "admin:read").')
+@click.option("--admin", is_flag=True,
+              help="An admin client: calls the admin API with client_credentials; the only "
+                   "kind of client that may hold admin:read/write/recovery/gdpr.")
+@RESOURCE_OPTION
+@RESOURCE_SERVER_OPTION
 @json_option
 def create_client_command(name: str, redirect_uris: tuple[str, ...], public: bool,
                           first_party: bool, grant_types: tuple[str, ...], scope: str | None,
-                          as_json: bool) -> None:
+                          admin: bool, resources: tuple[str, ...],
+                          resource_server_audience: str | None, as_json: bool) -> None:
     """Register an OAuth client. A confidential client's secret is printed here only."""
     try:
         client, secret = create_client(name, list(redirect_uris), public=public,
                                        first_party=first_party,
                                        grant_types=list(grant_types) or None, scope=scope,
+                                       admin=admin, resources=resources,
+                                       resource_server_audience=resource_server_audience,
                                        origin=cli_origin())
         db.session.commit()
     except ClientError as error:
@@ -345,6 +368,8 @@ MAX_AUDIENCES = 20
 @click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True,
               help="An exact URI to return to after logout; repeat for more (replaces).")
 @click.option("--backchannel-logout-uri", help="Where to POST back-channel logout tokens.")
+@RESOURCE_OPTION
+@RESOURCE_SERVER_OPTION
 @click.option("--auth-method", type=click.Choice(AUTH_METHODS),
               help="How this confidential client authenticates at the token endpoint.")
 @click.option("--jwks", "jwks_file", type=click.File("r"),
@@ -356,7 +381,8 @@ def update_client_command(client_id: str, name: str | None, redirect_uris: tuple
                           require_pkce: bool | None, subject_type: str | None,
                           id_token_alg: str | None, audiences: tuple[str, ...],
                           post_logout_uris: tuple[str, ...],
-                          backchannel_logout_uri: str | None, auth_method: str | None,
+                          backchannel_logout_uri: str | None, resources: tuple[str, ...],
+                          resource_server_audience: str | None, auth_method: str | None,
                           jwks_file, as_json: bool) -> None:
     """Change a client. Options not given stay as they are; repeated options replace."""
     client = require_client(client_id)
@@ -366,6 +392,7 @@ def update_client_command(client_id: str, name: str | None, redirect_uris: tuple
             first_party=first_party, require_pkce=require_pkce, subject_type=subject_type,
             id_token_alg=id_token_alg, audiences=audiences, post_logout_uris=post_logout_uris,
             backchannel_logout_uri=backchannel_logout_uri, auth_method=auth_method,
+            resources=resources, resource_server_audience=resource_server_audience,
             jwks_text=None if jwks_file is None else jwks_file.read(1_000_000))
     except ClientError as error:
         fail(str(error))
@@ -382,7 +409,8 @@ def update_client_command(client_id: str, name: str | None, redirect_uris: tuple
 
 def client_changes(client: OAuthClient, *, name, redirect_uris, scope, first_party,
                    require_pkce, subject_type, id_token_alg, audiences, post_logout_uris,
-                   backchannel_logout_uri, auth_method, jwks_text=None) -> dict:
+                   backchannel_logout_uri, auth_method, resources=(),
+                   resource_server_audience=None, jwks_text=None) -> dict:
     """The validated new values of the fields to change (model attribute -> value), or
     ClientError. Validates everything before the caller changes anything."""
     changes: dict = {}
@@ -393,6 +421,9 @@ def client_changes(client: OAuthClient, *, name, redirect_uris, scope, first_par
                                                            public=client.is_public)
     if scope is not None:
         changes["scope"] = normalize_scope(scope)
+        check_admin_registration(client.is_admin, public=client.is_public,
+                                 grant_types=list(client.grant_types),
+                                 scope=changes["scope"])
     if first_party is not None:
         changes["is_first_party"] = first_party
     if require_pkce is not None:
@@ -412,6 +443,12 @@ def client_changes(client: OAuthClient, *, name, redirect_uris, scope, first_par
         # The OP calls this URI itself, server to server: never a private-use scheme.
         check_redirect_uri(backchannel_logout_uri, public=False)
         changes["backchannel_logout_uri"] = backchannel_logout_uri
+    if resources:
+        changes["resources"] = normalize_resources(resources)
+    if resource_server_audience is not None and \
+            resource_server_audience != client.resource_server_audience:
+        changes["resource_server_audience"] = normalize_resource_server_audience(
+            resource_server_audience, public=client.is_public)
     if jwks_text is not None:
         if client.is_public:
             raise ClientError("A public client has no keys: it authenticates with "
@@ -496,24 +533,7 @@ def require_client(client_id: str) -> OAuthClient:
 
 def client_json(client: OAuthClient) -> dict:
     """What the client commands print about a client: no secret and no hash."""
-    return {
-        "client_id": client.client_id,
-        "name": client.name,
-        "public": client.is_public,
-        "first_party": client.is_first_party,
-        "redirect_uris": list(client.redirect_uris),
-        "grant_types": list(client.grant_types),
-        "scope": client.scope,
-        "token_endpoint_auth_method": client.token_endpoint_auth_method,
-        "require_pkce": client.require_pkce,
-        "subject_type": client.subject_type,
-        "id_token_signed_response_alg": client.id_token_signed_response_alg,
-        "token_exchange_audiences": list(client.token_exchange_audiences or []),
-        "post_logout_redirect_uris": list(client.post_logout_redirect_uris or []),
-        "backchannel_logout_uri": client.backchannel_logout_uri,
-        "jwks_kids": [key.get("kid") for key in (client.jwks or {}).get("keys", [])],
-        "created_at": client.created_at.isoformat(),
-    }
+    return client_settings(client)
 
 
 def client_lines(payload: dict) -> list[str]:

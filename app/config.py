@@ -8,6 +8,8 @@ convert stops start-up with a message naming the variable.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import secrets
 from pathlib import Path
@@ -102,6 +104,9 @@ DEFAULTS: dict[str, object] = {
     "ADMIN_RATE_LIMIT": "600 per minute",
     # Largest admin API request body; a bigger one is refused (413) before it is read.
     "ADMIN_MAX_BODY_BYTES": 65536,
+    # Largest request body everywhere else (hosted pages, OAuth endpoints): refused (413)
+    # before it is read, before even its CSRF token is checked.
+    "MAX_BODY_BYTES": 65536,
     # Support's recovery links (single use) live this long.
     "RECOVERY_LINK_SECONDS": 900,
     # Delete-my-account: the account is erased this many days after the request, unless
@@ -114,6 +119,10 @@ DEFAULTS: dict[str, object] = {
     # ASVS 6.2.1: at least 8. NIST SP 800-63B-4 asks 15 where the password is the only factor.
     "PASSWORD_MIN_LENGTH": 8,
     "PASSWORD_MIN_ZXCVBN_SCORE": 2,
+    # ASVS 6.1.2/6.2.11: passwords containing one of these words (any case) are refused.
+    # Comma-separated; "auto" is the product name and the issuer host's distinctive labels
+    # (app/auth/passwords.py); add brand names after it ("auto,acme"); empty: none.
+    "PASSWORD_CONTEXT_WORDS": "auto",
     # Per-identifier backoff: after this many consecutive failures each further attempt
     # waits BASE * 2**(n - threshold) seconds, never more than MAX. Never a permanent lock.
     "LOGIN_BACKOFF_THRESHOLD": 5,
@@ -133,13 +142,32 @@ DEFAULTS: dict[str, object] = {
     "ACCESS_TOKEN_SECONDS": 600,
     "ID_TOKEN_SECONDS": 600,
     "REFRESH_TOKEN_SECONDS": 30 * 86400,
-    # A rotated refresh token presented again within this many seconds, while its
+    # A refresh family's absolute lifetime: rotation renews REFRESH_TOKEN_SECONDS but
+    # never past this, counted from the login that started the family.
+    "REFRESH_TOKEN_FAMILY_SECONDS": 90 * 86400,
+    # Opt-in: a rotated refresh token presented again within this many seconds, while its
     # successor is unused (a mobile client that lost the response), is served instead of
-    # revoking the family; 0 turns this off. See tokens.redeem_refresh_token.
-    "REFRESH_TOKEN_REUSE_GRACE_SECONDS": 30,
+    # revoking the family. 0 (the default, RFC 9700 4.14.2): any reuse revokes the family.
+    # See tokens.redeem_refresh_token.
+    "REFRESH_TOKEN_REUSE_GRACE_SECONDS": 0,
     # Number of proxies in front of the app whose X-Forwarded-* headers are trusted.
     "TRUSTED_PROXY_COUNT": 0,
 }
+
+#: A production secret key has at least this many different characters, and a
+#: KEY_ENCRYPTION_KEY at least this many different byte values: a crude entropy floor
+#: that refuses placeholders ("xxxx...", all zeros) but cannot prove randomness (a
+#: random 32-character key has about 25 different characters, 32 random bytes about 30).
+MIN_DISTINCT_KEY_CHARACTERS = 16
+MIN_DISTINCT_KEY_BYTES = 16
+#: OWASP's argon2id minimums (Password Storage Cheat Sheet), as (memory KiB, time cost),
+#: each with parallelism 1; production accepts any cost at or above one of them.
+ARGON2_OWASP_MINIMUMS = ((47104, 1), (19456, 2), (12288, 3), (9216, 4), (7168, 5))
+#: Production backoff: it starts by the 10th failure and grows to at least a minute.
+MAX_BACKOFF_THRESHOLD = 10
+MIN_BACKOFF_MAX_SECONDS = 60
+#: SMTP_SECURITY=none is accepted in production only toward one of these hosts.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 #: Settings whose production value must be set and safe, with what "safe" means.
 PRODUCTION_RULES = {
@@ -150,6 +178,24 @@ PRODUCTION_RULES = {
     "ISSUER": "set it to the public https:// URL of this server",
     "RATELIMIT_STORAGE_URI": "set it to a shared store such as redis://host:6379/0; "
     "memory:// counts per process, so several instances would each allow the limit",
+    "SMS_PROVIDER": "set it to twilio or twilio-verify; console writes codes to the log "
+    "and the outbox file, where anyone who reads them can log in",
+    "EMAIL_PROVIDER": "set it to smtp; console writes codes and recovery links to the log "
+    "and the outbox file",
+    "KEY_ENCRYPTION_KEY": "set it to 32 random bytes in urlsafe base64, e.g. the output of "
+    "python -c 'import secrets; print(secrets.token_urlsafe(32))', or leave it empty to "
+    f"derive it from the secret key (at least {MIN_DISTINCT_KEY_BYTES} different byte values "
+    "are required)",
+    "ARGON2_MEMORY_KIB": "set the memory (KiB) and time cost at or above one of OWASP's "
+    "argon2id minimums: " + ", ".join(f"{memory} KiB with t>={time}"
+                                      for memory, time in ARGON2_OWASP_MINIMUMS),
+    "LOGIN_BACKOFF_THRESHOLD": f"keep backoff on: {ENV_PREFIX}LOGIN_BACKOFF_THRESHOLD "
+    f"between 1 and {MAX_BACKOFF_THRESHOLD}, {ENV_PREFIX}LOGIN_BACKOFF_BASE_SECONDS at least 1 "
+    f"and {ENV_PREFIX}LOGIN_BACKOFF_MAX_SECONDS at least {MIN_BACKOFF_MAX_SECONDS}",
+    "PASSWORD_MIN_ZXCVBN_SCORE": "set it between 2 and 4 (a zxcvbn score below 2 means "
+    "the password falls within a million guesses)",
+    "SMTP_SECURITY": "set it to starttls or tls; none (plain text) is for a relay on this "
+    "machine only (SMTP_HOST localhost or a loopback address)",
 }
 
 
@@ -190,10 +236,17 @@ def finish(config: dict, instance_path: str) -> None:
     if not config["DATABASE_URL"]:
         config["DATABASE_URL"] = f"sqlite:///{instance / 'tessera.db'}"
     config["SQLALCHEMY_DATABASE_URI"] = database_uri(str(config["DATABASE_URL"]))
+    # A pooled connection the database closed (a restart, a failover, an idle timeout) is
+    # replaced before use, instead of failing the request that drew it.
+    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {}).setdefault("pool_pre_ping", True)
     if not config["OUTBOX_PATH"]:
         config["OUTBOX_PATH"] = str(instance / "outbox.jsonl")
     if not config["SECRET_KEY"] and config["ENV"] == "development":
         config["SECRET_KEY"] = _development_secret_key(instance)
+    if str(config["RATELIMIT_STORAGE_URI"]).startswith(("redis://", "rediss://")):
+        # An unreachable Redis fails the request (503) in seconds, not after TCP's minutes.
+        config.setdefault("RATELIMIT_STORAGE_OPTIONS",
+                          {"socket_connect_timeout": 2, "socket_timeout": 2})
     config["SESSION_COOKIE_SECURE"] = str(config["ISSUER"]).startswith("https://")
     config["SESSION_COOKIE_HTTPONLY"] = True
     config["SESSION_COOKIE_SAMESITE"] = "Lax"
@@ -218,12 +271,18 @@ def validate(config: dict) -> None:
     if config["ENV"] == "production":
         if len(str(config["SECRET_KEY"])) < 32:
             problems.append(_rule("SECRET_KEY", "is missing or shorter than 32 characters"))
+        elif len(set(str(config["SECRET_KEY"]))) < MIN_DISTINCT_KEY_CHARACTERS:
+            problems.append(_rule("SECRET_KEY", f"has fewer than {MIN_DISTINCT_KEY_CHARACTERS} "
+                                  "different characters (not random)"))
         if str(config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
             problems.append(_rule("DATABASE_URL", "points at SQLite"))
         if not str(config["ISSUER"]).startswith("https://"):
             problems.append(_rule("ISSUER", "is not an https:// URL"))
         if str(config["RATELIMIT_STORAGE_URI"]).startswith("memory://"):
             problems.append(_rule("RATELIMIT_STORAGE_URI", "is memory://"))
+        for key in ("SMS_PROVIDER", "EMAIL_PROVIDER"):
+            if config[key] == "console":
+                problems.append(_rule(key, "is console"))
     issuer = str(config["ISSUER"])
     if not issuer.startswith(("http://", "https://")) or issuer.endswith("/"):
         problems.append(f"{ENV_PREFIX}ISSUER must be an http(s) URL without a trailing slash")
@@ -239,7 +298,9 @@ def validate(config: dict) -> None:
                 "SMS_CODE_MAX_ATTEMPTS", "SMS_SENDS_PER_NUMBER_PER_HOUR",
                 "SMS_SENDS_PER_IP_PER_HOUR", "SMS_SENDS_PER_PREFIX_PER_HOUR",
                 "TWILIO_TIMEOUT_SECONDS", "SMTP_TIMEOUT_SECONDS", "ADMIN_MAX_BODY_BYTES",
-                "RECOVERY_LINK_SECONDS", "ACCOUNT_DELETION_GRACE_DAYS"):
+                "MAX_BODY_BYTES",
+                "RECOVERY_LINK_SECONDS", "ACCOUNT_DELETION_GRACE_DAYS",
+                "REFRESH_TOKEN_FAMILY_SECONDS"):
         if int(config[key]) < 1:
             problems.append(f"{ENV_PREFIX}{key} must be at least 1")
     if not 60 <= int(config["SMS_CODE_SECONDS"]) <= 600:
@@ -284,8 +345,56 @@ def validate(config: dict) -> None:
         problems.append(f"{ENV_PREFIX}TWILIO_BASE_URL is for tests only: unset it in production")
     if not 8 <= int(config["PASSWORD_MIN_LENGTH"]) <= 64:
         problems.append(f"{ENV_PREFIX}PASSWORD_MIN_LENGTH must be between 8 and 64")
+    if not 0 <= int(config["PASSWORD_MIN_ZXCVBN_SCORE"]) <= 4:
+        problems.append(f"{ENV_PREFIX}PASSWORD_MIN_ZXCVBN_SCORE must be between 0 and 4")
+    from app.auth.passwords import context_words  # here: keeps this module import-light
+    try:
+        context_words(str(config["PASSWORD_CONTEXT_WORDS"]), issuer)
+    except ValueError as error:
+        problems.append(f"{ENV_PREFIX}PASSWORD_CONTEXT_WORDS {error}")
+    key_encryption_key = _key_encryption_key_bytes(config["KEY_ENCRYPTION_KEY"])
+    if key_encryption_key is not None and len(key_encryption_key) != 32:
+        problems.append(f"{ENV_PREFIX}KEY_ENCRYPTION_KEY must be 32 bytes in urlsafe base64")
+    elif config["ENV"] == "production":
+        problems += _production_strength_problems(config, key_encryption_key)
     if problems:
         raise ConfigError("Tessera cannot start:\n  - " + "\n  - ".join(problems))
+
+
+def _production_strength_problems(config: dict, key_encryption_key: bytes | None) -> list[str]:
+    """Production settings that are set but too weak: a placeholder key-encryption key,
+    argon2 below OWASP's minimums, backoff turned off, a low zxcvbn floor, plain-text
+    SMTP to another machine."""
+    problems = []
+    if key_encryption_key is not None and len(set(key_encryption_key)) < MIN_DISTINCT_KEY_BYTES:
+        problems.append(_rule("KEY_ENCRYPTION_KEY", f"has fewer than {MIN_DISTINCT_KEY_BYTES} "
+                              "different byte values (not random)"))
+    memory, time_cost = int(config["ARGON2_MEMORY_KIB"]), int(config["ARGON2_TIME_COST"])
+    if not any(memory >= m and time_cost >= t for m, t in ARGON2_OWASP_MINIMUMS):
+        problems.append(_rule("ARGON2_MEMORY_KIB", f"({memory} KiB) with {ENV_PREFIX}"
+                              f"ARGON2_TIME_COST ({time_cost}) is below OWASP's minimums"))
+    if not (1 <= int(config["LOGIN_BACKOFF_THRESHOLD"]) <= MAX_BACKOFF_THRESHOLD
+            and int(config["LOGIN_BACKOFF_BASE_SECONDS"]) >= 1
+            and int(config["LOGIN_BACKOFF_MAX_SECONDS"]) >= MIN_BACKOFF_MAX_SECONDS):
+        problems.append(_rule("LOGIN_BACKOFF_THRESHOLD", "(with its BASE_SECONDS and "
+                              "MAX_SECONDS) leaves the login backoff off or too weak"))
+    if int(config["PASSWORD_MIN_ZXCVBN_SCORE"]) < 2:
+        problems.append(_rule("PASSWORD_MIN_ZXCVBN_SCORE", "is below 2"))
+    if (config["EMAIL_PROVIDER"] == "smtp" and config["SMTP_SECURITY"] == "none"
+            and str(config["SMTP_HOST"]).strip().lower() not in LOOPBACK_HOSTS):
+        problems.append(_rule("SMTP_SECURITY", f"is none toward {config['SMTP_HOST']}"))
+    return problems
+
+
+def _key_encryption_key_bytes(text: object) -> bytes | None:
+    """KEY_ENCRYPTION_KEY decoded (b"" when it is not base64), or None when unset."""
+    if not text:
+        return None
+    text = str(text).strip()
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (ValueError, binascii.Error):
+        return b""
 
 
 def _is_whole_number(value: object) -> bool:

@@ -57,6 +57,7 @@ from sqlalchemy import delete, select, update
 
 from app.audit import Origin, record_event
 from app.auth import totp
+from app.auth.sessions import end_all_sessions
 from app.customers import CustomerError, bump_version
 from app.extensions import db
 from app.models import (AuthorizationCode, CommunicationConsent, Consent, Customer, Identifier,
@@ -287,11 +288,9 @@ def _delete(model, customer: Customer) -> int:
 # ---- logging out and dropping what was in progress ---------------------------------------
 
 def _log_out_everywhere(customer: Customer, now) -> int:
-    """End the customer's live sessions; how many."""
-    return db.session.execute(
-        update(LoginSession).where(LoginSession.customer_pk == customer.id,
-                                   LoginSession.ended_at.is_(None))
-        .values(ended_at=now).execution_options(synchronize_session=False)).rowcount
+    """End the customer's live sessions (the apps that had them are told after the
+    commit: app/auth/sessions.py); how many."""
+    return end_all_sessions(customer, now=now)
 
 
 def _revoke_tokens(customer: Customer, now) -> int:

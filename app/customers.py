@@ -23,6 +23,7 @@ from app.identity.identifiers import (
     normalize_email,
     normalize_phone,
     normalize_username,
+    username_skeleton,
 )
 from app.models import Customer, Identifier, LinkedAccount, utcnow
 
@@ -37,6 +38,10 @@ class CustomerError(ValueError):
     """A request about customers that cannot be done; the message says why."""
 
 
+LOOKALIKE_MESSAGE = ("This username looks too much like one already in use (some letters "
+                     "and digits look alike); choose another.")
+
+
 class IdentifierTaken(CustomerError):
     """The identifier is active on another customer. Views must not reveal this to the
     public: sign-up answers the same either way."""
@@ -49,6 +54,8 @@ class NormalizedIdentifier:
     kind: str
     value: str
     match_key: str
+    #: Usernames only: the TS #39 confusable skeleton (app/identity/identifiers.py).
+    skeleton: str | None = None
 
 
 def normalize_identifier(kind: str, text: str) -> NormalizedIdentifier:
@@ -66,7 +73,7 @@ def normalize_identifier(kind: str, text: str) -> NormalizedIdentifier:
             value = normalize_username(text)
             if looks_like_customer_id(value):
                 raise CustomerError("That username could be read as a customer ID; choose another.")
-            return NormalizedIdentifier("username", value, value)
+            return NormalizedIdentifier("username", value, value, username_skeleton(value))
     except InvalidIdentifier as error:
         raise CustomerError(str(error)) from None
     raise CustomerError(f"Unknown identifier kind {kind!r}.")
@@ -115,15 +122,19 @@ def add_identifier(customer: Customer, identifier: NormalizedIdentifier, origin:
         if existing.customer_pk == customer.id:
             raise CustomerError(f"This {identifier.kind} is already on the account.")
         raise IdentifierTaken(f"This {identifier.kind} belongs to another account.")
+    if identifier.skeleton is not None and _skeleton_taken(identifier):
+        raise IdentifierTaken(LOOKALIKE_MESSAGE)
     try:
         # Built inside the savepoint: the flush that opens it must not see a half-added row.
         with db.session.begin_nested():
             row = Identifier(customer=customer, kind=identifier.kind, value=identifier.value,
-                             match_key=identifier.match_key,
+                             match_key=identifier.match_key, skeleton=identifier.skeleton,
                              verified_at=utcnow() if verified else None)
             db.session.add(row)
     except IntegrityError:
-        raise IdentifierTaken(f"This {identifier.kind} belongs to another account.") from None
+        # The unique indexes on (kind, match_key) and (kind, skeleton) decide a race.
+        raise IdentifierTaken(f"This {identifier.kind} belongs to another account, or "
+                              "looks too much like one that does.") from None
     bump_version(customer)
     record_event("identifier.added", origin, customer.customer_id, kind=identifier.kind,
                  value=identifier.value, verified=verified)
@@ -322,6 +333,14 @@ def _looks_like_phone(text: str) -> bool:
     body = text.removeprefix("tel:")
     return bool(body) and all(ch.isdigit() or ch in " +-().\u00a0" for ch in body) \
         and sum(ch.isdigit() for ch in body) >= 5
+
+
+def _skeleton_taken(identifier: NormalizedIdentifier) -> bool:
+    """True if an identifier of this kind with the same confusable skeleton exists."""
+    return db.session.execute(
+        db.select(Identifier.id).where(Identifier.kind == identifier.kind,
+                                       Identifier.skeleton == identifier.skeleton)
+    ).first() is not None
 
 
 def _find_identifier(kind: str, match_key: str) -> Identifier | None:

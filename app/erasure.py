@@ -60,6 +60,7 @@ from flask import current_app
 from sqlalchemy import delete, or_, select, update
 
 from app.audit import Origin, record_event
+from app.auth.sessions import end_all_sessions
 from app.customers import CustomerError, aliases_of, bump_version
 from app.extensions import db
 from app.models import (AuditEvent, AuthorizationCode, CommunicationConsent, Consent, Customer,
@@ -161,6 +162,9 @@ def erase(customer: Customer, origin: Origin, *, reason: str | None = None) -> E
         update(IssuedToken).where(IssuedToken.customer_pk.in_(customer_pks),
                                   IssuedToken.revoked_at.is_(None))
         .values(revoked_at=now).execution_options(synchronize_session=False)).rowcount
+    # Ended before their rows go, so the apps that had them get a back-channel logout
+    # (audited, if it fails, without the caller's IP and user agent, as below).
+    end_all_sessions(customer, now=now, origin=Origin(actor=origin.actor))
     _delete_personal_rows(customer, customer_pks)
     _empty_customer_row(customer, now)
     scrubbed = _scrub_audit_events(customer_ids, personal)

@@ -10,7 +10,10 @@ whether or not the message got through.
 from __future__ import annotations
 
 from flask import current_app
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
+from app.extensions import db
 from app.identity.customer_ids import format_for_people
 from app.models import Customer
 from app.providers import ProviderError, email_sender, sms_sender
@@ -22,10 +25,11 @@ SECURITY_NOTICES = {
     "phone_removed": ("A phone number was removed from your account",
                       "The phone number {detail} was removed from your account."),
     "phone_recycled": ("A phone number no longer opens your account",
-                       "Someone else has proved they now hold the phone number {detail}, "
-                       "so it was removed from your account and text-message codes to it no "
-                       "longer log you in. Phone numbers are reassigned when a line is "
-                       "closed; add your current number on your account page."),
+                       "The phone number {detail} appears to belong to someone else now "
+                       "(the phone company reassigned it, or a new holder proved it), so "
+                       "text-message codes to it no longer log you in to your account. "
+                       "Phone numbers are reassigned when a line is closed; if it is still "
+                       "yours, or you have a new one, add it on your account page."),
     "email_added": ("An email address was added to your account",
                     "The email address {detail} was added to your account."),
     "email_removed": ("An email address was removed from your account",
@@ -38,6 +42,13 @@ SECURITY_NOTICES = {
                                "New recovery codes were made; the old ones no longer work."),
     "password_changed": ("Your password was changed",
                          "The password of your account was changed."),
+    "login_phone_unchecked": ("A login we could not fully check",
+                              "Someone logged in to your account with a code texted to "
+                              "{detail} while we could not check that number with the phone "
+                              "company. Until you log in with a second factor, changes to "
+                              "your login details ask for one. Add a password or an "
+                              "authenticator app on your account page, so a code alone "
+                              "never has to do."),
     # Support's actions (app/admin): the customer always hears of them.
     "account_locked": ("Your account was locked",
                        "Support locked your account: nobody can log in to it until it is "
@@ -45,13 +56,16 @@ SECURITY_NOTICES = {
     "account_unlocked": ("Your account was unlocked",
                          "Support unlocked your account; you can log in again."),
     "password_reset_required": ("You must choose a new password",
-                                "Support asked for a new password on your account. You were "
-                                "logged out everywhere; choose a new password when you next "
-                                "log in."),
+                                "Support reset the password of your account and logged you "
+                                "out everywhere: the old password no longer works. To "
+                                "choose a new one, use \"Forgot your password?\" on the "
+                                "login page (we text a code to the phone on your account), "
+                                "or ask support for a recovery link."),
     "mfa_reset": ("Your second factor was reset",
                   "Support removed the authenticator app and recovery codes from your "
-                  "account. You will be asked to set up an authenticator app when you next "
-                  "log in."),
+                  "account. When you next log in you will set up a new authenticator app, "
+                  "after confirming it is you with a code we text to the phone on your "
+                  "account (or, without one, with a recovery link from support)."),
     "phone_released": ("A phone number no longer opens your account",
                        "Support released the phone number {detail} from your account: "
                        "text-message codes to it no longer log you in."),
@@ -119,26 +133,74 @@ def notify_support_action(customer: Customer, notice: str, detail: str = "", *,
     verified email, and by text each verified phone that is not held or recycled, except
     `skip` (the destination a recovery link just went to: the notice must arrive through
     another channel). Returns how many were sent; failures are logged, never raised."""
+    return _send(notice, _messages(customer, notice, detail, skip))
+
+
+def notify_after_commit(customer: Customer, notice: str, detail: str = "", *,
+                        skip: str | None = None) -> None:
+    """Queue the notice of `notify_support_action` for when the caller's transaction
+    commits; nothing is sent if it (or the savepoint it was queued in) rolls back. For
+    services that change the database in the caller's transaction, so every path that
+    commits the change tells the customer and none sends for a change that did not stand.
+    The recipients are read now, while the session can still query."""
+    session = db.session()
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_PENDING_KEY, []).append(
+        (transaction, notice, _messages(customer, notice, detail, skip)))
+
+
+_PENDING_KEY = "tessera_pending_notices"
+
+
+@event.listens_for(Session, "after_commit")
+def _send_pending(session: Session) -> None:
+    for _, notice, messages in session.info.pop(_PENDING_KEY, []):
+        _send(notice, messages)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous_transaction) -> None:
+    """Forget the notices queued inside the transaction (or savepoint) that rolled back."""
+    pending = session.info.get(_PENDING_KEY)
+    if pending:
+        session.info[_PENDING_KEY] = [
+            entry for entry in pending
+            if not _within(entry[0], previous_transaction)]
+
+
+def _within(transaction, ancestor) -> bool:
+    while transaction is not None:
+        if transaction is ancestor:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+def _messages(customer: Customer, notice: str, detail: str,
+              skip: str | None) -> list[tuple[str, str, str, str]]:
+    """(channel, destination, subject, text) of a notice to every trusted channel but
+    `skip`."""
     subject, first_line = SECURITY_NOTICES[notice]
-    text = first_line.format(detail=detail) + _FOOTER.format(
-        customer_id=format_for_people(customer.customer_id))
+    line = first_line.format(detail=detail)
+    text = line + _FOOTER.format(customer_id=format_for_people(customer.customer_id))
+    return ([("email", address, subject, text)
+             for address in _verified(customer, "email") if address != skip]
+            + [("sms", phone, subject, f"Tessera: {subject}. {line}")
+               for phone in _trusted_phones(customer) if phone != skip])
+
+
+def _send(notice: str, messages: list[tuple[str, str, str, str]]) -> int:
     sent = 0
-    for address in _verified(customer, "email"):
-        if address == skip:
-            continue
+    for channel, destination, subject, text in messages:
         try:
-            email_sender().send(address, subject, text)
+            if channel == "email":
+                email_sender().send(destination, subject, text)
+            else:
+                sms_sender().send(destination, text)
             sent += 1
         except ProviderError as error:
-            current_app.logger.warning("notice %s not emailed: %s", notice, error.reason)
-    for phone in _trusted_phones(customer):
-        if phone == skip:
-            continue
-        try:
-            sms_sender().send(phone, f"Tessera: {subject}. {first_line.format(detail=detail)}")
-            sent += 1
-        except ProviderError as error:
-            current_app.logger.warning("notice %s not texted: %s", notice, error.reason)
+            current_app.logger.warning("notice %s not sent by %s: %s", notice, channel,
+                                       error.reason)
     return sent
 
 

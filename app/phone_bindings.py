@@ -21,6 +21,7 @@ from app.audit import Origin, record_event
 from app.extensions import db
 from app.models import Customer, PhoneBinding, PhoneEvent, utcnow
 from app.models.phone import ACTIVE, LOGIN, RECYCLED, RELEASED, SUSPECT
+from app.notifications import notify_after_commit
 from app.providers.phone_lookup import offline_facts
 
 
@@ -114,7 +115,12 @@ def release(binding: PhoneBinding, reason: str, origin: Origin) -> None:
 
 def mark_recycled(binding: PhoneBinding, reason: str, origin: Origin) -> None:
     """The number now belongs to someone else: SMS must never open this account through
-    it again. The binding stays as history."""
+    it again. The binding stays as history.
+
+    This is the one place a binding is released as recycled (the login's phone-risk
+    decision, the sweep, a new holder proving the number, support), so it is also where
+    the customer is told, on their other trusted channels (every verified email, other
+    trusted phones, never this number), once the caller commits."""
     if binding.status == RECYCLED:
         return
     binding.status = RECYCLED
@@ -123,6 +129,7 @@ def mark_recycled(binding: PhoneBinding, reason: str, origin: Origin) -> None:
     log_event(binding, "recycled", reason=reason, actor=origin.actor)
     record_event("phone.recycled", origin, binding.customer.customer_id,
                  phone_hint=binding.e164[-2:], reason=reason)
+    notify_after_commit(binding.customer, "phone_recycled", binding.e164, skip=binding.e164)
 
 
 def mark_suspect(binding: PhoneBinding, reason: str) -> None:

@@ -232,8 +232,9 @@ def test_rotate_secret_refuses_a_public_client(runner, app):
 
 def test_delete_client_revokes_its_tokens(runner, app, client, shop):
     client_id, secret = shop
-    other_id, _ = make_client(app, name="Other")
+    other_id, _ = make_client(app, name="Other", resources=["https://api.example"])
     with app.app_context():
+        get_client(client_id).resources = ["https://api.example"]
         customer = make_customer(password=None)
         held = tokens.issue(get_client(client_id), "authorization_code", "openid",
                             customer=customer, include_refresh_token=True)
@@ -243,7 +244,11 @@ def test_delete_client_revokes_its_tokens(runner, app, client, shop):
                                scopes=["openid"]))
         db.session.commit()
     resource_id, resource_secret = make_client(app, name="API", redirect_uris=[],
-                                               grant_types=["client_credentials"])
+                                               grant_types=["client_credentials"],
+                                               resource_server_audience="https://api.example")
+    auth = (resource_id, resource_secret)
+    assert client.post("/introspect", data={"token": held["access_token"]},
+                       auth=auth).get_json()["active"] is True
 
     deleted = invoke_json(runner, "clients", "delete", client_id)
     assert deleted == {"client_id": client_id, "deleted": True, "grants_revoked": 1}
@@ -252,8 +257,7 @@ def test_delete_client_revokes_its_tokens(runner, app, client, shop):
         assert db.session.scalars(select(IssuedToken).where(
             IssuedToken.client_id == client_id)).one().revoked_at is not None
         assert db.session.scalars(select(Consent)).one().revoked_at is not None
-    auth = (resource_id, resource_secret)
-    for token in (held["access_token"], held["refresh_token"]):
+    for token in (held["access_token"],):
         assert client.post("/introspect", data={"token": token},
                            auth=auth).get_json() == {"active": False}
     assert client.post("/introspect", data={"token": kept["access_token"]},

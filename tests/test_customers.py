@@ -130,6 +130,49 @@ def test_unique_index_enforces_one_customer_even_without_the_check(app_context):
     db.session.rollback()
 
 
+@pytest.mark.parametrize(("first", "second"), [
+    ("Straße@example.com", "strasse@example.com"),   # casefold would merge them
+    ("oﬃce@example.com", "office@example.com"),     # so would NFKC (the ﬃ ligature)
+])
+def test_different_mailboxes_are_different_identifiers(app_context, first, second):
+    """Each address gets its own customer, and each is found by its own spelling only."""
+    one = make_customer(email=first)
+    other = make_customer(email=second)
+    assert find_customer(first.capitalize().replace(".com", ".COM")) == one
+    assert find_customer(second.capitalize().replace(".com", ".COM")) == other
+    assert (one.identifiers[0].match_key, other.identifiers[0].match_key) == \
+        (first.lower(), second)
+
+
+@pytest.mark.parametrize("lookalike", ["alıce", "a1ice", "ALIce"])
+def test_a_username_like_one_in_use_is_refused(app_context, lookalike):
+    """TS #39 skeletons: dotless ı, digit 1 for l; plain case is the same username."""
+    make_customer(email="ada@example.com", username="alice")
+    other = create_customer(TEST_ORIGIN)
+    with pytest.raises(IdentifierTaken, match="belongs to another account|looks too much"):
+        add_identifier(other, normalize_identifier("username", lookalike), TEST_ORIGIN)
+    assert find_customer("alice").identifiers[1].skeleton == "alice"
+
+
+def test_a_mixed_script_username_is_refused(app_context):
+    with pytest.raises(CustomerError, match="one script"):
+        normalize_identifier("username", "аlice")  # Cyrillic а
+
+
+def test_the_skeleton_index_refuses_a_lookalike_even_without_the_check(app_context):
+    """The database, not only the service's lookup, refuses a second look-alike."""
+    from sqlalchemy.exc import IntegrityError
+
+    make_customer(email="ada@example.com", username="alice")
+    other = create_customer(TEST_ORIGIN)
+    db.session.commit()
+    db.session.add(Identifier(customer=other, kind="username", value="a1ice",
+                              match_key="a1ice", skeleton="alice"))
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+
+
 def test_concurrent_claims_of_one_identifier_leave_one_owner(app):
     """Two requests adding the same phone at once: exactly one wins."""
     with app.app_context():

@@ -12,9 +12,12 @@ from flask import g, request
 
 from app.admin.problems import problem
 from app.audit import Origin
+from app.oidc import audiences
 from app.oidc.bearer import InvalidToken, validate_access_token
+from app.oidc.clients import get_client
+from app.oidc.scopes import ADMIN_SCOPES
 
-SCOPES = ("admin:read", "admin:write", "admin:recovery", "admin:gdpr")
+SCOPES = ADMIN_SCOPES
 _HEADER_MAX = 128
 
 
@@ -48,6 +51,16 @@ def _challenge(error: str | None = None, scope: str | None = None) -> dict:
     return {"WWW-Authenticate": ", ".join(parts)}
 
 
+def is_admin_grant(grant) -> bool:
+    """True if the token is a client-credentials token of a client that is an admin client
+    now (a client demoted or deleted since its token was issued no longer qualifies).
+    The scope is checked separately: both must hold (issue 12, item 19)."""
+    if grant.customer_pk is not None or grant.grant_type != "client_credentials":
+        return False
+    client = get_client(grant.client_id)
+    return client is not None and client.is_admin
+
+
 def admin_required(scope: str):
     """Run the view only for an admin client whose token carries `scope`."""
     if scope not in SCOPES:
@@ -66,10 +79,14 @@ def admin_required(scope: str):
                 return problem(401, "Unauthorized", "The access token is not valid.",
                                kind="invalid-token", headers=_challenge("invalid_token"))
             grant = valid.grant
-            if grant.customer_pk is not None or grant.grant_type != "client_credentials":
+            if not is_admin_grant(grant):
                 return problem(403, "Forbidden", "Only admin clients may call this API.",
                                kind="insufficient-scope",
                                headers=_challenge("insufficient_scope", scope))
+            if not audiences.includes(valid.claims, audiences.admin_api_audience()):
+                # An admin client's token minted for another audience (by exchange).
+                return problem(401, "Unauthorized", "The access token is not for this API.",
+                               kind="invalid-token", headers=_challenge("invalid_token"))
             if scope not in grant.scope.split():
                 return problem(403, "Forbidden", f"The token lacks the {scope} scope.",
                                kind="insufficient-scope",

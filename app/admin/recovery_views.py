@@ -113,6 +113,9 @@ def _binding_action(customer_id: str, binding_id: str, service, action: str):
     binding = _act(service, customer, number, g.admin.origin)
     audit(action, customer.customer_id, binding_id=binding.id,
           phone_hint=binding.e164[-2:])
+    if action == "phone_recycled":  # phone_bindings.mark_recycled tells the customer
+        db.session.commit()
+        return with_etag(jsonify(customer_view(customer)), customer)
     return _answer(customer, "phone_released", binding.e164, skip=binding.e164)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from flask import current_app, g, request
+from flask import g, request
 from sqlalchemy import update
 
 from app.audit import record_event
@@ -74,14 +74,17 @@ def writable_customer(text: str) -> Customer:
 # ---- bodies -------------------------------------------------------------------------------
 
 def json_body() -> dict:
-    """The request's JSON object: 415 for another content type, 400 for invalid JSON or
-    anything but an object. (The size limit is checked before the view runs.)"""
+    """The request's JSON object: 415 for another content type, 400 for invalid JSON
+    (nesting too deep for the parser included) or anything but an object. (The size limit
+    is checked before the view runs.)"""
     if request.mimetype not in JSON_TYPES:
         raise ApiProblem(415, "Unsupported media type", "Send the body as application/json.",
                          "unsupported-media-type")
     try:
         body = json.loads(request.get_data(cache=True) or b"")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: thousands of nested brackets (a 64 KiB body holds 32,768)
+        # exhaust the parser's recursion; that is bad input, not a server error.
         raise ApiProblem(400, "Bad request", "The body is not valid JSON.",
                          "invalid-json") from None
     if not isinstance(body, dict):
@@ -185,7 +188,3 @@ def audit(action: str, customer_id: str | None, **details: object) -> None:
     caller = g.admin
     record_event(f"admin.{action}", caller.origin, customer_id, client_id=caller.client_id,
                  operator=caller.operator, reason=caller.reason, **details)
-
-
-def max_body_bytes() -> int:
-    return int(current_app.config["ADMIN_MAX_BODY_BYTES"])

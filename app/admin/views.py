@@ -12,8 +12,8 @@ from werkzeug.exceptions import HTTPException
 from app.admin import listing, openapi
 from app.admin.auth import admin_required
 from app.admin.customer_view import customer_summary, customer_view, tombstone_view
-from app.admin.problems import api_problem, http_error, problem, unexpected_error
-from app.admin.requests import ApiProblem, audit, max_body_bytes, path_customer, with_etag
+from app.admin.problems import api_problem, http_error, unexpected_error
+from app.admin.requests import ApiProblem, audit, path_customer, with_etag
 from app.customers import CustomerError, find_customer
 from app.extensions import csrf, db, limiter
 
@@ -29,18 +29,6 @@ def _admin_limit() -> str:
 
 
 limiter.limit(_admin_limit)(bp)
-
-
-@bp.before_request
-def limit_body_size():
-    """Refuse an oversized body before reading it; a body sent without a length is cut
-    off at the same size when read (413 either way)."""
-    limit = max_body_bytes()
-    if request.content_length is not None and request.content_length > limit:
-        return problem(413, "Content too large", f"Request bodies have at most {limit} bytes.",
-                       kind="body-too-large")
-    request.max_content_length = limit
-    return None
 
 
 @bp.after_request
@@ -93,5 +81,5 @@ def show(customer_id: str):
 
 
 # The other areas register their routes on `bp` when imported.
-from app.admin import (consent_views, data_rights_views, directory_views,  # noqa: E402,F401
-                       recovery_views)
+from app.admin import (client_views, consent_views, data_rights_views,  # noqa: E402,F401
+                       directory_views, recovery_views)

@@ -18,6 +18,8 @@ Sending:
 Checking:
 - at most VERIFICATION_CODE_MAX_ATTEMPTS wrong tries per code, counted by an atomic UPDATE
   before the comparison, so concurrent guesses cannot exceed it;
+- a failure count per address (app/auth/throttle.py, shared with sign-up codes) that a
+  new code does not reset, with the same backoff as passwords once it grows;
 - a code is spent by a conditional UPDATE: of two concurrent submissions exactly one wins;
 - a code proves nothing for another customer or another purpose.
 """
@@ -29,7 +31,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 
 from app.audit import Origin, record_event
-from app.auth import one_time_codes
+from app.auth import one_time_codes, throttle
 from app.auth.send_limits import (Limit, LimitReached, LimitsUnavailable, release,
                                   reserve)
 from app.customers import CustomerError, normalize_identifier
@@ -163,6 +165,13 @@ def check_email_code(verification_id: int, text: str, origin: Origin, *,
     if (row is None or row.purpose != PURPOSE or row.kind != "email"
             or row.customer_pk != (customer.id if customer else None)):
         raise EmailCodeError(EXPIRED_MESSAGE)
+    reservation = throttle.reserve_attempt(throttle.code_kind("email"), row.match_key)
+    if not reservation.allowed:
+        record_event("email.code_throttled", origin, customer.customer_id if customer else None,
+                     purpose=PURPOSE)
+        db.session.commit()
+        raise EmailCodeError("Too many wrong codes for this address. Wait a little and try "
+                             "again.", reservation.retry_at)
     limit = int(current_app.config["VERIFICATION_CODE_MAX_ATTEMPTS"])
     attempts = one_time_codes.count_attempt(row.id, limit)
     if attempts is None:
@@ -177,6 +186,7 @@ def check_email_code(verification_id: int, text: str, origin: Origin, *,
     if not one_time_codes.spend(row.id):
         db.session.rollback()
         raise EmailCodeError("This code has already been used.")
+    throttle.clear(reservation.key_hash)
     db.session.commit()
     return row
 

@@ -16,31 +16,45 @@ change asked for it), or when the risk policy (app/risk/policy.py) asks for a st
 The flow lives in the database (LoginFlow); the browser holds a random token whose keyed
 hash finds it. It expires after FLOW_SECONDS and ends at finish(). Until a first factor is
 proved the flow knows no customer, so an SMS login to an unknown number looks exactly like
-one to a known number. A re-authentication flow is bound to its customer from the start:
-a factor that proves anyone else is refused.
+one to a known number. It also costs the same: the work only a number with an account
+needs (the phone-risk decision, possibly a live lookup, and the text itself) runs after
+the response is sent (start_sms_login's `later`), and until then that number's code can
+no more be redeemed than a stranger's. A re-authentication flow is bound to its customer
+from the start: a factor that proves anyone else is refused.
 
 `amr` lists exactly the factors used ("pwd", "sms", "otp"; plus "mfa" when two different
 ones were), `acr` is ACR_MULTI_FACTOR for two, else ACR_SINGLE_FACTOR.
+
+When the phone lookup cannot answer (down, timeout, garbage), an SMS code is not read as
+safe (app/risk/phone_policy.py: an "unchecked" step up): the login steps up to another
+factor (password, authenticator app) when the customer has one. A customer with none is
+let in with the code alone, but to a weaker session (acr ACR_PHONE_UNCHECKED, which no app
+asking for a level and no sensitive change accepts: app/web/reauth.py asks an SMS-only
+session for two factors), and is told by email. A password support reset as suspected
+stolen (app/auth/support.py) is not a factor until it is replaced.
 """
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from app import phone_bindings
 from app.audit import Origin, record_event
-from app.auth import devices, recovery_codes, sms_codes, throttle, totp
-from app.auth.levels import (ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR, AMR_MFA, AMR_OTP,
-                             AMR_PASSWORD, AMR_SMS)
+from app.auth import devices, recovery_codes, sms_codes, support, throttle, totp
+from app.auth.levels import (ACR_MULTI_FACTOR, ACR_PHONE_UNCHECKED, ACR_SINGLE_FACTOR,
+                             AMR_MFA, AMR_OTP, AMR_PASSWORD, AMR_SMS)
 from app.auth.login import GENERIC_FAILURE, LoginRefused, check_password
 from app.auth.sessions import start_session
 from app.auth.sms_codes import SmsCodeError
 from app.auth.sms_policy import SmsNotAllowed, check_sms_destination
-from app.customers import CustomerError, find_by_identifier, normalize_identifier
+from app.customers import CustomerError, normalize_identifier
 from app.extensions import db
 from app.keyed_hash import keyed_hash
-from app.models import Customer, LoginFlow, PasswordCredential, utcnow
+from app.models import Customer, Identifier, LoginFlow, PasswordCredential, utcnow
+from app.notifications import notify_security_change
 from app.risk import phone_policy, phone_risk, policy
 
 FIRST, SECOND, DONE = "first", "second", "done"
@@ -50,6 +64,8 @@ FLOW_SECONDS = 600
 _TOKEN_PURPOSE = "login-flow"
 _SECOND_FACTOR_THROTTLE = "second-factor"
 SMS_FAILURE = "The code is not right, or it has expired. Ask for a new one."
+#: Runs a job (no arguments, in an app context) later: after the response, for the pages.
+Later = Callable[[Callable[[], None]], None]
 
 
 @dataclass(frozen=True)
@@ -121,37 +137,75 @@ def prove_password(flow: LoginFlow, identifier_text: str, password: str,
     if step.step == SECOND:
         identifier_text = _any_identifier(flow.customer) or identifier_text
     customer = check_password(identifier_text, password, origin)
+    if support.password_reset_pending(customer):
+        # Support reset this password as suspected stolen: it never logs in again, and
+        # it reads exactly like a wrong one (after the same argon2 work). The customer
+        # was told by email how to set a new one (a recovery code or link).
+        db.session.rollback()
+        record_event("login.failed", origin, customer.customer_id, factor=AMR_PASSWORD,
+                     reason="password_reset_pending")
+        db.session.commit()
+        raise LoginRefused(GENERIC_FAILURE)
     return _proved(flow, customer, AMR_PASSWORD, origin)
 
 
 def start_sms_login(flow: LoginFlow, phone_text: str, origin: Origin, *,
-                    device_token: str | None = None) -> sms_codes.SentCode:
-    """Send a login code to the phone typed in (the first factor). The answer is the same
-    whether or not the number belongs to an account: only a verified phone of an active
-    customer is texted, and the limits count either way. SmsCodeError for an unfit number,
-    a limit, or a provider failure."""
+                    device_token: str | None = None, later: Later | None = None
+                    ) -> sms_codes.SentCode:
+    """Send a login code to the phone typed in (the first factor). The answer, and the
+    work done before it, are the same whether or not the number belongs to an account:
+    one lookup, the send limits and a code row nobody can redeem yet, for every number
+    (sms_codes.open_code). The rest, only for a verified phone of an active customer (the
+    phone-risk decision, and the text if the number may be trusted), is the job handed to
+    `later`, which runs it after the response (the web pages) or, by default, at once.
+    SmsCodeError for an unfit number or a limit (run at once: also a provider failure).
+
+    Security limit: the deferred job still runs in the same worker, so it delays what
+    that worker serves next; with several workers behind a balancer that is noise, not
+    an answer about one request.
+    """
     if flow.factors:
         raise SmsCodeError("This step of the login is already done.")
-    try:
-        phone = normalize_identifier("phone", phone_text).value
-    except CustomerError as error:
-        raise SmsCodeError(str(error)) from None
+    phone = parse_phone(phone_text)
     customer = customer_with_verified_phone(phone)
     if flow.customer_pk is not None and (customer is None or customer.id != flow.customer_pk):
         customer = None  # re-authentication: only the logged-in customer's phone counts
-    if customer is not None:
-        # Phone trust: a number held after a SIM swap, recycled, or otherwise not to be
-        # trusted is not texted; the page reads the same as for an unknown number.
-        decision = _assess(flow, customer, phone, "login", origin, device_token)
-        if decision.action == phone_policy.STEP_UP:
-            flow.required_acr = ACR_MULTI_FACTOR
-        elif decision.action != phone_policy.ALLOW:
-            customer = None
-    sent = sms_codes.send_code(sms_codes.LOGIN, phone, origin, customer=customer,
-                               deliver=customer is not None)
+    customer_pk, flow_pk = (customer.id if customer else None), flow.id
+    sent = sms_codes.open_code(sms_codes.LOGIN, phone, origin, customer=customer)
     flow.verification_code_id = sent.verification_id
     db.session.commit()
+    (later or run_now)(partial(_text_login_code, flow_pk, customer_pk, sent, origin,
+                               device_token))
     return sent
+
+
+def _text_login_code(flow_pk: int, customer_pk: int | None, sent: sms_codes.SentCode,
+                     origin: Origin, device_token: str | None) -> None:
+    """start_sms_login's deferred job: decide whether the number may be trusted, then
+    text the code; fails safe (the code stays unusable unless it is texted)."""
+    if customer_pk is None:
+        return  # nobody's number: nobody is texted, and its code can never be redeemed
+    flow = db.session.get(LoginFlow, flow_pk)
+    customer = db.session.get(Customer, customer_pk)
+    # Phone trust: a number held after a SIM swap, recycled, or otherwise not to be
+    # trusted is not texted; the page read the same as for an unknown number.
+    decision = _assess(flow, customer, sent.phone, "login", origin, device_token)
+    if decision.action == phone_policy.STEP_UP:
+        if not (decision.unchecked and not _has_another_factor(customer)):
+            flow.required_acr = ACR_MULTI_FACTOR
+        # else: the number could not be checked and the customer has nothing else to
+        # prove: the code alone lets them in, to a weaker session (see `finish`).
+    elif decision.action != phone_policy.ALLOW:
+        sms_codes.void_code(sent.verification_id)
+        db.session.commit()
+        return
+    db.session.commit()  # the level the flow needs, before its code can prove anything
+    sms_codes.deliver_code(sent, sms_codes.LOGIN, origin, customer=customer)
+
+
+def run_now(job: Callable[[], None]) -> None:
+    """The default `later`: run the job at once (callers with no response to send)."""
+    job()
 
 
 def start_sms_second_factor(flow: LoginFlow, origin: Origin, *,
@@ -253,11 +307,18 @@ def finish(flow: LoginFlow, origin: Origin, *, device_token: str | None = None) 
         raise LoginRefused("This login was already completed.")
     amr, acr = levels_of(flow.factors)
     customer = flow.customer
+    unchecked = amr == [AMR_SMS] and _phone_unchecked(flow)
+    if unchecked:
+        acr = ACR_PHONE_UNCHECKED
     token = start_session(customer, amr, acr, origin, risk=flow.risk)
     if device_token:
         devices.remember(customer, device_token, origin.user_agent)
     record_event("login.succeeded", origin, customer.customer_id, amr=amr, acr=acr)
     db.session.commit()
+    if unchecked:
+        # The owner hears of a login we could not vouch for, on another channel.
+        notify_security_change(customer, "login_phone_unchecked",
+                               mask_phone(_sms_phone(customer) or ""))
     return token
 
 
@@ -311,7 +372,8 @@ def _assess(flow: LoginFlow, customer: Customer, phone: str, purpose: str, origi
     decision = phone_risk.assess(customer, phone, purpose, origin,
                                  new_device=not devices.is_known(customer, device_token))
     flow.risk = [*(flow.risk or []), {"purpose": purpose, "action": decision.action,
-                                      "signals": list(decision.signals)}]
+                                      "signals": list(decision.signals),
+                                      "unchecked": decision.unchecked}]
     return decision
 
 
@@ -327,9 +389,27 @@ def _second_factor_methods(flow: LoginFlow, customer: Customer) -> tuple[str, ..
             methods.append(METHOD_RECOVERY)
     if AMR_SMS not in flow.factors and _sms_phone(customer):
         methods.append(METHOD_SMS)
-    if AMR_PASSWORD not in flow.factors and db.session.get(PasswordCredential, customer.id):
+    if AMR_PASSWORD not in flow.factors and _has_usable_password(customer):
         methods.append(METHOD_PASSWORD)
     return tuple(methods)
+
+
+def _phone_unchecked(flow: LoginFlow) -> bool:
+    """Whether the flow's last SMS-login decision let the code in unchecked (the lookup
+    could not answer and the customer had no other factor: see start_sms_login)."""
+    decisions = [entry for entry in flow.risk or [] if entry.get("purpose") == "login"]
+    return bool(decisions) and bool(decisions[-1].get("unchecked"))
+
+
+def _has_another_factor(customer: Customer) -> bool:
+    """A factor besides an SMS code that a login could step up to."""
+    return totp.has_totp(customer) or _has_usable_password(customer)
+
+
+def _has_usable_password(customer: Customer) -> bool:
+    """A password that may log in (not one support reset as suspected stolen)."""
+    return (db.session.get(PasswordCredential, customer.id) is not None
+            and not support.password_reset_pending(customer))
 
 
 def _sms_phone(customer: Customer) -> str | None:
@@ -357,9 +437,17 @@ def _any_identifier(customer: Customer) -> str | None:
 
 
 def customer_with_verified_phone(phone: str) -> Customer | None:
-    customer = find_by_identifier("phone", phone)
-    if customer is None or customer.status != "active":
-        return None
-    verified = any(i.kind == "phone" and i.match_key == phone and i.verified_at
-                   for i in customer.identifiers)
-    return customer if verified else None
+    """The active customer whose verified phone this E.164 number is, or None. One query
+    either way: an SMS login or recovery must cost the same for a stranger's number."""
+    return db.session.scalar(
+        db.select(Customer).join(Identifier, Identifier.customer_pk == Customer.id)
+        .where(Identifier.kind == "phone", Identifier.match_key == phone,
+               Identifier.verified_at.is_not(None), Customer.status == "active"))
+
+
+def parse_phone(phone_text: str) -> str:
+    """The E.164 form of a number typed in; SmsCodeError if it is not one."""
+    try:
+        return normalize_identifier("phone", phone_text).value
+    except CustomerError as error:
+        raise SmsCodeError(str(error)) from None

@@ -3,11 +3,16 @@
 Nothing here reveals whether an identifier exists: an unknown identifier, a wrong password
 and a customer without a password all get the same answer after the same work (one argon2
 verification), and the per-identifier backoff applies to unknown identifiers too.
+
+Password failures are counted twice (app/auth/throttle.py): per identifier, and per
+customer, so a customer with an email, a phone and a username gives an attacker one
+budget of guesses per backoff window, not three.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NoReturn
 
 from flask import current_app
 
@@ -21,6 +26,8 @@ from app.identity.identifiers import InvalidIdentifier, classify
 from app.models import Customer, PasswordCredential, utcnow
 
 GENERIC_FAILURE = "The identifier or password is not right."
+#: The password throttle per customer (app/auth/throttle.py), beside the one per identifier.
+CUSTOMER_THROTTLE_KIND = "password-customer"
 
 
 class LoginRefused(Exception):
@@ -73,6 +80,10 @@ def check_password(identifier_text: str, password: str, origin: Origin) -> Custo
                            reservation.retry_at)
 
     customer = find_by_identifier(identifier.kind, identifier.match_key)
+    customer_reservation = throttle.reserve_attempt(*_customer_throttle(customer, identifier))
+    if not customer_reservation.allowed:
+        _refuse_paused_customer(customer, identifier, password, origin)
+
     credential = db.session.get(PasswordCredential, customer.id) if customer else None
     ok, needs_rehash = passwords.verify_password(
         credential.password_hash if credential else None, password)
@@ -85,10 +96,40 @@ def check_password(identifier_text: str, password: str, origin: Origin) -> Custo
         raise LoginRefused(GENERIC_FAILURE)
 
     throttle.clear(reservation.key_hash)
+    throttle.clear(customer_reservation.key_hash)
     if needs_rehash:
         credential.password_hash = passwords.hash_password(password)
         record_event("password.rehashed", origin, customer.customer_id)
     return customer
+
+
+def _customer_throttle(customer: Customer | None,
+                       identifier: NormalizedIdentifier) -> tuple[str, str]:
+    """The per-customer password throttle's (kind, key): the customer ID, so every
+    identifier of one customer shares one count. An unknown identifier gets a key of its
+    own (no customer ID has a colon), so it costs the same work and keeps in step with its
+    per-identifier count: it can never be paused here first."""
+    if customer is not None:
+        return CUSTOMER_THROTTLE_KIND, customer.customer_id
+    return CUSTOMER_THROTTLE_KIND, f"unknown:{identifier.kind}:{identifier.match_key}"
+
+
+def _refuse_paused_customer(customer: Customer | None, identifier: NormalizedIdentifier,
+                            password: str, origin: Origin) -> NoReturn:
+    """Refuse a password for a customer whose password logins are paused (too many
+    failures through their other identifiers), without checking it.
+
+    The answer is the plain wrong-password one, after the same argon2 work: answering
+    "too many attempts" here would tell whoever failed with one identifier that another
+    identifier belongs to the same account. The pause is the bounded login backoff (at
+    most LOGIN_BACKOFF_MAX_SECONDS after a failure), never a permanent lock; the
+    customer sees it on their account page ("login.throttled").
+    """
+    passwords.verify_password(None, password)
+    record_event("login.throttled", origin, customer.customer_id if customer else None,
+                 kind=identifier.kind, scope="customer")
+    db.session.commit()
+    raise LoginRefused(GENERIC_FAILURE)
 
 
 def password_login(identifier_text: str, password: str, origin: Origin) -> LoginSuccess:

@@ -4,12 +4,24 @@ Policy (NIST SP 800-63B-4, ASVS 6.2): PASSWORD_MIN_LENGTH (default 8) to 256 cha
 any Unicode, compared after NFKC normalisation so the same password typed on another keyboard
 still matches; no composition rules; refused when zxcvbn scores it under
 PASSWORD_MIN_ZXCVBN_SCORE or finds the whole of it in its common-password list.
+
+Context words (ASVS 6.1.2, 6.2.11): a password that contains one of
+PASSWORD_CONTEXT_WORDS, ignoring case, is refused outright, and the words are given to
+zxcvbn as user inputs, so "T3ssera" variants also score low. The setting is a
+comma-separated list; "auto" (the default) stands for the product name and the
+distinctive labels of the issuer's host name (https://login.acme-bank.example gives
+"acme-bank" and "acmebank": the top-level label, labels under 4 characters, numeric
+hosts and generic labels such as "login" are left out, as they would refuse ordinary
+passwords). Empty means no context words.
 """
 from __future__ import annotations
 
 import re
 import unicodedata
 from functools import lru_cache
+from urllib.parse import urlsplit
+
+import idna
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -17,6 +29,14 @@ from flask import current_app
 from zxcvbn import zxcvbn
 
 MAX_LENGTH = 256
+#: The product name: always a context word under "auto".
+PRODUCT_NAME = "tessera"
+AUTO_CONTEXT_WORDS = "auto"
+CONTEXT_WORD_MIN_LENGTH = 3
+CONTEXT_WORD_MAX_LENGTH = 64
+# Issuer host labels that say what the host does, not whose it is.
+_GENERIC_HOST_LABELS = frozenset({"login", "auth", "oauth", "account", "accounts",
+                                  "identity", "signin", "secure"})
 # zxcvbn's cost grows with length; its first 100 characters are plenty to judge strength.
 ZXCVBN_MAX_INPUT = 100
 
@@ -41,7 +61,15 @@ def check_policy(password: str, user_inputs: list[str] | tuple[str, ...] = ()) -
         raise PasswordRejected(f"Use at least {minimum} characters.")
     if len(password) > MAX_LENGTH:
         raise PasswordRejected(f"Use at most {MAX_LENGTH} characters.")
-    result = zxcvbn(password[:ZXCVBN_MAX_INPUT], user_inputs=_words_of(user_inputs))
+    words = current_context_words()
+    folded = password.casefold()
+    for word in words:
+        if word in folded:
+            raise PasswordRejected(
+                f"Passwords cannot contain “{word}”, the name of this service or its site: "
+                "leave it out and choose words of your own.")
+    result = zxcvbn(password[:ZXCVBN_MAX_INPUT],
+                    user_inputs=_words_of([*user_inputs, *words]))
     common = any(
         match["pattern"] == "dictionary" and match.get("dictionary_name") == "passwords"
         and len(match["token"]) == len(password)
@@ -55,6 +83,54 @@ def check_policy(password: str, user_inputs: list[str] | tuple[str, ...] = ()) -
         hints = " ".join(feedback.get("suggestions") or [])
         raise PasswordRejected(f"{reason} {hints}".strip())
     return password
+
+
+def current_context_words() -> tuple[str, ...]:
+    """The context words in force (PASSWORD_CONTEXT_WORDS with "auto" expanded)."""
+    config = current_app.config
+    return context_words(str(config["PASSWORD_CONTEXT_WORDS"]), str(config["ISSUER"]))
+
+
+@lru_cache(maxsize=8)
+def context_words(setting: str, issuer: str) -> tuple[str, ...]:
+    """The context words of a PASSWORD_CONTEXT_WORDS value, case-folded, "auto" expanded
+    for `issuer`. ValueError (naming the fault) for a word too short to refuse by, too
+    long, or containing whitespace. Pure: config validation calls it too."""
+    words: list[str] = []
+    for word in (part.strip().casefold() for part in setting.split(",")):
+        if not word:
+            continue
+        if word == AUTO_CONTEXT_WORDS:
+            words += [PRODUCT_NAME, *_issuer_words(issuer)]
+        elif (not CONTEXT_WORD_MIN_LENGTH <= len(word) <= CONTEXT_WORD_MAX_LENGTH
+              or any(ch.isspace() for ch in word)):
+            raise ValueError(f"has {word!r}: each word needs {CONTEXT_WORD_MIN_LENGTH} to "
+                             f"{CONTEXT_WORD_MAX_LENGTH} characters and no spaces "
+                             "(words are separated by commas)")
+        else:
+            words.append(unicodedata.normalize("NFKC", word))
+    return tuple(dict.fromkeys(words))
+
+
+def _issuer_words(issuer: str) -> list[str]:
+    """The distinctive labels of the issuer's host name (see the module docstring)."""
+    host = (urlsplit(issuer).hostname or "").lower()
+    labels = host.split(".")
+    if ":" in host or all(label.isdigit() for label in labels):
+        return []  # an IP address names nobody
+    words = []
+    for label in labels[:-1]:
+        if label.startswith("xn--"):
+            try:
+                label = idna.decode(label)
+            except idna.IDNAError:
+                continue
+        if len(label) < 4 or label.isdigit() or label in _GENERIC_HOST_LABELS:
+            continue
+        words.append(label)
+        if "-" in label:
+            words.append(label.replace("-", ""))
+    return words
 
 
 def _words_of(user_inputs) -> list[str]:

@@ -13,20 +13,23 @@ up is needed and the customer has no other factor, recovery stops and says to co
 support. Setting the new password ends every session and invalidates every token of the
 customer, and tells them by email.
 
+The decision and the text run after the response is sent, so the page takes as long, and
+makes the same queries, for every number (see login_flow.start_sms_login).
+
 The state is a LoginFlow row with purpose "recovery" (its token in the browser's signed
 session), so it expires and finishes exactly like a login.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from app.audit import Origin, record_event
-from app.auth import devices, flow as login_flow, recovery_codes, sms_codes, totp
+from app.auth import devices, flow as login_flow, recovery_codes, sms_codes, support, totp
 from app.auth.levels import ACR_MULTI_FACTOR, AMR_OTP, AMR_SMS
 from app.auth.login import LoginRefused, set_password
 from app.auth.sessions import end_all_sessions
 from app.auth.sms_codes import SmsCodeError
-from app.customers import CustomerError, normalize_identifier
 from app.extensions import db
 from app.models import Customer, LoginFlow, utcnow
 from app.notifications import notify_security_change
@@ -43,32 +46,48 @@ class RecoveryState:
     methods: tuple[str, ...] = ()  # in SECOND: "totp", "recovery"
 
 
-def start(phone_text: str, origin: Origin, *, device_token: str | None = None
+def start(phone_text: str, origin: Origin, *, device_token: str | None = None,
+          later: login_flow.Later | None = None
           ) -> tuple[login_flow.Started, sms_codes.SentCode]:
-    """Begin a recovery for the phone typed in, and text it a code if it may be trusted
-    for recovery. SmsCodeError for an unfit number, a limit or a provider failure."""
-    try:
-        phone = normalize_identifier("phone", phone_text).value
-    except CustomerError as error:
-        raise SmsCodeError(str(error)) from None
+    """Begin a recovery for the phone typed in. As for an SMS login (see
+    login_flow.start_sms_login) the request does the same work for every number; the
+    phone-risk decision and the text, for a number that may be trusted for recovery, are
+    the job handed to `later` (default: run at once). SmsCodeError for an unfit number or
+    a limit (run at once: also a provider failure)."""
+    phone = login_flow.parse_phone(phone_text)
     started = login_flow.begin(origin)
     flow = started.flow
     flow.purpose = "recovery"
     customer = login_flow.customer_with_verified_phone(phone)
-    if customer is not None:
-        decision = phone_risk.assess(customer, phone, "recovery", origin,
-                                     new_device=not devices.is_known(customer, device_token))
-        flow.risk = [{"purpose": "recovery", "action": decision.action,
-                      "signals": list(decision.signals)}]
-        if decision.action == phone_policy.STEP_UP:
-            flow.required_acr = ACR_MULTI_FACTOR
-        elif decision.action != phone_policy.ALLOW:
-            customer = None  # held, recycled or rejected: nobody is texted
-    sent = sms_codes.send_code(sms_codes.RECOVERY, phone, origin, customer=customer,
-                               deliver=customer is not None)
+    customer_pk, flow_pk = (customer.id if customer else None), flow.id
+    sent = sms_codes.open_code(sms_codes.RECOVERY, phone, origin, customer=customer)
     flow.verification_code_id = sent.verification_id
     db.session.commit()
+    (later or login_flow.run_now)(partial(_text_recovery_code, flow_pk, customer_pk, sent,
+                                          origin, device_token))
     return started, sent
+
+
+def _text_recovery_code(flow_pk: int, customer_pk: int | None, sent: sms_codes.SentCode,
+                        origin: Origin, device_token: str | None) -> None:
+    """start's deferred job: the phone-risk decision for "recovery", then the text; fails
+    safe (the code stays unusable unless it is texted)."""
+    if customer_pk is None:
+        return  # nobody's number: nobody is texted, and its code can never be redeemed
+    flow = db.session.get(LoginFlow, flow_pk)
+    customer = db.session.get(Customer, customer_pk)
+    decision = phone_risk.assess(customer, sent.phone, "recovery", origin,
+                                 new_device=not devices.is_known(customer, device_token))
+    flow.risk = [{"purpose": "recovery", "action": decision.action,
+                  "signals": list(decision.signals)}]
+    if decision.action == phone_policy.STEP_UP:
+        flow.required_acr = ACR_MULTI_FACTOR
+    elif decision.action != phone_policy.ALLOW:
+        sms_codes.void_code(sent.verification_id)  # held, recycled or rejected
+        db.session.commit()
+        return
+    db.session.commit()  # the level the recovery needs, before its code proves anything
+    sms_codes.deliver_code(sent, sms_codes.RECOVERY, origin, customer=customer)
 
 
 def load(token: str | None) -> LoginFlow | None:
@@ -128,6 +147,7 @@ def set_new_password(flow: LoginFlow, password: str, origin: Origin) -> Customer
     if state(flow).step != NEW_PASSWORD:
         raise LoginRefused("Prove the code first.")
     customer = flow.customer
+    support.refuse_reset_password(customer, password)
     set_password(customer, password, origin)
     claimed = db.session.execute(
         db.update(LoginFlow).where(LoginFlow.id == flow.id, LoginFlow.finished_at.is_(None))

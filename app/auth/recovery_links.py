@@ -4,9 +4,11 @@ phone, or clear a pending "configure_totp"; it sets the password and signs the c
 out everywhere.
 
     issue (support, app/admin/recovery_views.py) ──▶ email / SMS / handed over in person
-    GET /recover/link/<token>   the set-a-password form (never consumes the link: mail
-                                scanners open links)
-    POST                        consumes it, atomically, and sets the password
+    GET /recover/link/<token>   moves the token into a short-lived HttpOnly cookie and
+                                redirects to /recover/link, so it leaves the URL (never
+                                consumes the link: mail scanners open links)
+    GET /recover/link           the set-a-password form
+    POST /recover/link          consumes it, atomically, and sets the password
 
 The token is `secrets.token_urlsafe(32)` (256 bits); only its keyed hash is stored. A
 link lives RECOVERY_LINK_SECONDS (15 minutes by default), works once, belongs to one
@@ -230,6 +232,7 @@ def use(token: str, password: str, origin: Origin) -> Customer:
         raise LinkInvalid("This link cannot be used.")
     customer = link.customer
     try:
+        support.refuse_reset_password(customer, password)
         set_password(customer, password, origin)
     except PasswordRejected:
         db.session.rollback()

@@ -26,7 +26,6 @@ send (fail closed), because an SMS we cannot count is an SMS an attacker can rep
 """
 from __future__ import annotations
 
-import ipaddress
 import re
 import secrets
 import threading
@@ -41,6 +40,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from app.auth.sms_policy import canonical_number, country_prefix
+from app.client_network import network_key
 from app.extensions import db
 from app.keyed_hash import keyed_hash
 from app.models import RateEvent, RateLock, utcnow
@@ -76,6 +76,10 @@ class Limit:
     key: str = field(repr=False)
     window_seconds: int
     max_count: int
+    #: False: the limit must have room, but this event is not counted under it (a text
+    #: we do not send must not use up a budget, yet must be refused exactly as one we
+    #: send would be, so the answer does not tell the two apart).
+    counted: bool = True
 
     def __post_init__(self) -> None:
         if not self.name or not self.key:
@@ -109,7 +113,8 @@ def stored_key(limit: Limit) -> str:
 
 
 def reserve(limits: list[Limit]) -> str:
-    """Count one event under every limit, atomically, and return the reservation id.
+    """Count one event under every limit (only check the room of those not `counted`),
+    atomically, and return the reservation id.
 
     All or nothing: if any limit is full, nothing is counted anywhere and LimitReached
     names the first full limit. Raises LimitsUnavailable when the counters cannot be
@@ -147,7 +152,8 @@ def release(reservation: str) -> None:
         _database_release(reservation)
 
 
-def sms_limits(e164: str, ip: str | None) -> list[Limit]:
+def sms_limits(e164: str, ip: str | None, *, delivered: bool = True,
+               proved_by: str | None = None) -> list[Limit]:
     """The limits on sending one SMS to `e164` for a request from `ip`.
 
     Per number per hour, the gap between two sends to one number (skipped when
@@ -157,9 +163,19 @@ def sms_limits(e164: str, ip: str | None) -> list[Limit]:
     numbers and addresses at once). The hourly number limit comes before the gap so that
     when both are full, the customer hears the longer wait. Raises SmsNotAllowed for a
     number that is not valid.
+
+    `delivered=False` (a code "sent" to a number without an account, which nobody texts):
+    the country budget is checked but not counted, so requests for strangers' numbers
+    cannot use up a calling code's budget and block everyone's SMS there.
+    `proved_by`: the customer ID of a customer who has already proved a factor in this
+    login (an SMS second factor): the per-number limits are counted in a bucket of their
+    own, so strangers asking for codes to the number cannot lock its owner out of the
+    second step.
     """
     config = current_app.config
     number = canonical_number(e164)
+    if proved_by is not None:
+        number = f"{number}#{proved_by}"
     limits = [Limit(SMS_NUMBER_HOUR, number, HOUR, int(config["SMS_SENDS_PER_NUMBER_PER_HOUR"]))]
     gap = int(config["SMS_MIN_SECONDS_BETWEEN_SENDS"])
     if gap > 0:
@@ -167,25 +183,15 @@ def sms_limits(e164: str, ip: str | None) -> list[Limit]:
     if ip is not None:
         limits.append(Limit(SMS_IP_HOUR, ip_key(ip), HOUR,
                             int(config["SMS_SENDS_PER_IP_PER_HOUR"])))
-    limits.append(Limit(SMS_PREFIX_HOUR, country_prefix(number), HOUR,
-                        int(config["SMS_SENDS_PER_PREFIX_PER_HOUR"])))
+    limits.append(Limit(SMS_PREFIX_HOUR, country_prefix(canonical_number(e164)), HOUR,
+                        int(config["SMS_SENDS_PER_PREFIX_PER_HOUR"]), counted=delivered))
     return limits
 
 
 def ip_key(ip: str) -> str:
-    """What an address is counted as: the IPv4 address, or the /64 of an IPv6 address
-    (an IPv4-mapped IPv6 address counts as its IPv4 address). Text that is not an
-    address (a proxy's odd header) is counted as it is rather than refused."""
-    text = ip.strip()
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return text.lower()
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((int(address) >> 64 << 64, 64)))
-    return str(address)
+    """What an address is counted as: see app/client_network.py (an IPv6 address counts
+    as its /64), shared with the per-IP request limits."""
+    return network_key(ip)
 
 
 # ---- database backend ----------------------------------------------------------------------
@@ -209,8 +215,10 @@ def _database_reserve(limits: list[Limit], keys: list[str], reservation: str) ->
             if count >= limit.max_count:
                 db.session.commit()  # only the clean-up: nothing was counted
                 raise LimitReached(limit, oldest + timedelta(seconds=limit.window_seconds))
-        db.session.execute(insert(RateEvent), [
-            {"key": key, "at": now, "reservation": reservation} for key in keys])
+        rows = [{"key": key, "at": now, "reservation": reservation}
+                for limit, key in zip(limits, keys) if limit.counted]
+        if rows:
+            db.session.execute(insert(RateEvent), rows)
         db.session.commit()
     except SQLAlchemyError as error:
         db.session.rollback()
@@ -254,15 +262,16 @@ def _database_release(reservation: str) -> None:
 # ---- Redis backend -------------------------------------------------------------------------
 
 #: KEYS[1]: the reservation's record; KEYS[2..]: one sorted set per limit.
-#: ARGV[1]: the reservation id; then per limit its window (ms) and maximum.
+#: ARGV[1]: the reservation id; then per limit its window (ms), maximum, and 1 if the
+#: event is counted under it (0: only checked).
 #: Returns {0, now} when counted, or {i, oldest score} when the i-th limit is full.
 RESERVE_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local longest = 0
 for i = 2, #KEYS do
-  local window = tonumber(ARGV[2 * i - 2])
-  local maximum = tonumber(ARGV[2 * i - 1])
+  local window = tonumber(ARGV[3 * i - 4])
+  local maximum = tonumber(ARGV[3 * i - 3])
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
   if redis.call('ZCARD', KEYS[i]) >= maximum then
     local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
@@ -271,9 +280,11 @@ for i = 2, #KEYS do
   if window > longest then longest = window end
 end
 for i = 2, #KEYS do
-  redis.call('ZADD', KEYS[i], now, ARGV[1])
-  redis.call('PEXPIRE', KEYS[i], ARGV[2 * i - 2])
-  redis.call('SADD', KEYS[1], KEYS[i])
+  if ARGV[3 * i - 2] == '1' then
+    redis.call('ZADD', KEYS[i], now, ARGV[1])
+    redis.call('PEXPIRE', KEYS[i], ARGV[3 * i - 4])
+    redis.call('SADD', KEYS[1], KEYS[i])
+  end
 end
 redis.call('PEXPIRE', KEYS[1], longest)
 return {0, tostring(now)}
@@ -320,7 +331,8 @@ def _counters(url: str) -> _RedisCounters:
 def _redis_reserve(url: str, limits: list[Limit], keys: list[str], reservation: str) -> None:
     args: list[object] = [reservation]
     for limit in limits:
-        args += [int(limit.window_seconds) * 1000, int(limit.max_count)]
+        args += [int(limit.window_seconds) * 1000, int(limit.max_count),
+                 1 if limit.counted else 0]
     script_keys = [RESERVATION_PREFIX + reservation] + [COUNTER_PREFIX + key for key in keys]
     try:
         full, score = _counters(url).reserve(keys=script_keys, args=args)

@@ -4,24 +4,48 @@ The browser holds only a random token (cookie `tessera_session`); the database h
 keyed hash and everything else. A new token is issued at every login (no fixation), and
 logout ends the session on the server, so a copied cookie stops working. Sessions end after
 SESSION_IDLE_SECONDS without use and SESSION_ABSOLUTE_SECONDS after login, whichever is first.
+
+Every way a session ends on purpose (`end_session`, `end_all_sessions`) also queues, for
+each ended session, the clients that were issued tokens in it. The queue lives on the
+SQLAlchemy session and follows its transactions: a commit makes the entries ready, a
+rollback (or a rolled-back savepoint) drops them, so apps are told only about ends that
+really happened. app/oidc/logout.py takes the ready entries once the request or CLI
+command is over and sends the back-channel logout tokens (never inside the transaction).
+Sessions that merely expire tell nobody: the apps' own lifetimes cover those.
 """
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
 
 from app.audit import Origin, record_event
 from app.extensions import db
 from app.keyed_hash import keyed_hash
-from app.models import Customer, LoginSession, utcnow
+from app.models import Customer, IssuedToken, LoginSession, utcnow
 
 COOKIE_NAME = "tessera_session"
 _PURPOSE = "login-session"
 # last_seen_at is written at most this often, so page views do not each cost a write.
 _TOUCH_INTERVAL = timedelta(seconds=60)
+# Keys in Session.info: ended sessions per open transaction, and those whose end committed.
+_PENDING_ENDS = "tessera.ended_sessions.pending"
+_COMMITTED_ENDS = "tessera.ended_sessions.committed"
+
+
+@dataclass(frozen=True)
+class EndedSession:
+    """A login session ended on purpose, and the clients issued tokens in it: whom
+    back-channel logout must tell once the end is committed."""
+
+    customer_pk: int
+    session_id: int
+    client_ids: tuple[str, ...]
+    origin: Origin  # who ended it, for the audit event of a failed notification
 
 
 def start_session(customer: Customer, amr: list[str], acr: str, origin: Origin, *,
@@ -70,17 +94,74 @@ def load_session(token: str | None) -> LoginSession | None:
 
 
 def end_session(login_session: LoginSession, origin: Origin) -> None:
-    """End one session on the server and audit the logout."""
+    """End one session on the server and audit the logout; commits. The clients that had
+    the session are told after the commit (see the module docstring)."""
     login_session.ended_at = utcnow()
     record_event("logout", origin, login_session.customer.customer_id)
+    _queue_ends(login_session.customer_pk, [login_session.id], origin)
     db.session.commit()
 
 
-def end_all_sessions(customer: Customer) -> int:
-    """End every live session of a customer (the caller audits and commits)."""
-    result = db.session.execute(
+def end_all_sessions(customer: Customer, *, now: datetime | None = None,
+                     origin: Origin | None = None) -> int:
+    """End every live session of a customer (the caller audits and commits); how many.
+    The clients that had them are told once the caller's transaction commits."""
+    ended = db.session.execute(
         update(LoginSession)
         .where(LoginSession.customer_pk == customer.id, LoginSession.ended_at.is_(None))
-        .values(ended_at=utcnow())
-    )
-    return result.rowcount
+        .values(ended_at=now or utcnow())
+        .returning(LoginSession.id)
+        .execution_options(synchronize_session=False)
+    ).scalars().all()
+    _queue_ends(customer.id, ended, origin or Origin())
+    return len(ended)
+
+
+def take_committed_ends() -> list[EndedSession]:
+    """The ended sessions whose end has committed and that nobody was told about yet;
+    each is handed out once."""
+    if not db.session.registry.has():
+        return []
+    return db.session.info.pop(_COMMITTED_ENDS, [])
+
+
+def _queue_ends(customer_pk: int, session_ids: list[int], origin: Origin) -> None:
+    """Queue the ends of these sessions in the innermost open transaction."""
+    if not session_ids:
+        return
+    clients: dict[int, set[str]] = {session_id: set() for session_id in session_ids}
+    for session_id, client_id in db.session.execute(
+            select(IssuedToken.login_session_id, IssuedToken.client_id).distinct()
+            .where(IssuedToken.login_session_id.in_(session_ids))):
+        clients[session_id].add(client_id)
+    ends = [EndedSession(customer_pk, session_id, tuple(sorted(client_ids)), origin)
+            for session_id, client_ids in clients.items() if client_ids]
+    if ends:
+        session = db.session()  # the Session behind the scoped proxy
+        transaction = session.get_nested_transaction() or session.get_transaction()
+        session.info.setdefault(_PENDING_ENDS, {}).setdefault(transaction, []).extend(ends)
+
+
+@event.listens_for(Session, "after_commit")
+def _ends_committed(session: Session) -> None:
+    """A released savepoint hands its ends to the enclosing transaction; the outermost
+    commit makes them ready to be told."""
+    pending = session.info.get(_PENDING_ENDS)
+    if not pending:
+        return
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    ends = pending.pop(transaction, None)
+    if not ends:
+        return
+    if transaction.nested:
+        pending.setdefault(transaction.parent, []).extend(ends)
+    else:
+        session.info.setdefault(_COMMITTED_ENDS, []).extend(ends)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _ends_rolled_back(session: Session, transaction) -> None:
+    """Whatever is still queued when its transaction ends was not committed: drop it."""
+    pending = session.info.get(_PENDING_ENDS)
+    if pending:
+        pending.pop(transaction, None)

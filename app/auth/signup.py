@@ -15,7 +15,9 @@ the two steps, that consent is dropped: the customer never saw the words in forc
 Codes: 6 digits from `secrets`, stored as a keyed hash, valid VERIFICATION_CODE_SECONDS,
 single use, dead after VERIFICATION_CODE_MAX_ATTEMPTS wrong tries. Attempts are counted by
 an atomic UPDATE before comparing, so concurrent guesses cannot exceed the limit, and a
-code is consumed by a conditional UPDATE, so it cannot be spent twice.
+code is consumed by a conditional UPDATE, so it cannot be spent twice. Wrong codes also
+count per address or number (app/auth/throttle.py, `code_kind`), across restarts of
+sign-up and shared with the other codes sent there, with the login backoff.
 """
 from __future__ import annotations
 
@@ -51,8 +53,6 @@ from app.notifications import send_welcome
 from app.providers import ProviderError, email_sender, sms_sender
 
 PURPOSE = "signup"
-#: Shared with app/auth/sms_codes.py: one failure count per phone number.
-SMS_THROTTLE_KIND = "sms-code"
 _HASH_PURPOSE = "verification-code"
 # Sign-up messages one destination receives per hour at most, whoever asks.
 MESSAGES_PER_DESTINATION_PER_HOUR = 5
@@ -180,15 +180,17 @@ def complete_signup(verification_id: int, code: str, origin: Origin) -> SignupCo
     verification = db.session.get(VerificationCode, verification_id)
     if verification is None or verification.purpose != PURPOSE:
         raise SignupError("This code has expired or was tried too often. Start again.")
-    throttle_reservation = None
-    if verification.kind == "phone":
-        # The per-number failure count (shared with SMS login codes): a new code does not
-        # reset it.
-        throttle_reservation = throttle.reserve_attempt(SMS_THROTTLE_KIND,
-                                                        verification.match_key)
-        if not throttle_reservation.allowed:
-            raise SignupError("Too many wrong codes for this number. Wait a little and try "
-                              "again.")
+    # The failure count per address or number (shared with the SMS login codes and the
+    # codes that prove an email): starting sign-up again sends a new code but does not
+    # reset it, so a stranger cannot keep guessing codes for a mailbox they do not own.
+    throttle_reservation = throttle.reserve_attempt(throttle.code_kind(verification.kind),
+                                                    verification.match_key)
+    if not throttle_reservation.allowed:
+        record_event("signup.code_throttled", origin, None, kind=verification.kind)
+        db.session.commit()
+        raise SignupError(f"Too many wrong codes for this "
+                          f"{'number' if verification.kind == 'phone' else 'address'}. "
+                          "Wait a little and try again.")
     limit = int(current_app.config["VERIFICATION_CODE_MAX_ATTEMPTS"])
     attempts = one_time_codes.count_attempt(verification.id, limit)
     if attempts is None:
@@ -199,8 +201,7 @@ def complete_signup(verification_id: int, code: str, origin: Origin) -> SignupCo
     if not one_time_codes.spend(verification.id):
         db.session.rollback()
         raise SignupError("This code has already been used.")
-    if throttle_reservation is not None:
-        throttle.clear(throttle_reservation.key_hash)
+    throttle.clear(throttle_reservation.key_hash)
     payload = verification.payload or {}
     identifier = normalize_identifier(verification.kind, verification.destination)
     try:

@@ -21,6 +21,18 @@ their next login before the session opens anything else (app/web/required_action
 Support adds them; setting a password (app/auth/login.set_password) and confirming an
 authenticator app (app/auth/totp.confirm_enrolment) clear them.
 
+A forced reset is for a suspected compromise, so whoever stole the old secret must not be
+the one to finish it. Only someone who proves a verified channel may:
+- "update_password": from the reset on, the old password never logs in again (the login
+  flow refuses it like a wrong one: `password_reset_pending`), and never becomes the new
+  one (`refuse_reset_password`). A new one is set through a recovery link (email, SMS or
+  support's handover), the /recover code texted to a verified phone, or the required-action
+  page in a session that proved such a code (`proved_a_channel`).
+- "configure_totp": a new authenticator app is enrolled only in a session that proved a
+  code to a verified phone, or one whose password was set after the MFA reset (which only
+  a channel proof can do while the action is pending: `may_replace_second_factor`). A
+  login with the old password alone reaches the page and is told how to prove it.
+
 Phone bindings (see app/phone_bindings.py), decided here:
 - released: the binding ends and the phone identifier stays on the account but is marked
   unverified. Every path that lets a phone open the account needs a verified identifier
@@ -41,16 +53,23 @@ from sqlalchemy import and_, delete, func, or_, select, update
 
 from app import phone_bindings
 from app.audit import Origin, record_event
+from app.auth import passwords
+from app.auth.levels import AMR_SMS
 from app.auth.sessions import end_all_sessions
 from app.customers import CustomerError, bump_version
 from app.extensions import db
-from app.models import (AuthorizationCode, Customer, IssuedToken, PasswordCredential,
-                        PhoneBinding, RecoveryCode, RecoveryLink, TotpCredential, utcnow)
+from app.models import (AuditEvent, AuthorizationCode, Customer, IssuedToken,
+                        PasswordCredential, PhoneBinding, RecoveryCode, RecoveryLink,
+                        TotpCredential, utcnow)
 from app.models.customer import REQUIRED_ACTIONS
 from app.models.phone import RECYCLED, RELEASED
 
 UPDATE_PASSWORD, CONFIGURE_TOTP = REQUIRED_ACTIONS
 LOCK_REASON_MAX = 200
+#: amr values that prove the customer holds one of their verified channels (a code texted
+#: to a verified phone). A password does not: it is what a forced reset distrusts.
+CHANNEL_PROOFS = frozenset({AMR_SMS})
+REUSED_PASSWORD = "Choose a password you have not used on this account."
 
 
 class SupportError(CustomerError):
@@ -115,6 +134,45 @@ def clear_required_action(customer: Customer, action: str) -> bool:
     customer.required_actions = [a for a in pending if a != action]
     bump_version(customer)
     return True
+
+
+def password_reset_pending(customer: Customer) -> bool:
+    """Support forced a password reset that is not done yet: the stored password is the
+    one suspected stolen and must not log in."""
+    return UPDATE_PASSWORD in (customer.required_actions or [])
+
+
+def refuse_reset_password(customer: Customer, password: str) -> None:
+    """PasswordRejected when a reset is pending and `password` is the old one: it must
+    never work again. Costs one argon2 verification, only while a reset is pending."""
+    if not password_reset_pending(customer):
+        return
+    credential = db.session.get(PasswordCredential, customer.id)
+    same, _ = passwords.verify_password(credential.password_hash if credential else None,
+                                        password)
+    if same:
+        raise passwords.PasswordRejected(REUSED_PASSWORD)
+
+
+def proved_a_channel(amr) -> bool:
+    """Whether a login session's `amr` includes a code sent to a verified channel."""
+    return bool(CHANNEL_PROOFS & set(amr or []))
+
+
+def may_replace_second_factor(customer: Customer, amr) -> bool:
+    """Whether a session (its `amr`) may enrol an authenticator app now. Always, unless
+    support reset the second factor ("configure_totp" pending): then only a session that
+    proved a verified channel, or logged in with a password set after the reset (while
+    the action is pending, only a recovery link or a texted code can set one)."""
+    if CONFIGURE_TOTP not in pending_actions(customer) or proved_a_channel(amr):
+        return True
+    # The audit log orders the two (ids grow with every event; clocks can tie).
+    reset, changed = (db.session.scalar(
+        select(func.max(AuditEvent.id)).where(AuditEvent.customer_id == customer.customer_id,
+                                              AuditEvent.event == event))
+        for event in ("mfa.reset", "password.changed"))
+    return (db.session.get(PasswordCredential, customer.id) is not None
+            and reset is not None and changed is not None and changed > reset)
 
 
 # ---- signing out everywhere ---------------------------------------------------------------
@@ -204,8 +262,10 @@ def unlock(customer: Customer, origin: Origin) -> None:
 # ---- forced resets ------------------------------------------------------------------------
 
 def require_password_reset(customer: Customer, origin: Origin) -> SignedOut:
-    """A suspected compromise: the customer must choose a new password at their next login
-    ("update_password"), and is signed out everywhere now.
+    """A suspected compromise: the old password stops working now (the login flow refuses
+    it while "update_password" is pending, and it can never be chosen again), the customer
+    sets a new one by proving a verified channel (see the module docstring), and is signed
+    out everywhere now.
 
     StateConflict when a reset is already pending, or when the customer has no password
     (they log in without one; a recovery link is how support gives them one)."""

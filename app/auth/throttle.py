@@ -1,4 +1,4 @@
-"""Per-identifier login backoff.
+"""Login backoff, per identifier and per customer, and the failure counts of one-time codes.
 
 After LOGIN_BACKOFF_THRESHOLD consecutive failures, the next attempt must wait
 BASE seconds, and the wait doubles after each further failure (capped at MAX): an attacker can slow a customer
@@ -8,6 +8,12 @@ like known ones, so the throttle reveals nothing.
 Concurrency: an attempt is *reserved* by an atomic UPDATE ... RETURNING before the password
 is checked, and counted as a failure until it succeeds. So N concurrent guesses can never
 get more than the threshold's worth of password checks, on SQLite or PostgreSQL.
+
+One mechanism serves every guessable secret: passwords (per identifier and per customer,
+app/auth/login.py), second factors (per customer, app/auth/flow.py) and one-time codes
+(per destination, `code_kind`: sign-up, SMS login, proving an email or phone). A code's
+count is kept by its destination, not by the code, so asking for a new code (or starting
+sign-up again) never gives new tries.
 """
 from __future__ import annotations
 
@@ -23,6 +29,11 @@ from app.keyed_hash import keyed_hash
 from app.models import LoginThrottle, utcnow
 
 
+#: The failure count of one-time codes sent to an email address or a phone number, shared
+#: by every purpose (app/auth/sms_codes.py keeps "sms-code" for its own codes).
+_CODE_KINDS = {"email": "email-code", "phone": "sms-code"}
+
+
 @dataclass(frozen=True)
 class Reservation:
     """The outcome of asking to try a password: allowed, or wait until `retry_at`."""
@@ -35,6 +46,12 @@ class Reservation:
 def throttle_key(kind: str, match_key: str) -> str:
     """The stored key of an identifier (keyed hash: no plain identifiers in this table)."""
     return keyed_hash("login-throttle", f"{kind}:{match_key}")
+
+
+def code_kind(identifier_kind: str) -> str:
+    """The throttle kind that counts wrong one-time codes sent to an identifier of this
+    kind ("email" or "phone"); its match key is the destination's match key."""
+    return _CODE_KINDS[identifier_kind]
 
 
 def reserve_attempt(kind: str, match_key: str) -> Reservation:

@@ -14,10 +14,22 @@ stable (email-validator's wording and its list of refused special-use
 domains change between releases), and keeps the stored domain in the one
 form we want: IDNA ASCII, lower case. Whether an address really receives
 mail is settled by the verification message, not by syntax.
+
+Look-alikes
+-----------
+Two different mailboxes must never share a match key, so an email's local part is only
+put in NFC and lower-cased (``str.lower``), never case-folded or NFKC-mapped: ``Straße``
+stays apart from ``strasse`` and a ``ﬃ`` ligature from ``ffi``. Usernames are ours to
+restrict: one script only (Unicode TS #39 "highly restrictive": Latin may mix with Han
+and the Japanese or Korean scripts, nothing else), and each has a TS #39 confusable
+skeleton, kept under a unique index, so ``аlice`` (Cyrillic а) or ``alıce`` (dotless ı)
+is refused while ``alice`` exists. Both checks are ICU's SpoofChecker.
 """
 
 import unicodedata
+from functools import lru_cache
 
+import icu
 import idna
 import phonenumbers
 
@@ -28,6 +40,7 @@ __all__ = [
     "normalize_email",
     "normalize_phone",
     "normalize_username",
+    "username_skeleton",
 ]
 
 MAX_EMAIL_LENGTH = 254  # RFC 5321 path limit less the angle brackets
@@ -146,11 +159,15 @@ def _normalize_domain(domain: str) -> str:
 
 
 def email_match_key(normalized_email: str) -> str:
-    """The value used to compare and look up emails: the whole normalized
-    address case-folded, so ``Alice@Example.com`` and ``alice@example.com``
-    are one identifier. Pass the result of ``normalize_email``.
+    """The value used to compare and look up emails: the local part in NFC and
+    lower case, the domain as ``normalize_email`` leaves it (IDNA ASCII, lower
+    case), so ``Alice@Example.com`` and ``alice@example.com`` are one
+    identifier. Lower case, not case folding and not NFKC: those would make
+    ``Straße@`` one with ``strasse@`` and ``ﬃce@`` one with ``ffice@``, which
+    are different mailboxes. Pass the result of ``normalize_email``.
     """
-    return normalized_email.casefold()
+    local, _, domain = normalized_email.rpartition("@")
+    return f"{unicodedata.normalize('NFC', local.lower())}@{domain.lower()}"
 
 
 def normalize_phone(text: str, default_region: str) -> str:
@@ -247,7 +264,43 @@ def normalize_username(text: str) -> str:
         raise InvalidIdentifier(
             "A username cannot be just digits or look like a phone number; add a letter."
         )
+    _refuse_mixed_scripts(name)
     return name
+
+
+@lru_cache(maxsize=1)
+def _spoof_checker() -> "icu.SpoofChecker":
+    """ICU's TS #39 checker: highly restrictive scripts, one number system. Configured
+    once and then only read, which ICU allows from any thread."""
+    checker = icu.SpoofChecker()
+    checker.setChecks(icu.USpoofChecks.RESTRICTION_LEVEL | icu.USpoofChecks.MIXED_NUMBERS)
+    checker.setRestrictionLevel(icu.URestrictionLevel.HIGHLY_RESTRICTIVE)
+    return checker
+
+
+def _refuse_mixed_scripts(name: str) -> None:
+    """InvalidIdentifier when a username mixes scripts (``аlice``: Cyrillic а in
+    Latin) or digits of different number systems."""
+    failed = _spoof_checker().check(name)
+    if failed & icu.USpoofChecks.RESTRICTION_LEVEL:
+        scripts = sorted({icu.Script.getScript(ord(ch)).getName() for ch in name}
+                         - {"Common", "Inherited"})
+        mixed = (f"{', '.join(scripts[:-1])} and {scripts[-1]}" if len(scripts) > 1
+                 else "several scripts'")
+        raise InvalidIdentifier(
+            f"A username must be written in one script; this one mixes {mixed} "
+            "characters, which can look alike. Use one alphabet."
+        )
+    if failed:
+        raise InvalidIdentifier("A username cannot mix digits of different number systems.")
+
+
+def username_skeleton(name: str) -> str:
+    """The Unicode TS #39 confusable skeleton of a normalized username: two usernames
+    that could be mistaken for each other (``alice``, ``alıce``, ``a1ice``) have the same
+    skeleton. Stored under a unique index; it is not a display form. Skeletons follow
+    ICU's confusables data, which can change with a Unicode version."""
+    return _spoof_checker().getSkeleton(0, name)
 
 
 def classify(text: str, default_region: str) -> tuple[str, str]:

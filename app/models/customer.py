@@ -72,12 +72,15 @@ class Identifier(Base):
     """An email, phone (E.164) or username that finds one customer.
 
     `value` is what we show and send to; `match_key` is what lookups and the unique index
-    compare (case-folded email, E.164 phone, case-folded username). Removing an identifier
-    deletes the row (the audit log keeps the history), which frees the value.
+    compare (email with its local part lower-cased, E.164 phone, case-folded username).
+    `skeleton` (usernames only) is the Unicode TS #39 confusable skeleton: its unique
+    index refuses a username that looks like one in use. Removing an identifier deletes
+    the row (the audit log keeps the history), which frees the value.
     """
 
     __tablename__ = "identifiers"
-    __table_args__ = (UniqueConstraint("kind", "match_key"),)
+    __table_args__ = (UniqueConstraint("kind", "match_key"),
+                      UniqueConstraint("kind", "skeleton"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_pk: Mapped[int] = mapped_column(
@@ -86,6 +89,8 @@ class Identifier(Base):
     kind: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(String(320))
     match_key: Mapped[str] = mapped_column(String(320))
+    # Up to 7 characters per character of a 64-character username (Hangul syllables).
+    skeleton: Mapped[str | None] = mapped_column(String(512))
     verified_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

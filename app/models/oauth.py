@@ -43,6 +43,14 @@ class OAuthClient(Base):
     token_exchange_audiences: Mapped[list] = mapped_column(JSON, default=list)
     post_logout_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
     backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000))
+    # An admin client may hold the admin API's scopes (app/oidc/scopes.py); no other may.
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    # RFC 8707 resource indicators this client may ask tokens for; the first is the
+    # audience of its tokens when it names none.
+    resources: Mapped[list] = mapped_column(JSON, default=list)
+    # Set when this client is a resource server: the audience it serves. It may then
+    # introspect tokens whose `aud` includes it (app/oidc/revocation.py).
+    resource_server_audience: Mapped[str | None] = mapped_column(String(2000), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -67,6 +75,8 @@ class AuthorizationCode(Base):
     nonce: Mapped[str | None] = mapped_column(String(512))
     code_challenge: Mapped[str | None] = mapped_column(String(128))
     code_challenge_method: Mapped[str | None] = mapped_column(String(16))
+    # RFC 8707 resources asked for at /authorize: the audiences its tokens may carry.
+    resources: Mapped[list] = mapped_column(JSON, default=list)
     auth_time: Mapped[datetime]
     amr: Mapped[list] = mapped_column(JSON, default=list)
     acr: Mapped[str] = mapped_column(String(64))
@@ -113,6 +123,8 @@ class IssuedToken(Base):
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     access_expires_at: Mapped[datetime]
     refresh_expires_at: Mapped[datetime | None]
+    # The refresh family's absolute end: rotation never carries a family past it.
+    family_expires_at: Mapped[datetime | None]
     rotated_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
 

@@ -43,14 +43,19 @@ def verify_signature(token: str, algorithms: tuple[str, ...]) -> dict:
     return {"header": dict(decoded.header), "claims": dict(decoded.claims)}
 
 
-def validate_access_token(token: str) -> ValidToken:
-    """Return the live token, or raise InvalidToken."""
+def validate_access_token(token: str, audience: str | None = None) -> ValidToken:
+    """Return the live token, or raise InvalidToken. A resource of our own (userinfo, the
+    admin API) passes its `audience`: a token whose `aud` does not name it is refused, so
+    a token minted for another service (by token exchange, say) opens nothing here."""
     decoded = verify_signature(token, (keys.ACCESS_TOKEN_ALG,))
     header, claims = decoded["header"], decoded["claims"]
     if header.get("typ") != "at+jwt":
         raise InvalidToken("not an access token")
     if claims.get("iss") != tokens.issuer():
         raise InvalidToken("issuer")
+    aud = claims.get("aud")
+    if audience is not None and audience not in (aud if isinstance(aud, list) else [aud]):
+        raise InvalidToken("audience")
     now = utcnow()
     if not isinstance(claims.get("exp"), int) or claims["exp"] <= now.timestamp():
         raise InvalidToken("expired")

@@ -25,6 +25,7 @@ from app.customers import CustomerError, normalize_name
 from app.extensions import db
 from app.keyed_hash import keyed_hash, matches
 from app.models import OAuthClient
+from app.oidc.scopes import ADMIN_SCOPES, is_admin_scope
 
 GRANT_AUTHORIZATION_CODE = "authorization_code"
 GRANT_REFRESH_TOKEN = "refresh_token"
@@ -34,9 +35,11 @@ GRANT_TYPES = (GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDE
                GRANT_TOKEN_EXCHANGE)
 DEFAULT_GRANT_TYPES = (GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN)
 DEFAULT_SCOPE = "openid profile email phone"
+ADMIN_DEFAULT_SCOPE = "admin:read"
 
 MAX_REDIRECT_URIS = 20
 MAX_REDIRECT_URI_LENGTH = 2000
+MAX_RESOURCES = 10
 # Scope is free text at rest; this bounds what a mistaken paste can store.
 MAX_SCOPE_LENGTH = 1000
 
@@ -58,29 +61,44 @@ class ClientError(ValueError):
 def create_client(name: str, redirect_uris: list[str] | tuple[str, ...], *,
                   public: bool = False, first_party: bool = False,
                   grant_types: list[str] | tuple[str, ...] | None = None,
-                  scope: str | None = None, origin: Origin) -> tuple[OAuthClient, str | None]:
+                  scope: str | None = None, admin: bool = False,
+                  resources: list[str] | tuple[str, ...] = (),
+                  resource_server_audience: str | None = None,
+                  origin: Origin) -> tuple[OAuthClient, str | None]:
     """Register a client; return it and, for a confidential client, its plain secret.
 
     The secret is returned here only and never stored: show it once. Everything is
     validated before anything is added, so bad input raises ClientError and adds nothing.
+    An admin client (the admin API's caller) is confidential and uses client_credentials
+    alone; only it may be registered for admin scopes.
     """
     name = normalize_client_name(name)
+    if admin and grant_types is None:
+        grant_types = [GRANT_CLIENT_CREDENTIALS]
     grant_types = normalize_grant_types(grant_types, public=public)
     redirect_uris = normalize_redirect_uris(redirect_uris, public=public)
     if GRANT_AUTHORIZATION_CODE in grant_types and not redirect_uris:
         raise ClientError("A client that uses authorization_code needs a redirect URI.")
-    scope = normalize_scope(DEFAULT_SCOPE if scope is None else scope)
+    scope = normalize_scope((ADMIN_DEFAULT_SCOPE if admin else DEFAULT_SCOPE)
+                            if scope is None else scope)
+    check_admin_registration(admin, public=public, grant_types=grant_types, scope=scope)
+    resources = normalize_resources(resources)
+    if resource_server_audience is not None:
+        resource_server_audience = normalize_resource_server_audience(
+            resource_server_audience, public=public)
 
     secret = None if public else secrets.token_urlsafe(32)
     client = OAuthClient(
         client_id=new_client_id(),
         client_secret_hash=None if secret is None else keyed_hash(SECRET_HASH_PURPOSE, secret),
         name=name, redirect_uris=redirect_uris, grant_types=grant_types, scope=scope,
-        is_public=public, is_first_party=first_party,
+        is_public=public, is_first_party=first_party, is_admin=admin, resources=resources,
+        resource_server_audience=resource_server_audience,
         token_endpoint_auth_method="none" if public else "client_secret_basic",
     )
     db.session.add(client)
-    record_event("client.created", origin, None, client_id=client.client_id, name=name)
+    record_event("client.created", origin, None, client_id=client.client_id, name=name,
+                 admin=admin)
     return client, secret
 
 
@@ -218,6 +236,89 @@ def normalize_scope(scope: str) -> str:
         if not _SCOPE_TOKEN_RE.fullmatch(token):
             raise ClientError(f"Scope {token!r} may use only letters, digits and : _ . -")
     return " ".join(dict.fromkeys(tokens))
+
+
+def client_settings(client: OAuthClient) -> dict:
+    """A client's registration as the CLI and the admin API show it: never its secret
+    or the secret's hash."""
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "public": client.is_public,
+        "first_party": client.is_first_party,
+        "admin": client.is_admin,
+        "resources": list(client.resources or []),
+        "resource_server_audience": client.resource_server_audience,
+        "redirect_uris": list(client.redirect_uris),
+        "grant_types": list(client.grant_types),
+        "scope": client.scope,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "require_pkce": client.require_pkce,
+        "subject_type": client.subject_type,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "token_exchange_audiences": list(client.token_exchange_audiences or []),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris or []),
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "jwks_kids": [key.get("kid") for key in (client.jwks or {}).get("keys", [])],
+        "created_at": client.created_at.isoformat(),
+    }
+
+
+def check_admin_registration(admin: bool, *, public: bool, grant_types: list[str],
+                             scope: str) -> None:
+    """ClientError unless admin scopes go to an admin client, and an admin client is
+    confidential and uses client_credentials alone (no customer ever logs in to it, and a
+    leaked redirect or refresh token can never carry its scopes)."""
+    admin_scopes = [s for s in scope.split() if is_admin_scope(s)]
+    if admin_scopes and not admin:
+        raise ClientError(f"{' '.join(admin_scopes)}: the admin API's scopes are for admin "
+                          "clients only; register one with --admin.")
+    if not admin:
+        return
+    if public or grant_types != [GRANT_CLIENT_CREDENTIALS]:
+        raise ClientError("An admin client is confidential and uses the client_credentials "
+                          "grant only.")
+    unknown = [s for s in admin_scopes if s not in ADMIN_SCOPES]
+    if unknown or len(admin_scopes) != len(scope.split()):
+        raise ClientError(f"An admin client holds admin scopes only: "
+                          f"{', '.join(ADMIN_SCOPES)}.")
+
+
+def normalize_resources(resources: list[str] | tuple[str, ...]) -> list[str]:
+    """RFC 8707 resource indicators a client may ask tokens for (the first is its default
+    audience): absolute URIs without a fragment, duplicates dropped, or ClientError."""
+    chosen = list(dict.fromkeys(resources))
+    if len(chosen) > MAX_RESOURCES:
+        raise ClientError(f"A client has at most {MAX_RESOURCES} resources.")
+    for resource in chosen:
+        check_resource_uri(resource)
+    return chosen
+
+
+def normalize_resource_server_audience(audience: str, *, public: bool) -> str:
+    """The audience a resource server serves (it may introspect tokens for it): an
+    absolute URI no other client serves, registered on a confidential client only."""
+    if public:
+        raise ClientError("A public client cannot be a resource server: it cannot "
+                          "authenticate to introspect tokens.")
+    check_resource_uri(audience)
+    taken = db.session.scalar(db.select(OAuthClient.client_id).where(
+        OAuthClient.resource_server_audience == audience))
+    if taken is not None:
+        raise ClientError(f"{audience} is already served by client {taken}.")
+    return audience
+
+
+def check_resource_uri(uri: str) -> None:
+    """ClientError unless `uri` is an absolute URI without a fragment (RFC 8707 2)."""
+    if (not isinstance(uri, str) or not uri or len(uri) > MAX_REDIRECT_URI_LENGTH
+            or not uri.isascii() or any(ch.isspace() or not ch.isprintable() for ch in uri)):
+        raise ClientError(f"Resource {uri!r} must be an ASCII URI without spaces.")
+    parts = urlsplit(uri)
+    if not parts.scheme or "#" in uri or (parts.scheme in ("http", "https")
+                                          and not parts.netloc):
+        raise ClientError(f"Resource {uri!r} must be an absolute URI without a fragment, "
+                          "like https://api.example.com/.")
 
 
 def normalize_client_name(name: str | None) -> str:

@@ -19,12 +19,13 @@ from flask import Blueprint, g, jsonify, redirect, render_template, request, url
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from app.auth.levels import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
+from app.auth.levels import ACR_MULTI_FACTOR, ACR_PHONE_UNCHECKED, ACR_SINGLE_FACTOR
 from app.extensions import authorization, csrf, db, limiter
 from app.models import Consent
 from app.web.forms import ConsentForm
-from app.oidc import claims, keys, tokens
-from app.oidc.bearer import InvalidToken, validate_access_token, verify_signature
+from app.oidc import audiences, claims, keys, tokens
+from app.oidc.bearer import InvalidToken, validate_access_token
+from app.oidc.logout import verify_id_token_hint
 
 bp = Blueprint("oidc", __name__)
 
@@ -71,7 +72,9 @@ def discovery():
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
         "prompt_values_supported": ["none", "login", "consent"],
-        "acr_values_supported": [ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR],
+        # The unchecked level is listed because ID tokens can carry it (an SMS code alone
+        # while the phone lookup could not answer); no app can ask for it.
+        "acr_values_supported": [ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR, ACR_PHONE_UNCHECKED],
         "ui_locales_supported": ["en"],
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
@@ -212,7 +215,13 @@ def token():
         # unsupported_grant_type.
         return authorization.handle_error_response(
             None, InvalidRequestError("grant_type is missing."))
-    return authorization.create_token_response()
+    response = authorization.create_token_response()
+    if response.status_code == 200:
+        # Committed only now that the whole answer is built (Authlib signs the ID token
+        # after save_token): a database failure before this spends nothing and the client
+        # may retry; after it nothing reads the database, so a committed grant is answered.
+        db.session.commit()
+    return response
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
@@ -223,7 +232,7 @@ def userinfo():
     if access_token is None:
         return _bearer_error(None, 401)
     try:
-        valid = validate_access_token(access_token)
+        valid = validate_access_token(access_token, audience=audiences.userinfo_audience())
     except InvalidToken:
         return _bearer_error("invalid_token", 401, "The access token is not valid.")
     grant = valid.grant
@@ -274,16 +283,25 @@ def _needs_login(client, login_session, prompts: set[str]) -> bool:
             return True
     hint = request.values.get("id_token_hint")
     if hint:
-        try:
-            decoded = verify_signature(hint, tuple(keys.SIGNING_ALGORITHMS))
-        except InvalidToken:
-            raise ValueError("id_token_hint is not an ID token issued here.") from None
-        hinted = decoded["claims"]
-        if hinted.get("iss") != tokens.issuer():
-            raise ValueError("id_token_hint is not an ID token issued here.")
+        hinted = _hinted_claims(client, hint)
         if hinted.get("sub") != tokens.subject_for(client, login_session.customer):
             return True
     return False
+
+
+def _hinted_claims(client, hint: str) -> dict:
+    """The claims of an id_token_hint, if it is an ID token of ours issued to this client
+    (expired ones included, OpenID Core 3.1.2.1); ValueError otherwise. An access token is
+    refused even though it is signed by the same keys: its `typ` is at+jwt."""
+    try:
+        hinted = verify_id_token_hint(hint)
+    except InvalidToken:
+        raise ValueError("id_token_hint is not an ID token issued here.") from None
+    audience = hinted.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    if client.client_id not in audiences:
+        raise ValueError("id_token_hint was not issued to this client.")
+    return hinted
 
 
 def requested_acr(acr_values: str | None) -> str | None:

@@ -13,6 +13,13 @@ party at /end-session):
    and was issued tokens in the session. That happens after the commit, with a 3 s
    timeout per client; a failure is logged and audited and never stops the logout.
 
+Point 3 holds for every way a customer's sessions end on purpose, not only this one:
+support's sign-outs (sign out everywhere, lock, password and MFA resets, a recovery
+link), the customer's own password recovery, a merge and an erasure all end sessions
+through app/auth/sessions.py, which queues each ended session with the clients that had
+it; `send_committed_logouts` sends the queue when the request (or CLI command) is over,
+only for ends that committed.
+
 RP-initiated logout (OpenID RP-Initiated Logout 1.0): `id_token_hint` must be an ID
 token we signed (expired ones are fine: the RP may well hold an old one), the
 post_logout_redirect_uri must match one registered by that client exactly, and a
@@ -30,15 +37,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from authlib.common.urls import add_params_to_uri
-from flask import (Blueprint, current_app, g, redirect, render_template, request, session,
-                   url_for)
+from flask import (Blueprint, current_app, g, redirect, render_template, request, session)
 from flask_wtf import FlaskForm
 from sqlalchemy import or_, update
 from wtforms import HiddenField, SubmitField
 from wtforms.validators import Length
 
 from app.audit import Origin, record_event
-from app.auth.sessions import COOKIE_NAME, end_session
+from app.auth.sessions import COOKIE_NAME, EndedSession, end_session, take_committed_ends
 from app.extensions import csrf, db
 from app.models import (AuthorizationCode, Consent, Customer, IssuedToken, LoginSession,
                         OAuthClient, utcnow)
@@ -52,8 +58,9 @@ BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 LOGOUT_TOKEN_SECONDS = 120
 BACKCHANNEL_TIMEOUT_SECONDS = 3
 OFFLINE_ACCESS = "offline_access"
-#: JWT types that are ours but not ID tokens: never accepted as id_token_hint.
-_NOT_ID_TOKEN_TYPES = ("at+jwt", "logout+jwt")
+#: The `typ` of our ID tokens (keys.sign's default). Access tokens (at+jwt) and logout
+#: tokens (logout+jwt) are signed with the same keys, so only this tells them apart.
+ID_TOKEN_TYPE = "JWT"
 
 
 class LogoutRequestError(ValueError):
@@ -84,6 +91,24 @@ class EndSessionForm(FlaskForm):
 
 # ---- services ----------------------------------------------------------------------------
 
+def verify_id_token_hint(hint: str) -> dict:
+    """The claims of an `id_token_hint` if it is an ID token this issuer signed, else
+    InvalidToken. Shared by /authorize and /end-session.
+
+    Checked: the signature (one of our ID-token algorithms, never none or HS*), `typ`
+    (an access or logout token is signed by the same keys but is not an ID token) and
+    `iss`. Not `exp`: OpenID Core 3.1.2.1 lets a relying party send an expired ID token as
+    a hint, and joserfc's jwt.decode validates no claims. The audience is the caller's
+    check, as each endpoint has its own rule.
+    """
+    decoded = verify_signature(hint, tuple(keys.SIGNING_ALGORITHMS))
+    if decoded["header"].get("typ") != ID_TOKEN_TYPE:
+        raise InvalidToken("not an ID token (typ)")
+    if decoded["claims"].get("iss") != tokens.issuer():
+        raise InvalidToken("not issued here (iss)")
+    return decoded["claims"]
+
+
 def parse_logout_request(id_token_hint: str | None, client_id: str | None,
                          post_logout_redirect_uri: str | None,
                          state: str | None) -> LogoutRequest:
@@ -96,12 +121,9 @@ def parse_logout_request(id_token_hint: str | None, client_id: str | None,
     hinted_sub = None
     if id_token_hint:
         try:
-            decoded = verify_signature(id_token_hint, tuple(keys.SIGNING_ALGORITHMS))
+            hinted = verify_id_token_hint(id_token_hint)
         except InvalidToken:
             raise LogoutRequestError("The id_token_hint is not an ID token issued here.") from None
-        header, hinted = decoded["header"], decoded["claims"]
-        if header.get("typ") in _NOT_ID_TOKEN_TYPES or hinted.get("iss") != tokens.issuer():
-            raise LogoutRequestError("The id_token_hint is not an ID token issued here.")
         audience = hinted.get("aud")
         hinted_client_id = hinted.get("azp") or (
             audience[0] if isinstance(audience, list) and len(audience) == 1 else audience)
@@ -130,50 +152,79 @@ def end_sso_session(login_session: LoginSession, origin: Origin) -> None:
     """End the SSO session: the session itself, the session's tokens (offline_access
     families excepted, see the module docstring), and a back-channel logout token to
     every client with tokens in it that asked for one. Commits."""
-    rows = db.session.execute(db.select(IssuedToken.family_id, IssuedToken.client_id,
-                                        IssuedToken.scope)
+    rows = db.session.execute(db.select(IssuedToken.family_id, IssuedToken.scope)
                               .where(IssuedToken.login_session_id == login_session.id)).all()
     offline = {row.family_id for row in rows if OFFLINE_ACCESS in row.scope.split()}
     families = {row.family_id for row in rows} - offline
-    client_ids = sorted({row.client_id for row in rows})
     revoked = sum(tokens.revoke_family(family) for family in sorted(families))
     if revoked:
         record_event("logout.tokens_revoked", origin, login_session.customer.customer_id,
                      tokens=revoked, kept_offline_families=len(offline))
-    end_session(login_session, origin)  # audits "logout" and commits with the revocation
-    notify_backchannel(login_session, client_ids, origin)
+    # Audits "logout", commits with the revocation, and queues the back-channel logout
+    # that send_committed_logouts sends when the request is over.
+    end_session(login_session, origin)
 
 
-def notify_backchannel(login_session: LoginSession, client_ids: list[str],
-                       origin: Origin) -> None:
-    """POST a logout token to each of these clients that registered a back-channel URI.
+def send_committed_logouts(_error: BaseException | None = None) -> None:
+    """Tell the apps about every login session whose end has committed: a logout token to
+    each client that had the session and registered a back-channel URI.
+
+    Runs when each request and each app context (a CLI command) ends, so whoever ended
+    the sessions (/end-session, support's sign-outs, a recovery, a merge, an erasure)
+    needs no call of their own, and nothing is sent from inside a transaction or for one
+    that rolled back (app/auth/sessions.py keeps the queue). A teardown must not raise:
+    the sign-out has happened whatever the apps say, so an unexpected error is logged.
+    """
+    ends = take_committed_ends()
+    if not ends:
+        return
+    # Anything the request left uncommitted must not be committed with a failure's audit.
+    db.session.rollback()
+    unreachable: set[str] = set()
+    for ended in ends:
+        try:
+            notify_backchannel(ended, unreachable)
+        except Exception:  # a teardown must not raise (see the docstring)
+            db.session.rollback()
+            current_app.logger.exception("back-channel logout of session %d failed",
+                                         ended.session_id)
+
+
+def notify_backchannel(ended: EndedSession, unreachable: set[str]) -> None:
+    """POST a logout token (with `sub` and `sid`) for this ended session to each of its
+    clients that registered a back-channel URI.
 
     Best effort by design: an unreachable or failing client is logged and audited, and the
-    logout it was told about has happened regardless.
+    logout it was told about has happened regardless. A client that failed once goes into
+    `unreachable` and is skipped for the other sessions of the same sign-out, so signing
+    out a customer with many sessions costs at most one timeout per client.
     """
-    import requests  # the HTTP client is only needed here
-
-    customer = login_session.customer
-    for client_id in client_ids:
-        client = get_client(client_id)
+    customer = db.session.get(Customer, ended.customer_pk)
+    for client_id in ended.client_ids:
+        client = None if client_id in unreachable else get_client(client_id)
         if client is None or not client.backchannel_logout_uri:
             continue
-        logout_token = make_logout_token(client, customer, login_session.id)
-        try:
-            response = requests.post(client.backchannel_logout_uri,
-                                     data={"logout_token": logout_token},
-                                     timeout=BACKCHANNEL_TIMEOUT_SECONDS,
-                                     allow_redirects=False)
-            failure = None if 200 <= response.status_code < 300 else \
-                f"HTTP {response.status_code}"
-        except requests.RequestException as error:
-            failure = type(error).__name__
+        failure = _post_logout_token(client.backchannel_logout_uri,
+                                     make_logout_token(client, customer, ended.session_id))
         if failure is None:
             continue
+        unreachable.add(client_id)
         current_app.logger.warning("back-channel logout to %s failed: %s", client_id, failure)
-        record_event("logout.backchannel_failed", origin, customer.customer_id,
+        record_event("logout.backchannel_failed", ended.origin, customer.customer_id,
                      client_id=client_id, reason=failure)
         db.session.commit()
+
+
+def _post_logout_token(uri: str, logout_token: str) -> str | None:
+    """POST one logout token; None if the client took it (2xx), else why not."""
+    import requests  # the HTTP client is only needed here
+
+    try:
+        response = requests.post(uri, data={"logout_token": logout_token},
+                                 timeout=BACKCHANNEL_TIMEOUT_SECONDS, allow_redirects=False)
+    except requests.RequestException as error:
+        return type(error).__name__
+    return None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
 
 
 def make_logout_token(client: OAuthClient, customer: Customer, login_session_id: int) -> str:
@@ -255,6 +306,15 @@ def revoke_app(customer: Customer, client_id: str, origin: Origin) -> bool:
 
 
 # ---- views -------------------------------------------------------------------------------
+
+@bp.record_once
+def _send_logouts_after_each_request(state) -> None:
+    """Register send_committed_logouts after Flask-SQLAlchemy's own teardown, so it runs
+    first (teardowns run in reverse order) while the database session is still there.
+    Both hooks: a request inside an app context already pushed (tests) ends no context."""
+    state.app.teardown_request(send_committed_logouts)
+    state.app.teardown_appcontext(send_committed_logouts)
+
 
 def forget_login(response):
     """Drop the login cookie and the Flask session from the browser (after logout)."""

@@ -1,8 +1,10 @@
 """Introspection (RFC 7662) and revocation (RFC 7009).
 
-Introspection is for confidential clients (resource servers): they authenticate with their
-secret, and a public client or an unauthenticated caller gets 401 invalid_client. Any token
-that is not live right now answers only `{"active": false}`: unknown, malformed, expired,
+Introspection is for confidential clients: they authenticate with their secret, and a
+public client or an unauthenticated caller gets 401 invalid_client. A client learns about a
+token only if it was issued to it, or (access tokens) if it is the resource server
+registered for one of the token's audiences (`may_introspect`); to anyone else every token
+reads as dead. Any token that is not live right now answers only `{"active": false}`: unknown, malformed, expired,
 revoked, rotated (refresh), minted by token exchange from a token since revoked, or
 belonging to a customer who is locked, erased or past their `tokens_not_before`. (A
 subject token stays live after it is exchanged: see app/oidc/token_exchange.py.) Access tokens are checked by the same rules as at
@@ -28,7 +30,7 @@ from flask import Blueprint, request
 from app.audit import Origin, record_event
 from app.extensions import authorization, csrf, db
 from app.models import IssuedToken, utcnow
-from app.oidc import keys, tokens
+from app.oidc import audiences, keys, tokens
 from app.oidc.bearer import InvalidToken, validate_access_token, verify_signature
 from app.oidc.clients import get_client
 
@@ -106,6 +108,18 @@ def customer_allows(grant: IssuedToken) -> bool:
     if customer.status != "active":
         return False
     return not (customer.tokens_not_before and grant.issued_at < customer.tokens_not_before)
+
+
+def may_introspect(client, found: FoundToken) -> bool:
+    """Whether this client may learn about this token (issue 12, item 13): the client it
+    was issued to, or a resource server registered for one of its audiences (access tokens
+    only: a refresh token is its client's business alone). Anyone else is told
+    `{"active": false}`, exactly as for a dead token, so nothing leaks about other
+    clients' tokens."""
+    if found.grant.client_id == client.client_id:
+        return True
+    return (found.kind == ACCESS_TOKEN and client.resource_server_audience is not None
+            and audiences.includes(found.claims, client.resource_server_audience))
 
 
 def introspection_payload(found: FoundToken | None) -> dict:
@@ -193,8 +207,9 @@ class TesseraIntrospectionEndpoint(_ClientAuthenticating, IntrospectionEndpoint)
 
     def authenticate_token(self, request, client):
         self.check_params(request, client)
-        return find_token(request.form["token"], request.form.get("token_type_hint"),
-                          live_access_only=True)
+        found = find_token(request.form["token"], request.form.get("token_type_hint"),
+                           live_access_only=True)
+        return found if found is not None and may_introspect(client.model, found) else None
 
     def create_introspection_payload(self, token):
         return introspection_payload(token)

@@ -10,6 +10,10 @@ Policy, stated plainly:
   audiences listed in their `token_exchange_audiences` (else `invalid_target`);
 - subject and actor tokens must be access tokens issued here and live by
   app/oidc/bearer.py; a bad one is `invalid_request`, as RFC 8693 2.2.2 requires;
+- an actor token must have been issued to the exchanging client itself: the `act` claim
+  tells resource servers who is acting, so a client must not name as actor a party whose
+  token it merely holds (one it was called with, say). Any other actor token is
+  `invalid_request` and the refusal is audited (`token.exchange_actor_refused`);
 - a subject token with no customer (client_credentials) may be exchanged only by the
   client it was issued to (narrowing its own audience): tokens.issue makes a customerless
   token's `sub` the exchanging client, which for anyone else would misname the subject;
@@ -32,7 +36,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import (InvalidRequestError, InvalidScopeError,
                                            UnauthorizedClientError)
@@ -42,7 +45,8 @@ from flask import request as http_request
 from app.audit import Origin, record_event
 from app.extensions import db
 from app.models import IssuedToken
-from app.oidc import tokens
+from app.oidc import scopes, tokens
+from app.oidc.audiences import InvalidTargetError
 from app.oidc.clients import GRANT_TOKEN_EXCHANGE
 
 if TYPE_CHECKING:
@@ -53,12 +57,6 @@ if TYPE_CHECKING:
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 #: How many exchanges may lie between an original token and the newest one derived from it.
 MAX_EXCHANGE_DEPTH = 5
-
-
-class InvalidTargetError(OAuth2Error):
-    """RFC 8693 2.2.2: the client may not have a token for the audience it asked for."""
-
-    error = "invalid_target"
 
 
 def exchange_depth(grant: IssuedToken) -> int | None:
@@ -123,13 +121,15 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             raise InvalidRequestError(f"requested_token_type must be {ACCESS_TOKEN_TYPE}.")
         subject = _presented_token(data, "subject_token", required=True)
         actor = _presented_token(data, "actor_token", required=False)
+        if actor is not None and actor.grant.client_id != client.client_id:
+            _refuse_foreign_actor(client.client_id, actor)
         if subject.grant.customer is None and subject.grant.client_id != client.client_id:
             # tokens.issue would make the exchanging client the `sub`, misnaming the subject.
             raise InvalidRequestError("A client may exchange another client's token only "
                                       "if it is a customer's token.")
         audience = self._validate_audience(client.model)
         scope = _validate_scope(self.request.payload.scope, subject.grant.scope,
-                                client.model.scope)
+                                " ".join(scopes.grantable(client.model)))
         self.validate_requested_scope()
 
         self.subject, self.actor, self.audience, self.scope = subject, actor, audience, scope
@@ -200,6 +200,24 @@ def _presented_token(data, name: str, *, required: bool) -> ValidToken | None:
         current_app.logger.info("token exchange: %s refused: exchange chain", name)
         raise InvalidRequestError(f"The {name} is not valid.")
     return valid
+
+
+def _refuse_foreign_actor(client_id: str, actor: ValidToken) -> None:
+    """Audit and refuse an actor token issued to a client other than the exchanging one.
+
+    The audit event is committed before the error is raised, so the attempt stays on
+    record whatever becomes of the rest of the request.
+    """
+    customer = actor.grant.customer
+    record_event(
+        "token.exchange_actor_refused",
+        Origin(actor=f"client:{client_id}", ip=http_request.remote_addr,
+               user_agent=http_request.user_agent.string),
+        customer.customer_id if customer is not None else None,
+        client_id=client_id, actor_client_id=actor.grant.client_id,
+        actor_jti=actor.grant.access_token_jti)
+    db.session.commit()
+    raise InvalidRequestError("The actor_token must be one issued to this client.")
 
 
 def _validate_scope(requested: str | None, subject_scope: str, client_scope: str) -> str:

@@ -23,7 +23,7 @@ from flask import current_app
 from app.extensions import db
 from app.keyed_hash import keyed_hash
 from app.models import AuthorizationCode, Customer, IssuedToken, LoginSession, OAuthClient, utcnow
-from app.oidc import keys
+from app.oidc import audiences, keys, scopes
 
 REFRESH_HASH_PURPOSE = "refresh-token"
 CUSTOMER_ID_SCOPE = "customer_id"
@@ -78,7 +78,13 @@ def issue(client: OAuthClient, grant_type: str, scope: str, *, customer: Custome
                   else parent.login_session_id if parent else
                   login_session.id if login_session else None)
     jti = secrets.token_urlsafe(24)
-    audience = list(audience or [issuer()])
+    # The last line of defence: whatever a grant computed, never more than the client
+    # may have (app/oidc/scopes.py); each grant refuses or narrows before this.
+    scope = scopes.narrow(client, scope)
+    if audience is None:  # the grant named no resource: the defaults of audiences.py
+        audience = audiences.for_token(
+            client, [], scope=scope, for_customer=customer is not None,
+            within=audiences.resources_of(parent.audience) if parent else None)
 
     claims = {
         "iss": issuer(), "aud": audience if len(audience) > 1 else audience[0],
@@ -98,6 +104,8 @@ def issue(client: OAuthClient, grant_type: str, scope: str, *, customer: Custome
                              keys.ACCESS_TOKEN_ALG, typ="at+jwt")
 
     refresh_token = secrets.token_urlsafe(32) if include_refresh_token else None
+    family_expires_at = (parent.family_expires_at if parent and parent.family_expires_at
+                         else now + timedelta(seconds=int(config["REFRESH_TOKEN_FAMILY_SECONDS"])))
     row = IssuedToken(
         family_id=parent.family_id if parent else secrets.token_hex(16),
         client_id=client.client_id, customer_pk=customer.id if customer else None,
@@ -107,8 +115,10 @@ def issue(client: OAuthClient, grant_type: str, scope: str, *, customer: Custome
         refresh_token_hash=keyed_hash(REFRESH_HASH_PURPOSE, refresh_token) if refresh_token else None,
         exchanged_from_jti=exchanged_from_jti, actor=actor, auth_time=auth_time, amr=amr,
         acr=acr, issued_at=now, access_expires_at=now + timedelta(seconds=access_seconds),
-        refresh_expires_at=(now + timedelta(seconds=int(config["REFRESH_TOKEN_SECONDS"]))
-                            if refresh_token else None),
+        # Rotation renews the refresh token's life, never past the family's end.
+        refresh_expires_at=(min(now + timedelta(seconds=int(config["REFRESH_TOKEN_SECONDS"])),
+                                family_expires_at) if refresh_token else None),
+        family_expires_at=family_expires_at if refresh_token else None,
     )
     db.session.add(row)
     response = {"access_token": access_token, "token_type": "Bearer",

@@ -34,7 +34,11 @@ hard rule. The rules:
 - a change of login details is at least STEP_UP whatever the score: a text message alone
   never changes a phone, email, password or authenticator;
 - a recovery whose SIM-swap or reassignment check could not be made is at least STEP_UP:
-  no SMS-only recovery when we cannot check.
+  no SMS-only recovery when we cannot check;
+- so is an SMS login when a live lookup provider could not answer (down, timeout,
+  garbage): unknown never reads as safe. Such a decision is `unchecked` (it would be ALLOW
+  had the provider answered cleanly): the login flow steps up to another factor when the
+  customer has one, and otherwise lets them in with a weaker session (app/auth/flow.py).
 
 The decision lists the signals of the rules that decided first, then every other signal
 (hard ones, then by weight), with their reasons in the same order: `reasons[i]` explains
@@ -46,7 +50,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from app.risk.signals import (CARRIER_CHANGED, CHANGE_FACTOR, LINE_INACTIVE,
+from app.risk.signals import (CARRIER_CHANGED, CHANGE_FACTOR, LINE_INACTIVE, LOGIN,
                               LINE_TYPE_LANDLINE, NUMBER_INVALID, NUMBER_REASSIGNED, RECOVERY,
                               RECYCLED, RELEASED, SIM_SWAP_AFTER_VERIFICATION, SIM_SWAP_RECENT,
                               SIM_SWAP_SIGNALS, SMS_PUMPING_RISK_HIGH, SUSPECT, UNKNOWN_SIGNALS,
@@ -87,6 +91,9 @@ class Decision:
     signals: tuple[str, ...]        # signal names, in the same order as `reasons`
     score: int
     hold_until: datetime | None     # for HOLD: when SMS on this binding may work again
+    #: A STEP_UP only because the number could not be checked: without the "unknown"
+    #: signals the answer would be ALLOW.
+    unchecked: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,12 +115,11 @@ def decide(signals: Iterable[Signal], request: RequestFacts, binding: BindingFac
     """
     signals = list(signals)
     score = sum(max(0, signal.weight) for signal in signals)
-    verdicts = [*_binding_rules(binding, request.now),
-                *_hard_rules(signals, request, binding, settings),
-                *_score_rules(signals, score, request, settings),
-                *_purpose_rules(signals, request)]
-    action = max((verdict.action for verdict in verdicts), key=SEVERITY.__getitem__,
-                 default=ALLOW)
+    verdicts = _verdicts(signals, score, request, binding, settings)
+    action = _strictest(verdicts)
+    checked = [signal for signal in signals if signal.name not in UNKNOWN_SIGNALS]
+    unchecked = (action == STEP_UP and len(checked) < len(signals) and _strictest(_verdicts(
+        checked, sum(max(0, s.weight) for s in checked), request, binding, settings)) == ALLOW)
     deciding = [verdict for verdict in verdicts if verdict.action == action]
     hold_until = max((v.hold_until for v in deciding if v.hold_until is not None),
                      default=None) if action == HOLD else None
@@ -126,7 +132,21 @@ def decide(signals: Iterable[Signal], request: RequestFacts, binding: BindingFac
     return Decision(action=action,
                     reasons=tuple(signal.reason for signal in ordered),
                     signals=tuple(signal.name for signal in ordered),
-                    score=score, hold_until=hold_until)
+                    score=score, hold_until=hold_until, unchecked=unchecked)
+
+
+def _verdicts(signals: list[Signal], score: int, request: RequestFacts,
+              binding: BindingFacts, settings: RiskSettings) -> list[_Verdict]:
+    """Every rule's answer (see the module docstring)."""
+    return [*_binding_rules(binding, request.now),
+            *_hard_rules(signals, request, binding, settings),
+            *_score_rules(signals, score, request, settings),
+            *_purpose_rules(signals, request)]
+
+
+def _strictest(verdicts: list[_Verdict]) -> str:
+    return max((verdict.action for verdict in verdicts), key=SEVERITY.__getitem__,
+               default=ALLOW)
 
 
 def thresholds(purpose: str, settings: RiskSettings) -> tuple[int, int]:
@@ -200,7 +220,7 @@ def _purpose_rules(signals: list[Signal], request: RequestFacts) -> list[_Verdic
     if request.purpose == CHANGE_FACTOR:
         verdicts.append(_Verdict(STEP_UP, (_rule(CHANGE_FACTOR_NEEDS_SECOND_FACTOR,
                                                  CHANGE_FACTOR_REASON),)))
-    if request.purpose == RECOVERY:
+    if request.purpose == RECOVERY or (request.purpose == LOGIN and request.lookup_live):
         unknown = tuple(s for s in signals if s.name in UNKNOWN_SIGNALS)
         if unknown:
             verdicts.append(_Verdict(STEP_UP, unknown))

@@ -44,7 +44,8 @@ def _aware(moment: datetime | None) -> datetime | None:
 #: because we could not check", and never a crashed login either.
 COULD_NOT_CHECK = Decision(action=STEP_UP, reasons=("We could not check this number right "
                                                      "now.",),
-                           signals=("check_failed",), score=0, hold_until=None)
+                           signals=("check_failed",), score=0, hold_until=None,
+                           unchecked=True)
 
 
 def assess(customer: Customer, e164: str, purpose: str, origin: Origin, *,
@@ -87,7 +88,8 @@ def _assess(customer: Customer, e164: str, purpose: str, origin: Origin,
         sms_sent_last_hour=_sent_since(e164, now - timedelta(hours=1)),
         sms_failures_last_day=_failures_since(e164, now - timedelta(days=1)),
         last_sensitive_change_at=_last_sensitive_change(customer, e164,
-                                                        settings.sensitive_change_days))
+                                                        settings.sensitive_change_days),
+        lookup_live=current_app.config["PHONE_LOOKUP"] != "offline")
     decision = decide(phone_signals(binding_facts, facts, request, settings), request,
                       binding_facts, settings)
     _apply(binding, decision, origin)

@@ -241,6 +241,10 @@ class RequestFacts:
     sms_sent_last_hour: int         # to this number
     sms_failures_last_day: int      # wrong codes on this number
     last_sensitive_change_at: datetime | None  # email, password, phone ... changed
+    #: A live lookup provider was asked (PHONE_LOOKUP is not "offline"), so an unknown
+    #: fact means it could not answer (down, timeout, garbage), not that the deployment
+    #: chose to run no checks.
+    lookup_live: bool = False
 
     def __post_init__(self) -> None:
         if self.purpose not in PURPOSES:

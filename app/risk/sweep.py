@@ -4,8 +4,8 @@ attacker can use them, and mark the ones whose number was given to someone else.
 A number unconfirmed for RISK_DORMANT_DAYS_WARN days is the kind carriers recycle. The
 sweep asks the lookup provider whether it was reassigned since we last verified it (a
 cached answer is fine here), and marks the binding recycled when it was, so the old
-customer's account can no longer be opened by SMS, and tells the customer by email. It
-checks each binding at most once a day.
+customer's account can no longer be opened by SMS (phone_bindings.mark_recycled tells the
+customer on their other channels). It checks each binding at most once a day.
 """
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from app.audit import Origin
 from app.extensions import db
 from app.models import PhoneBinding, utcnow
 from app.models.phone import ACTIVE, LOGIN
-from app.notifications import notify_security_change
 from app.providers.phone_lookup import REASSIGNED
 from app.risk import lookups
 
@@ -58,12 +57,10 @@ def sweep(origin: Origin, limit: int = 1000) -> SweepResult:
                                  provider=facts.provider)
         result.checked += 1
         if facts.reassigned == REASSIGNED:
+            # mark_recycled tells the customer on another channel once this commits.
             phone_bindings.mark_recycled(binding, "the carrier reports the number was "
                                          "reassigned", origin)
-            customer = binding.customer
-            number = binding.e164
             db.session.commit()
-            notify_security_change(customer, "phone_recycled", number)
             result.recycled += 1
             result.recycled_bindings.append(binding.id)
             continue

@@ -1,17 +1,23 @@
 """Hosted pages and health checks, with the headers and error pages they share."""
 from __future__ import annotations
 
-from flask import Flask, g, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
+from flask_limiter.errors import RateLimitExceeded
+from flask_limiter.util import get_qualified_name
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from app.extensions import db
+from app.extensions import db, limiter
+from app.faults import RETRY_AFTER_SECONDS, is_outage, rollback_quietly
 
 # No inline script anywhere; forms post only to us; nobody may frame our pages.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
+#: Endpoints that answer clients (not browsers) in RFC 6749 / 6750 JSON, errors included.
+OAUTH_JSON_ENDPOINTS = frozenset({"oidc.token", "oidc.userinfo", "oidc_tokens.introspect",
+                                  "oidc_tokens.revoke", "oidc.jwks", "oidc.discovery"})
 
 
 def register_web(app: Flask) -> None:
@@ -64,20 +70,83 @@ def add_security_headers(response):
     return response
 
 
+def limit_request_body() -> None:
+    """Refuse a body larger than this endpoint takes (413), before anything reads it.
+
+    Registered ahead of the CSRF check, so an oversized form is refused without being
+    parsed. The declared length is checked here; a body sent without one (chunked) is cut
+    off at the same size when read. Admin API bodies have their own limit; every other
+    endpoint takes MAX_BODY_BYTES (no hosted page or OAuth endpoint needs more)."""
+    if request.blueprint == "admin_api":
+        limit = int(current_app.config["ADMIN_MAX_BODY_BYTES"])
+    else:
+        limit = int(current_app.config["MAX_BODY_BYTES"])
+    request.max_content_length = limit
+    request.max_form_memory_size = limit
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge(f"Request bodies here have at most {limit} bytes.")
+
+
 def handle_csrf_error(error: CSRFError):
-    """A form without a valid CSRF token: say so plainly, change nothing."""
-    db.session.rollback()
+    """A form without a valid CSRF token: say so plainly, change nothing. The refusal
+    still counts toward the endpoint's per-IP limit (login, sign-up ...), so forms posted
+    without a token cost an attacker the same budget as forms with one."""
+    rollback_quietly(db.session)
+    try:
+        charge_view_limits()
+    except RateLimitExceeded as exceeded:
+        return handle_http_error(exceeded)
+    except Exception as failure:  # noqa: BLE001  (Redis down: answered as an outage)
+        return handle_unexpected_error(failure)
     return render_template("web/error.html", status=400, title="Form expired",
                            message="This form has expired or did not come from this site. "
                                    "Go back, reload the page and try again."), 400
 
 
-def handle_http_error(error: HTTPException):
-    """Plain error pages for HTTP errors (404, 405, 429 ...); problem JSON for a path
-    under the admin API that matched no endpoint."""
+def charge_view_limits() -> None:
+    """Count this request toward the per-IP limits of the view it was meant for, when it
+    was refused before that view (and so its limit decorator) ran. Raises
+    RateLimitExceeded once the budget is spent.
+
+    Flask-Limiter checks a decorated limit when the view is called; it has no public call
+    to check one from elsewhere, so this uses the check the decorator itself makes
+    (tests/test_rate_limits.py pins the behaviour)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is not None:
+        limiter._check_request_limit(in_middleware=False,
+                                     callable_name=get_qualified_name(view))
+
+
+def error_surface() -> str:
+    """Which error shape this request gets: "admin" (RFC 9457 problem JSON), "oauth"
+    (RFC 6749 JSON at the endpoints clients call directly) or "page" (HTML)."""
     if request.path.startswith("/admin/api/"):
+        return "admin"
+    if request.endpoint in OAUTH_JSON_ENDPOINTS:
+        return "oauth"
+    return "page"
+
+
+def oauth_error(status: int, error: str, description: str, headers: dict | None = None):
+    """An RFC 6749 5.2 error body (never cached)."""
+    response = jsonify(error=error, error_description=description)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def handle_http_error(error: HTTPException):
+    """HTTP errors (404, 405, 413, 429 ...) in the shape of the surface: plain pages,
+    RFC 6749 JSON at the OAuth endpoints, problem JSON under the admin API (also for a
+    path there that matched no endpoint)."""
+    surface = error_surface()
+    if surface == "admin":
         from app.admin.problems import http_error
         return http_error(error)
+    if surface == "oauth":
+        return oauth_error(error.code or 400, "invalid_request", error.description or "")
     if error.code == 429:
         message = "Too many requests from your network. Wait a minute and try again."
     else:
@@ -87,10 +156,30 @@ def handle_http_error(error: HTTPException):
 
 
 def handle_unexpected_error(error: Exception):
-    """Fail closed with a plain page, never a stack trace; the log keeps the details."""
-    from flask import current_app
-    db.session.rollback()
+    """Fail closed with a plain page, never a stack trace; the log keeps the details.
+    An outage (Redis or the database unreachable) is still refused, but answered as
+    one: 503 with Retry-After."""
+    rollback_quietly(db.session)
+    if is_outage(error):
+        current_app.logger.warning("refused during an outage: %s", type(error).__name__)
+        return outage_response()
     current_app.logger.exception("Unhandled error")
     return render_template("web/error.html", status=500, title="Something went wrong",
                            message="Tessera could not complete this request. Nothing was "
                                    "changed. Try again in a moment."), 500
+
+
+def outage_response():
+    """503 in the surface's shape: a page that says to try again shortly,
+    temporarily_unavailable at OAuth endpoints, problem JSON on the admin API."""
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    surface = error_surface()
+    if surface == "admin":
+        from app.admin.problems import outage_problem
+        return outage_problem()
+    if surface == "oauth":
+        return oauth_error(503, "temporarily_unavailable", "The server is briefly "
+                           "unavailable. Try again shortly.", headers)
+    return render_template("web/error.html", status=503, title="Temporarily unavailable",
+                           message="Tessera cannot complete this right now. Try again in a "
+                                   "few seconds."), 503, headers

@@ -221,8 +221,7 @@ def confirm(customer: Customer, kind: str, verification_id: int, value: str, cod
         raise IdentifierChangeError(str(error)) from None
     db.session.commit()
     notify_security_change(customer, f"{kind}_added", identifier.value)
-    if previous_owner is not None:
-        notify_security_change(previous_owner, "phone_recycled", identifier.value)
+    # A previous owner was told by phone_bindings.mark_recycled when this committed.
     return bound
 
 

@@ -18,7 +18,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
-from app.auth import recovery_codes, totp
+from app.auth import recovery_codes, support, totp
 from app.models import Customer
 from app.web.pages import request_origin
 from app.web.reauth import fresh_login_required
@@ -85,6 +85,10 @@ def totp_enrol():
     if totp.has_totp(customer):
         flash("An authenticator app is already set up.")
         return redirect(url_for("web.account"), 303)
+    if not support.may_replace_second_factor(customer, g.login_session.amr):
+        # Support reset the app: a session with the old password alone may not put a new
+        # one in its place; the required-action page says how to prove a channel.
+        return redirect(url_for("required_actions.configure_totp"), 303)
     form = TotpConfirmForm()
     if form.validate_on_submit():
         try:

@@ -6,6 +6,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db, limiter
+from app.faults import redis_reachable, redis_urls, rollback_quietly
 
 bp = Blueprint("health", __name__)
 
@@ -21,11 +22,22 @@ def healthz():
 @bp.get("/readyz")
 @limiter.exempt
 def readyz():
-    """Readiness: the database answers a query."""
+    """Readiness: the database answers a query, and Redis (when the rate limits or send
+    limits use it) answers PING. Requests that need Redis are refused while it is down
+    (fail closed), so an instance without it is not ready."""
+    body = {"status": "ok", "database": "ok"}
     try:
         db.session.execute(text("SELECT 1"))
     except SQLAlchemyError:
-        db.session.rollback()
+        rollback_quietly(db.session)
         current_app.logger.warning("readiness check: database unreachable")
-        return jsonify(status="unavailable", database="unreachable"), 503
-    return jsonify(status="ok", database="ok")
+        body["database"] = "unreachable"
+    urls = redis_urls(current_app.config)
+    if urls:
+        body["redis"] = "ok" if all(redis_reachable(url) for url in urls) else "unreachable"
+        if body["redis"] != "ok":
+            current_app.logger.warning("readiness check: Redis unreachable")
+    if "unreachable" in body.values():
+        body["status"] = "unavailable"
+        return jsonify(body), 503
+    return jsonify(body)

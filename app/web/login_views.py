@@ -12,7 +12,8 @@ confirms it is them before a sensitive change; mfa: with two factors).
 """
 from __future__ import annotations
 
-from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import (after_this_request, current_app, flash, g, redirect, render_template,
+                   request, session, url_for)
 
 from app.auth import devices, recovery
 from app.auth import flow as login_flow
@@ -21,7 +22,6 @@ from app.auth.login import LoginRefused
 from app.auth.passwords import PasswordRejected
 from app.auth.sms_codes import SmsCodeError
 from app.extensions import db, limiter
-from app.models import utcnow
 from app.web.forms import (ButtonForm, LoginForm, OneTimeCodeForm, PasswordOnlyForm,
                            PhoneForm, RecoveryCodeForm)
 from app.oidc.logout import forget_login
@@ -65,11 +65,7 @@ def _after_step(flow, state):
     if state.step == login_flow.DONE:
         device = _device_token() or devices.new_token()
         token = login_flow.finish(flow, request_origin(), device_token=device)
-        previous = g.login_session
-        if previous is not None and previous.ended_at is None:
-            # The browser's old session is replaced, not left running beside the new one.
-            previous.ended_at = utcnow()
-            db.session.commit()
+        # _start_logged_in ends the browser's previous session.
         response = _start_logged_in(redirect(flow.next_path or url_for("web.account"), 303),
                                     token)
         config = current_app.config
@@ -83,6 +79,49 @@ def _after_step(flow, state):
 def _device_token() -> str | None:
     """This browser's device cookie (app/auth/devices.py), if it has one."""
     return request.cookies.get(devices.COOKIE_NAME)
+
+
+def _after_response(job) -> None:
+    """Run `job` (app/auth/flow.py's deferred SMS work) once this response has been sent,
+    in a fresh app context: when the server has taken the body's last byte, or closes the
+    response, whichever comes first (Werkzeug's dev server skips close() when the client
+    resets the connection; gunicorn always calls it). Flask has set Content-Length, so
+    the client has the whole answer before the job starts.
+
+    This is what makes /login/sms and /recover cost the same for a number with an
+    account: its phone-risk decision and its text run here, off the request. A failure
+    here reaches nobody: it was audited (sms.limited, sms.failed) or is logged, and the
+    code stays unusable (sms_codes.open_code)."""
+    app = current_app._get_current_object()
+    pending = [job]
+
+    def run() -> None:
+        if not pending:
+            return
+        pending.pop()
+        with app.app_context():
+            try:
+                job()
+            except SmsCodeError:
+                pass  # audited where it happened; the customer can ask for a new code
+            except Exception:  # noqa: BLE001  (the response is gone: log, never raise)
+                db.session.rollback()
+                app.logger.exception("SMS work after the response failed; nothing was sent")
+
+    @after_this_request
+    def register(response):
+        response.response = _body_then(response.response, run)
+        response.call_on_close(run)
+        return response
+
+
+def _body_then(body, run):
+    """The response body, then `run`: after its last item is handed to the server, or
+    when the server stops early and closes it."""
+    try:
+        yield from body
+    finally:
+        run()
 
 
 def _expired():
@@ -128,7 +167,8 @@ def login_sms():
         flow = _begin_flow()
         try:
             sent = login_flow.start_sms_login(flow, form.phone.data, request_origin(),
-                                              device_token=_device_token())
+                                              device_token=_device_token(),
+                                              later=_after_response)
         except SmsCodeError as error:
             form.phone.errors.append(error.message)
             return render_template("web/login_sms.html", form=form,
@@ -175,7 +215,7 @@ def login_code_resend():
             from app.models import VerificationCode
             previous = db.session.get(VerificationCode, flow.verification_code_id)
             login_flow.start_sms_login(flow, previous.destination, request_origin(),
-                                       device_token=_device_token())
+                                       device_token=_device_token(), later=_after_response)
     except SmsCodeError as error:
         flash(error.message)
     else:
@@ -262,7 +302,8 @@ def recover():
     if form.validate_on_submit():
         try:
             started, sent = recovery.start(form.phone.data, request_origin(),
-                                           device_token=_device_token())
+                                           device_token=_device_token(),
+                                           later=_after_response)
         except SmsCodeError as error:
             form.phone.errors.append(error.message)
             return _render_recovery("phone", form, 400)

@@ -17,8 +17,9 @@ from app.auth.passwords import PasswordRejected
 from app.auth.sessions import COOKIE_NAME, load_session
 from app.auth.signup import SignupError, code_seconds, complete_signup, start_signup
 from app.customers import CustomerError, display_name
-from app.extensions import limiter
+from app.extensions import db, limiter
 from app.identity.customer_ids import format_for_people
+from app.models import utcnow
 from app.oidc.logout import connected_apps, end_sso_session, forget_login, revoke_app
 from app.risk.phone_risk import paused_reason
 from app.web.forms import LogoutForm, SignupForm, VerifyCodeForm
@@ -76,14 +77,28 @@ def safe_next(target: str | None) -> str:
 
 
 def _start_logged_in(response, token: str):
-    """Set the new session cookie; drop anonymous state (CSRF token, pending sign-up) so
-    nothing from before login carries over."""
+    """Set the new session cookie; end the session this browser had (whoever it was for)
+    and drop anonymous state (CSRF token, pending sign-up) so nothing from before login
+    carries over. Every way of logging in (login, sign-up, recovery) ends here."""
+    _end_replaced_session()
     session.clear()
     config = current_app.config
     response.set_cookie(COOKIE_NAME, token, httponly=True, samesite="Lax",
                         secure=config["SESSION_COOKIE_SECURE"],
                         max_age=int(config["SESSION_ABSOLUTE_SECONDS"]), path="/")
     return response
+
+
+def _end_replaced_session() -> None:
+    """End the browser's current login session on the server: a change of who is logged
+    in (or a fresh login of the same customer) replaces it, never runs beside it, so the
+    old cookie, if copied, stops working."""
+    previous = g.get("login_session")
+    if previous is not None and previous.ended_at is None:
+        previous.ended_at = utcnow()
+        audit.record_event("logout", request_origin(), previous.customer.customer_id,
+                           reason="replaced")
+        db.session.commit()
 
 
 @bp.get("/")

@@ -35,11 +35,12 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, SubmitField
 from wtforms.validators import DataRequired, Length
 
-from app.auth import passwords, support, totp
+from app.audit import record_event
+from app.auth import support, totp
+from app.auth.levels import ACR_MULTI_FACTOR
 from app.auth.login import set_password
 from app.auth.passwords import PasswordRejected
 from app.extensions import db
-from app.models import PasswordCredential
 from app.notifications import notify_security_change
 from app.oidc import endpoints
 from app.web.forms import PASSWORD_FIELD_MAX, LogoutForm
@@ -141,16 +142,27 @@ def _continue(pending: list[str]):
 
 
 @bp.route("/account/required/password", methods=["GET", "POST"])
-@fresh_login_required()
 def update_password():
-    """Choose a new password (support asked for one). The old one is refused."""
+    """Choose a new password (support asked for one). Only in a session that proved a
+    verified channel with two factors (a texted code and an authenticator app); any other
+    session is told how to set it (a recovery code or link). The old one is refused."""
+    if g.login_session is None:
+        return redirect(url_for("web.login", next=request.path), 303)
     customer = g.login_session.customer
     if support.UPDATE_PASSWORD not in support.pending_actions(customer):
         return _continue(support.pending_actions(customer))
+    if not (support.proved_a_channel(g.login_session.amr)
+            and g.login_session.acr == ACR_MULTI_FACTOR):
+        return _prove_first(PASSWORD_PROOF)
+    return _update_password(customer)
+
+
+@fresh_login_required(second_factor=True)
+def _update_password(customer):
     form = NewPasswordForm()
     if form.validate_on_submit():
         try:
-            _check_not_the_old_one(customer, form.password.data)
+            support.refuse_reset_password(customer, form.password.data)
             set_password(customer, form.password.data, request_origin())
         except PasswordRejected as error:
             db.session.rollback()
@@ -165,22 +177,48 @@ def update_password():
                            next_path=request.args.get("next")), 400 if form.errors else 200
 
 
-def _check_not_the_old_one(customer, password: str) -> None:
-    """A forced reset is for a suspected compromise: the old password will not do."""
-    credential = db.session.get(PasswordCredential, customer.id)
-    same, _ = passwords.verify_password(credential.password_hash if credential else None,
-                                        password)
-    if same:
-        raise PasswordRejected("Choose a password you have not used on this account.")
+#: What a session that cannot do an action itself reads: a title, why, and what to do.
+PASSWORD_PROOF = (
+    "Choose a new password",
+    ("Support reset your password to keep your account safe: the old one no longer works.",
+     "To choose a new one, confirm it is you: use \"Forgot your password?\" and we will "
+     "text a code to the phone on your account, or ask support to send you a recovery "
+     "link by email. Quote your customer ID."),
+    (("Reset my password with a code to my phone", "web.recover"),))
+TOTP_PROOF = (
+    "Confirm it is you first",
+    ("Support removed the authenticator app from your account. Before you set up a new "
+     "one, confirm it is you with a code we text to the phone on your account.",
+     "If you have no phone on your account, or cannot use it, ask support for a recovery "
+     "link: set a new password with it, then log in with that password and set up the app."),
+    (("Confirm with your password and a code to my phone", "web.login"),))
+
+
+def _prove_first(proof: tuple):
+    """The page that says how to prove a verified channel, then log out or go on."""
+    title, paragraphs, links = proof
+    record_event("required_action.proof_needed", request_origin(),
+                 g.login_session.customer.customer_id, page=request.endpoint,
+                 amr=list(g.login_session.amr or []))
+    db.session.commit()
+    # Logging in again (password, then a texted code) comes back here.
+    hrefs = [(label, url_for(endpoint, reauth="mfa", next=request.path)
+              if endpoint == "web.login" else url_for(endpoint)) for label, endpoint in links]
+    return render_template("web/required_proof.html", title=title, paragraphs=paragraphs,
+                           links=hrefs, logout_form=LogoutForm()), 403
 
 
 @bp.get("/account/required/totp")
 @fresh_login_required()
 def configure_totp():
     """Support reset the second factor: on to the authenticator app page, remembering
-    where the customer was going."""
+    where the customer was going; first, a session that has not proved a verified
+    channel is told how to (see support.may_replace_second_factor)."""
     customer = g.login_session.customer
     pending = support.pending_actions(customer)
+    if (support.CONFIGURE_TOTP in pending and not totp.has_totp(customer)
+            and not support.may_replace_second_factor(customer, g.login_session.amr)):
+        return _prove_first(TOTP_PROOF)
     if support.CONFIGURE_TOTP in pending and totp.has_totp(customer):
         # Already satisfied (an app was confirmed some other way): never loop.
         support.clear_required_action(customer, support.CONFIGURE_TOTP)

@@ -11,12 +11,14 @@ ALL_SCOPES = "admin:read admin:write admin:recovery admin:gdpr"
 
 
 def admin_token(app, scope: str = "admin:read") -> str:
-    """A client-credentials access token of a new admin client holding `scope`."""
-    client_id, secret = make_client(app, grant_types=["client_credentials"], scope=scope)
+    """A client-credentials access token carrying `scope`, of a new admin client that is
+    registered for every admin scope: the token holds only what was asked for."""
+    client_id, secret = make_client(app, scope=ALL_SCOPES, admin=True)
     response = app.test_client().post("/token", data={"grant_type": "client_credentials",
                                                       "scope": scope},
                                       auth=(client_id, secret))
     assert response.status_code == 200, response.json
+    assert response.json["scope"] == scope
     return response.json["access_token"]
 
 

@@ -92,8 +92,7 @@ def test_erasure_end_to_end(app, live_server):
     token = admin_token(app, "admin:read admin:gdpr")  # issued by the live server's issuer
     customer_id, browser, issued = (signed_in["customer_id"], signed_in["browser"],
                                     signed_in["tokens"])
-    resource_server = make_client(app, name="Resource server",
-                                  grant_types=["client_credentials"], redirect_uris=[])
+    resource_server = signed_in["client"]  # the token's own client may introspect it
 
     def introspect(value: str) -> dict:
         return requests.post(f"{live_server}/introspect", data={"token": value},

@@ -350,9 +350,8 @@ def test_customers_merged_into_the_absorbed_are_repointed_never_a_chain(app, tok
 
 def test_both_customers_are_logged_out_and_their_tokens_revoked(app, token, pair):
     survivor_id, absorbed_id = pair
-    rp, _ = make_client(app, scope="openid")
-    resource_server = make_client(app, name="Resource server",
-                                  grant_types=["client_credentials"], redirect_uris=[])
+    rp, rp_secret = make_client(app, scope="openid")
+    resource_server = (rp, rp_secret)  # the token's own client may introspect it
     issued = {cid: issue_tokens(app, rp, cid) for cid in pair}
     with app.app_context():
         for cid in pair:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from app.auth import email_codes
 from app.auth.email_codes import EmailCodeError, check_email_code, send_email_code
 from app.extensions import db
-from app.models import AuditEvent, Customer, VerificationCode
+from app.models import AuditEvent, Customer, VerificationCode, utcnow
 from tests.conftest import last_code, read_outbox
 from tests.factories import TEST_ORIGIN, make_customer
 
@@ -170,11 +170,37 @@ def test_wrong_tries_are_limited_per_code(app, app_context):
             check_email_code(verification_id, wrong(code), TEST_ORIGIN, customer=customer)
     with pytest.raises(EmailCodeError, match="cannot be tried again"):
         check_email_code(verification_id, wrong(code), TEST_ORIGIN, customer=customer)
-    with pytest.raises(EmailCodeError, match="tried too often"):
-        check_email_code(verification_id, code, TEST_ORIGIN, customer=customer)
+    # Past the address's backoff (the next test), so only the code's own limit refuses.
+    with time_machine.travel(utcnow() + timedelta(minutes=5), tick=False):
+        with pytest.raises(EmailCodeError, match="tried too often"):
+            check_email_code(verification_id, code, TEST_ORIGIN, customer=customer)
     stored = row(verification_id)
     assert stored.attempts == 5 and stored.consumed_at is None
     assert event_count("email.code_failed", customer) == 5
+
+
+def test_a_new_code_gives_no_new_tries_for_the_address(app, app_context):
+    """The failure count is per address (shared with sign-up codes), so asking again does
+    not reset it; the backoff then lets the right code in."""
+    customer = make_customer()
+    results = []
+    with time_machine.travel(START, tick=False) as clock:
+        for _ in range(3):
+            clock.shift(timedelta(seconds=31))  # past the send gap to one address
+            verification_id = send_email_code(ADDRESS, TEST_ORIGIN, customer=customer)
+            code = last_code(app, ADDRESS)
+            for _ in range(2):
+                try:
+                    check_email_code(verification_id, wrong(code), TEST_ORIGIN,
+                                     customer=customer)
+                except EmailCodeError as error:
+                    results.append("throttled" if error.retry_at else "wrong")
+        assert results == ["wrong"] * 5 + ["throttled"]
+        with pytest.raises(EmailCodeError, match="Too many wrong codes for this address"):
+            check_email_code(verification_id, code, TEST_ORIGIN, customer=customer)
+        assert event_count("email.code_throttled", customer) == 2
+        clock.shift(timedelta(seconds=app.config["LOGIN_BACKOFF_BASE_SECONDS"]))
+        assert check_email_code(verification_id, code, TEST_ORIGIN, customer=customer)
 
 
 @pytest.mark.parametrize("typed",

@@ -10,6 +10,7 @@ import pyotp
 import pytest
 import time_machine
 
+from app.audit import Origin
 from app.auth import flow, recovery_codes, totp
 from app.auth.levels import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
 from app.auth.login import GENERIC_FAILURE, LoginRefused, password_login
@@ -273,3 +274,22 @@ def test_second_factor_failures_back_off(app_context):
     with pytest.raises(LoginRefused, match="Wait") as refused:
         flow.prove_totp(started.flow, current_code(secret), TEST_ORIGIN)
     assert refused.value.retry_at is not None
+
+
+def test_strangers_filling_a_numbers_limit_do_not_stop_its_owners_second_factor(make_app):
+    """Issue 12, item 5: anyone can fill a number's hourly SMS limit with login requests,
+    but the owner who proved their password still gets the second-factor code."""
+    # Two a number (below the risk policy's send-velocity signal, which is another matter).
+    app = make_app(SMS_MIN_SECONDS_BETWEEN_SENDS=0, SMS_SENDS_PER_NUMBER_PER_HOUR=2)
+    with app.app_context():
+        make_customer(phone=PHONE)
+        stranger = Origin(actor="anonymous", ip="198.51.100.7")
+        for _ in range(int(app.config["SMS_SENDS_PER_NUMBER_PER_HOUR"])):
+            flow.start_sms_login(flow.begin(stranger).flow, PHONE, stranger)
+        with pytest.raises(SmsCodeError, match="log in another way"):
+            flow.start_sms_login(flow.begin(stranger).flow, PHONE, stranger)
+        login = flow.begin(TEST_ORIGIN, required_acr=ACR_MULTI_FACTOR).flow
+        state = flow.prove_password(login, "ada@example.com", STRONG_PASSWORD, TEST_ORIGIN)
+        assert state.step == flow.SECOND and flow.METHOD_SMS in state.methods
+        flow.start_sms_second_factor(login, TEST_ORIGIN)
+        assert flow.prove_sms(login, last_code(app, PHONE), TEST_ORIGIN).step == flow.DONE

@@ -83,3 +83,42 @@ def test_login_rehashes_when_the_cost_changes(make_app):
 
 def test_verify_without_a_hash_costs_a_verification_and_fails(app_context):
     assert passwords.verify_password(None, "anything") == (False, False)
+
+
+@pytest.mark.parametrize(("settings", "password", "word"), [
+    ({}, "tessera123-harbour", "tessera"),
+    ({}, "Violet-TESSERA-harbour", "tessera"),
+    ({"ISSUER": "https://login.acme-bank.example"}, "my-acme-bank-harbour-91", "acme-bank"),
+    ({"ISSUER": "https://login.acme-bank.example"}, "AcmeBank!violet-harbour", "acmebank"),
+    ({"PASSWORD_CONTEXT_WORDS": "auto,Globex"}, "violet-globex-harbour", "globex"),
+])
+def test_passwords_with_context_words_are_refused(make_app, settings, password, word):
+    """ASVS 6.1.2 / 6.2.11: the product name, the issuer's host and configured brand
+    words are refused in any case, with a message that says what to do."""
+    with make_app(**settings).app_context():
+        with pytest.raises(passwords.PasswordRejected, match=f"cannot contain “{word}”.*leave"):
+            passwords.check_policy(password)
+
+
+@pytest.mark.parametrize(("setting", "issuer", "words"), [
+    ("auto", "http://127.0.0.1:5000", ("tessera",)),
+    ("auto", "https://[2001:db8::1]", ("tessera",)),
+    ("auto", "https://login.acme-bank.co.uk", ("tessera", "acme-bank", "acmebank")),
+    ("auto", "https://id.xn--bcher-kva.example", ("tessera", "bücher")),
+    (" Globex , auto ", "https://www.globex.com", ("globex", "tessera")),
+    ("", "https://www.globex.com", ()),
+])
+def test_context_words_setting(setting, issuer, words):
+    assert passwords.context_words(setting, issuer) == words
+
+
+@pytest.mark.parametrize("setting", ["auto,ab", "two words", "x" * 65])
+def test_a_bad_context_word_stops_start_up_naming_the_setting(make_app, setting):
+    from app.config import ConfigError
+    with pytest.raises(ConfigError, match="TESSERA_PASSWORD_CONTEXT_WORDS"):
+        make_app(PASSWORD_CONTEXT_WORDS=setting)
+
+
+def test_no_context_words_when_the_setting_is_empty(make_app):
+    with make_app(PASSWORD_CONTEXT_WORDS="").app_context():
+        assert passwords.check_policy("tessera-violet-harbour-91")

@@ -222,6 +222,33 @@ def test_sends_per_country_prefix_per_hour(backend):
         reserve(sms_limits(DE_NUMBER, "198.51.100.4"))
 
 
+def test_undelivered_codes_check_the_country_budget_but_never_use_it(backend):
+    """Issue 12, item 5: requests for numbers nobody texts (no account) are refused by a
+    full budget like any other, but cannot fill it."""
+    app = backend.app(SMS_SENDS_PER_PREFIX_PER_HOUR=2, SMS_SENDS_PER_IP_PER_HOUR=100)
+    with app.app_context():
+        for number in GB_NUMBERS:  # more strangers than the budget holds
+            reserve(sms_limits(number, IP, delivered=False))
+        reserve(sms_limits(NUMBER, IP))  # a real send still has room
+        reserve(sms_limits("+447400123458", "198.51.100.9"))
+        for delivered in (True, False):  # now full: refused either way, alike
+            error = refusal(sms_limits("+447400123459", "198.51.100.8", delivered=delivered))
+            assert error.limit.name == SMS_PREFIX_HOUR
+
+
+def test_a_second_factor_has_its_own_per_number_budget(backend):
+    """Issue 12, item 5: strangers who fill a number's hourly limit do not stop its owner,
+    who has proved their password, from receiving the second-factor code."""
+    app = backend.app(SMS_MIN_SECONDS_BETWEEN_SENDS=0, SMS_SENDS_PER_IP_PER_HOUR=100)
+    with app.app_context():
+        for _ in range(5):
+            reserve(sms_limits(NUMBER, "198.51.100.1", delivered=False))
+        assert refusal(sms_limits(NUMBER, IP)).limit.name == SMS_NUMBER_HOUR
+        reserve(sms_limits(NUMBER, IP, proved_by="7K3M9Q2PXW4DH"))
+        # ... and that bucket is the customer's own: it does not open the shared one.
+        assert refusal(sms_limits(NUMBER, IP)).limit.name == SMS_NUMBER_HOUR
+
+
 # ---- all or nothing, release -----------------------------------------------------------------
 
 def test_a_refused_reservation_counts_nothing_under_any_key(backend):

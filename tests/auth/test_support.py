@@ -200,6 +200,60 @@ def test_a_forced_password_reset_signs_out_and_asks_for_a_new_password(app):
         assert again.value.kind == "already-pending"
 
 
+def test_after_a_forced_reset_the_old_password_never_logs_in_again(app):
+    """Issue 12, item 1: the stolen password cannot finish the reset. It reads like a
+    wrong password at login, as the first factor or the second."""
+    with app.app_context():
+        customer = make_customer(phone=PHONE)
+        support.require_password_reset(customer, TEST_ORIGIN)
+        db.session.commit()
+        started = flow.begin(TEST_ORIGIN)
+        with pytest.raises(flow.LoginRefused) as refused:
+            flow.prove_password(started.flow, "ada@example.com", STRONG_PASSWORD, TEST_ORIGIN)
+        assert refused.value.message == flow.GENERIC_FAILURE
+        assert started.flow.factors == []
+        failed = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.event == "login.failed")).one()
+        assert failed.details["reason"] == "password_reset_pending"
+        # Nor as the second factor after an SMS code.
+        assert flow.METHOD_PASSWORD not in flow._second_factor_methods(started.flow, customer)
+
+
+def test_a_recovery_link_refuses_the_reset_password(app_context):
+    from app.auth import recovery_links
+    customer = make_customer()
+    support.require_password_reset(customer, TEST_ORIGIN)
+    link, url = recovery_links.issue(customer, recovery_links.HANDOVER, TEST_ORIGIN)
+    db.session.commit()
+    token = url.rsplit("/", 1)[1]
+    with pytest.raises(support.passwords.PasswordRejected, match="not used"):
+        recovery_links.use(token, STRONG_PASSWORD, TEST_ORIGIN)
+    assert customer.required_actions == ["update_password"]
+    recovery_links.use(token, NEW_PASSWORD, TEST_ORIGIN)
+    assert customer.required_actions == []
+    state = flow.prove_password(flow.begin(TEST_ORIGIN).flow, "ada@example.com",
+                                NEW_PASSWORD, TEST_ORIGIN)
+    assert state.step == flow.DONE
+
+
+def test_after_an_mfa_reset_only_a_proved_channel_may_enrol_a_new_app(app_context):
+    """Issue 12, item 1: a login with the password alone cannot put a new authenticator
+    app in place of the one support reset; a texted code, or a password set after the
+    reset (a recovery link), can."""
+    from app.auth import recovery_links
+    customer = make_customer()
+    with_totp(customer)
+    assert support.may_replace_second_factor(customer, ["pwd"])  # nothing was reset
+    support.reset_mfa(customer, TEST_ORIGIN)
+    db.session.commit()
+    assert not support.may_replace_second_factor(customer, ["pwd"])
+    assert support.may_replace_second_factor(customer, ["pwd", "sms", "mfa"])
+    _, url = recovery_links.issue(customer, recovery_links.HANDOVER, TEST_ORIGIN)
+    db.session.commit()
+    recovery_links.use(url.rsplit("/", 1)[1], NEW_PASSWORD, TEST_ORIGIN)
+    assert support.may_replace_second_factor(customer, ["pwd"])
+
+
 def test_no_forced_reset_for_a_customer_without_a_password(app_context):
     customer = make_customer(password=None, phone=PHONE)
     with pytest.raises(support.StateConflict) as refused:

@@ -1,9 +1,8 @@
-"""Per-identifier login backoff: doubling waits, no permanent lockout, no enumeration,
-and a limit that holds under concurrent guesses."""
+"""Login backoff per identifier and per customer: doubling waits, no permanent lockout, no
+enumeration, and a limit that holds under concurrent guesses."""
 import threading
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import requests
 import time_machine
 from sqlalchemy import func, select
@@ -74,6 +73,53 @@ def test_throttle_is_per_identifier_in_any_spelling(app_context):
         assert attempt("ada@example.com", STRONG_PASSWORD) == "throttled"
         make_customer(email="grace@example.com")
         assert attempt("grace@example.com", STRONG_PASSWORD) == "ok"
+
+
+KNOWN = ["ada@example.com", "+14155552671", "ada.l"]
+UNKNOWN = ["nobody@example.com", "+14155550123", "no.body"]
+
+
+def test_one_customer_gets_one_budget_of_guesses_across_identifiers(app_context):
+    """Five wrong passwords through two identifiers pause the customer's password logins
+    through the third too; the pause reads like a wrong password and is bounded."""
+    make_customer(phone=KNOWN[1], username=KNOWN[2])
+    with time_machine.travel(START, tick=False) as clock:
+        assert [attempt(identifier, "wrong") for identifier in KNOWN[:2] * 2 + KNOWN[:1]] \
+            == ["wrong"] * 5
+        assert attempt(KNOWN[2], STRONG_PASSWORD) == "wrong"  # not even checked
+        assert count_events("login.throttled") == 1
+        clock.shift(timedelta(seconds=30))
+        assert attempt(KNOWN[2], STRONG_PASSWORD) == "ok"
+
+
+def test_the_customer_throttle_answers_and_works_the_same_for_unknown_identifiers(
+        app_context, monkeypatch):
+    """Identifiers of one customer and unknown identifiers get the same answers after the
+    same number of argon2 verifications: the per-customer count must not tell anyone
+    which identifiers belong together."""
+    from app.auth import passwords
+    make_customer(phone=KNOWN[1], username=KNOWN[2])
+    real_verify = passwords.verify_password
+    verifications = []
+
+    def counting_verify(*args):
+        verifications.append(args[0] is not None)
+        return real_verify(*args)
+
+    monkeypatch.setattr(passwords, "verify_password", counting_verify)
+
+    def messages(identifiers):
+        verifications.clear()
+        answers = []
+        for identifier in identifiers * 3:
+            try:
+                password_login(identifier, "wrong", TEST_ORIGIN)
+            except LoginRefused as refusal:
+                answers.append((refusal.message, refusal.retry_at))
+        return answers, len(verifications)
+
+    with time_machine.travel(START, tick=False):
+        assert messages(KNOWN) == messages(UNKNOWN)
 
 
 def test_twenty_concurrent_wrong_passwords_get_five_checks(app, live_server):

@@ -16,6 +16,7 @@ from app.identity.identifiers import (
     normalize_email,
     normalize_phone,
     normalize_username,
+    username_skeleton,
 )
 
 # ---------------------------------------------------------------- email
@@ -90,11 +91,25 @@ def test_normalize_email_refuses(typed: str, fragment: str) -> None:
     [
         ("Alice@Example.com", "alice@example.com"),
         ("ALICE@BÜCHER.example", "alice@bücher.example"),
-        ("Straße@example.com", "STRASSE@example.com"),
+        ("STRAßE@example.com", "straße@example.com"),
+        ("ÉLODIE@example.fr", "e\u0301lodie@example.fr"),  # NFC, then lower case
     ],
 )
 def test_email_match_key_ignores_case(one: str, other: str) -> None:
     assert email_match_key(normalize_email(one)) == email_match_key(normalize_email(other))
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("Straße@example.com", "strasse@example.com"),  # casefold would merge these
+        ("oﬃce@example.com", "office@example.com"),  # so would NFKC
+        ("ǅemal@example.com", "džemal@example.com"),  # titlecase digraph vs d + ž
+        ("alice@example.com", "аlice@example.com"),  # Cyrillic а: another mailbox
+    ],
+)
+def test_email_match_key_keeps_different_mailboxes_apart(one: str, other: str) -> None:
+    assert email_match_key(normalize_email(one)) != email_match_key(normalize_email(other))
 
 
 def test_email_match_key_value() -> None:
@@ -220,6 +235,10 @@ def test_normalize_username(typed: str, expected: str) -> None:
         ("123", "just digits"),
         ("12345", "just digits"),
         ("١٢٣٤٥", "just digits"),  # Arabic-Indic digits
+        ("аlice", "mixes Cyrillic and Latin"),  # Cyrillic а
+        ("ivan_иван", "mixes Cyrillic and Latin"),
+        ("pαypal", "mixes Greek and Latin"),
+        ("agent٠٠7", "one script"),  # Arabic-Indic digits among Latin
         ("202-555-0143", "look like a phone number"),
         ("1.2.3.4.5", "look like a phone number"),
     ],
@@ -228,6 +247,27 @@ def test_normalize_username_refuses(typed: str, fragment: str) -> None:
     with pytest.raises(InvalidIdentifier) as caught:
         normalize_username(typed)
     assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("alice", "alıce"),  # dotless ı
+        ("alice", "a1ice"),
+        ("rnoney", "money"),
+    ],
+)
+def test_confusable_usernames_share_a_skeleton(one: str, other: str) -> None:
+    first, second = normalize_username(one), normalize_username(other)
+    assert first != second
+    assert username_skeleton(first) == username_skeleton(second)
+
+
+@pytest.mark.parametrize(("one", "other"), [("alice", "alicia"), ("bob", "bobby"),
+                                            ("田中太郎", "田中次郎")])
+def test_distinct_usernames_have_distinct_skeletons(one: str, other: str) -> None:
+    assert username_skeleton(normalize_username(one)) != \
+        username_skeleton(normalize_username(other))
 
 
 @given(st.text(max_size=70))

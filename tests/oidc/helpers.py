@@ -19,7 +19,7 @@ def make_client(app, **options):
     """Register a client and return (client_id, secret-or-None)."""
     with app.app_context():
         extra = {k: options.pop(k) for k in list(options) if k not in
-                 ("public", "first_party", "grant_types", "scope")}
+                 ("public", "first_party", "grant_types", "scope", "admin")}
         client, secret = create_client(options.pop("name", "Relying party"),
                                        extra.pop("redirect_uris", [REDIRECT_URI]),
                                        origin=Origin(actor="test"), **options)

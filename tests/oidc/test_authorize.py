@@ -344,6 +344,32 @@ def test_id_token_hint_of_another_customer_needs_login(op):
     assert_error_redirect(op, response, "login_required")
 
 
+def test_an_expired_id_token_is_still_a_hint(op):
+    # OpenID Core 3.1.2.1: the RP may send an ID token that has expired as the hint.
+    first = redeem(op, at_client(authorize(op, auth_params(op.client_id)))["code"]).json()
+    lifetime = int(op.app.config["ID_TOKEN_SECONDS"])
+    with time_machine.travel(utcnow() + timedelta(seconds=lifetime + 60), tick=True):
+        answer = at_client(authorize(op, auth_params(op.client_id, prompt="none",
+                                                     id_token_hint=first["id_token"])))
+    assert "code" in answer
+
+
+@pytest.mark.parametrize("kind", ["access-token", "other-clients-id-token", "garbage"])
+def test_a_hint_that_is_not_our_id_token_for_this_client_is_refused(op, kind):
+    # Each hint names the logged-in customer, so only its kind can get it refused.
+    if kind == "other-clients-id-token":
+        verifier, challenge = pkce()
+        code = at_client(authorize(op, auth_params(op.public_id, challenge)))["code"]
+        hint = redeem(op, code, verifier, client_id=op.public_id, auth="none").json()["id_token"]
+    elif kind == "garbage":
+        hint = "not.a.token"
+    else:  # signed by the same keys, same issuer, same customer: only typ differs
+        hint = redeem(op, at_client(authorize(op, auth_params(op.client_id)))["code"]
+                      ).json()["access_token"]
+    response = authorize(op, auth_params(op.client_id, prompt="none", id_token_hint=hint))
+    assert_error_redirect(op, response, "invalid_request")
+
+
 # ---- consent -------------------------------------------------------------------------------
 
 @pytest.fixture

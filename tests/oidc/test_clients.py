@@ -85,7 +85,7 @@ def test_creation_is_audited(app_context):
     event = db.session.scalars(select(AuditEvent).where(AuditEvent.event == "client.created")).one()
     assert event.customer_id is None
     assert event.actor == TEST_ORIGIN.actor
-    assert event.details == {"client_id": client.client_id, "name": "Shop"}
+    assert event.details == {"client_id": client.client_id, "name": "Shop", "admin": False}
 
 
 def test_get_and_list(app_context):

@@ -364,3 +364,144 @@ def test_dead_back_channel_endpoint_does_not_break_logout(app, live_server):
         failed = db.session.scalars(db.select(AuditEvent).where(
             AuditEvent.event == "logout.backchannel_failed")).one()
         assert failed.details["client_id"] == signed_in["client_id"]
+
+
+# ---- back-channel logout from every path that ends a customer's sessions -------------------
+# Services are called directly (or the admin API through the test client); the logout
+# tokens go to a real receiver on 127.0.0.1 when the app context or request ends.
+
+def customer_with_two_sessions(app, backchannel_uri: str) -> dict:
+    """A customer logged in twice, each session with a token of a client that registered
+    `backchannel_uri`; the first also with one of a client that registered none."""
+    from app.auth.sessions import start_session
+    from app.oidc import tokens
+    from app.oidc.clients import get_client
+    from tests.factories import TEST_ORIGIN, make_customer
+    client_id, _ = make_client(app, first_party=True, backchannel_logout_uri=backchannel_uri)
+    quiet_id, _ = make_client(app, name="No back-channel", first_party=True)
+    with app.app_context():
+        customer = make_customer()
+        for _ in range(2):
+            start_session(customer, ["pwd"], "urn:tessera:acr:pwd", TEST_ORIGIN)
+        db.session.flush()
+        sessions = db.session.scalars(db.select(LoginSession).where(
+            LoginSession.customer_pk == customer.id).order_by(LoginSession.id)).all()
+        for login_session in sessions:
+            tokens.issue(get_client(client_id), "authorization_code", "openid",
+                         customer=customer, include_refresh_token=True,
+                         login_session=login_session)
+        tokens.issue(get_client(quiet_id), "authorization_code", "openid",
+                     customer=customer, include_refresh_token=False, login_session=sessions[0])
+        db.session.commit()
+        return {"customer_pk": customer.id, "customer_id": customer.customer_id,
+                "client_id": client_id,
+                "sids": {tokens.session_sid(s.id) for s in sessions}}
+
+
+def _admin_sign_out_everywhere(app, setup):
+    # Through the admin API: the tokens go when the request ends.
+    from tests.admin.helpers import admin_token, auth
+    token = admin_token(app, "admin:recovery")
+    response = app.test_client().post(
+        f"/admin/api/customers/{setup['customer_id']}/sessions/revoke", headers=auth(token))
+    assert response.status_code == 200, response.text
+
+
+def _lock(customer):
+    from app.auth import support
+    from tests.factories import TEST_ORIGIN
+    support.lock(customer, "takeover suspected", TEST_ORIGIN)
+    db.session.commit()
+
+
+def _password_recovery(customer):
+    # The customer's own "forgot password": the texted code is proved, a new one is set.
+    from app.auth import flow as login_flow, recovery
+    from app.auth.levels import AMR_SMS
+    from tests.factories import TEST_ORIGIN
+    flow = login_flow.begin(TEST_ORIGIN).flow
+    flow.purpose, flow.customer, flow.factors = "recovery", customer, [AMR_SMS]
+    db.session.commit()
+    recovery.set_new_password(flow, "a-brand-new-passphrase-42", TEST_ORIGIN)
+
+
+def _erasure(customer):
+    from app.erasure import erase
+    from tests.factories import TEST_ORIGIN
+    erase(customer, TEST_ORIGIN, reason="customer asked")
+    db.session.commit()
+
+
+def _merge_into_another(customer):
+    from app.customer_merge import merge
+    from tests.factories import TEST_ORIGIN, make_customer
+    merge(make_customer(email="grace@example.com"), customer, TEST_ORIGIN)
+    db.session.commit()
+
+
+def _by_service(service):
+    """Call a service in an app context (the tokens go when the context ends)."""
+    def end_sessions(app, setup):
+        from app.models import Customer
+        with app.app_context():
+            service(db.session.get(Customer, setup["customer_pk"]))
+    return end_sessions
+
+
+@pytest.mark.parametrize("end_sessions", [
+    _admin_sign_out_everywhere, _by_service(_lock), _by_service(_password_recovery),
+    _by_service(_erasure), _by_service(_merge_into_another)],
+    ids=["admin-sign-out-everywhere", "lock", "password-recovery", "erasure", "merge"])
+def test_every_forced_sign_out_notifies_the_apps(app, end_sessions):
+    from app.oidc import keys
+    with BackchannelReceiver() as receiver:
+        setup = customer_with_two_sessions(app, receiver.url)
+        end_sessions(app, setup)
+    with app.app_context():
+        key_set = KeySet.import_key_set(keys.jwks())
+    # One token per ended session, to the client that registered a URI; none to the other.
+    assert len(receiver.bodies) == 2
+    sids = set()
+    for body in receiver.bodies:
+        assert body["content_type"] == "application/x-www-form-urlencoded"
+        decoded = jwt.decode(body["form"]["logout_token"][0], key_set, algorithms=["RS256"])
+        claims = decoded.claims
+        assert decoded.header["typ"] == "logout+jwt"
+        assert claims["iss"] == app.config["ISSUER"] and claims["aud"] == setup["client_id"]
+        assert claims["sub"] == setup["customer_id"]
+        assert claims["events"] == {BACKCHANNEL_EVENT: {}} and "nonce" not in claims
+        sids.add(claims["sid"])
+    assert sids == setup["sids"]
+
+
+def test_a_sign_out_that_rolls_back_notifies_nobody(app):
+    from app.auth import support
+    from app.models import Customer
+    from tests.factories import TEST_ORIGIN
+    with BackchannelReceiver() as receiver:
+        setup = customer_with_two_sessions(app, receiver.url)
+        with app.app_context():
+            customer = db.session.get(Customer, setup["customer_pk"])
+            with db.session.begin_nested():  # a released savepoint: still not committed
+                support.revoke_everything(customer, TEST_ORIGIN)
+            db.session.rollback()
+            assert db.session.scalar(db.select(db.func.count()).select_from(LoginSession)
+                                     .where(LoginSession.ended_at.is_(None))) == 2
+    assert receiver.bodies == []
+
+
+def test_an_unreachable_app_is_audited_once_per_sign_out(app):
+    from app.auth import support
+    from app.models import Customer
+    from tests.factories import TEST_ORIGIN
+    setup = customer_with_two_sessions(app, f"http://127.0.0.1:{free_port()}/bc")
+    with app.app_context():
+        support.revoke_everything(db.session.get(Customer, setup["customer_pk"]), TEST_ORIGIN)
+        db.session.commit()
+    with app.app_context():
+        failed = db.session.scalars(db.select(AuditEvent).where(
+            AuditEvent.event == "logout.backchannel_failed")).one()
+        assert failed.details["client_id"] == setup["client_id"]
+        assert failed.customer_id == setup["customer_id"] and failed.actor == "system"
+        assert db.session.scalar(db.select(db.func.count()).select_from(LoginSession)
+                                 .where(LoginSession.ended_at.is_(None))) == 0

@@ -1,6 +1,7 @@
 """Refresh-token rotation, reuse detection, and the grace for a lost response."""
 from datetime import timedelta
 
+import pytest
 import time_machine
 
 from app.extensions import db
@@ -29,8 +30,16 @@ def refresh(client, client_id: str, refresh_token: str):
                                        "refresh_token": refresh_token})
 
 
+@pytest.fixture
+def app(make_app):
+    """The grace for a lost response is opt-in; most tests here are about it."""
+    return make_app(REFRESH_TOKEN_REUSE_GRACE_SECONDS=30)
+
+
 def test_each_refresh_rotates_and_the_old_token_is_then_refused(make_app):
-    app = make_app(REFRESH_TOKEN_REUSE_GRACE_SECONDS=0)
+    """By default (no grace, RFC 9700 4.14.2) even an immediate reuse revokes the family."""
+    app = make_app()
+    assert app.config["REFRESH_TOKEN_REUSE_GRACE_SECONDS"] == 0
     client_id, first = first_refresh_token(app)
     http = app.test_client()
     second = refresh(http, client_id, first)
@@ -97,3 +106,23 @@ def test_a_response_lost_twice_is_survived_too(app):
     last = refresh(http, client_id, first)
     assert last.status_code == 200
     assert refresh(http, client_id, last.json["refresh_token"]).status_code == 200
+
+
+def test_a_family_ends_at_its_absolute_lifetime_however_often_it_rotates(make_app):
+    """Rotation renews a refresh token's 30 days, never past the family's 90."""
+    app = make_app(REFRESH_TOKEN_SECONDS=30 * 86400, REFRESH_TOKEN_FAMILY_SECONDS=90 * 86400)
+    client_id, token = first_refresh_token(app)
+    http = app.test_client()
+    start = utcnow()
+    for day in (25, 50, 75):
+        with time_machine.travel(start + timedelta(days=day), tick=False):
+            response = refresh(http, client_id, token)
+            assert response.status_code == 200, (day, response.json)
+            token = response.json["refresh_token"]
+    # The last rotation (day 75) would live to day 105; the family ends at day 90.
+    with time_machine.travel(start + timedelta(days=89), tick=False):
+        response = refresh(http, client_id, token)
+        assert response.status_code == 200
+        token = response.json["refresh_token"]
+    with time_machine.travel(start + timedelta(days=90, seconds=1), tick=False):
+        assert refresh(http, client_id, token).json["error"] == "invalid_grant"

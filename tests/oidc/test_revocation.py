@@ -16,6 +16,8 @@ from tests.factories import make_customer
 from tests.oidc.helpers import make_client
 
 SCOPE = "openid profile customer_id"
+#: The API the relying party's tokens are for, served by the resource server.
+API = "https://api.example"
 
 
 def issue(app, client_id: str, *, customer_id: str | None = None, scope: str = SCOPE,
@@ -42,15 +44,15 @@ def seed_customer(app, email: str = "ada@example.com") -> str:
 
 @pytest.fixture
 def resource_server(app):
-    """A confidential client that introspects: (client_id, secret)."""
+    """A confidential client that introspects tokens for API: (client_id, secret)."""
     return make_client(app, name="Resource server", grant_types=["client_credentials"],
-                       redirect_uris=[])
+                       redirect_uris=[], resource_server_audience=API)
 
 
 @pytest.fixture
 def rp(app):
-    """A confidential relying party that holds tokens: (client_id, secret)."""
-    return make_client(app, scope=SCOPE)
+    """A confidential relying party that holds tokens for API: (client_id, secret)."""
+    return make_client(app, scope=SCOPE, resources=[API])
 
 
 def introspect(client, credentials, token: str, **extra):
@@ -70,7 +72,8 @@ def test_introspect_active_access_token(app, client, resource_server, rp):
     assert body["client_id"] == rp[0]
     assert body["sub"] == customer_id == body["customer_id"]
     assert body["scope"] == SCOPE
-    assert body["iss"] == app.config["ISSUER"] == body["aud"]
+    assert body["iss"] == app.config["ISSUER"]
+    assert body["aud"] == [API, app.config["ISSUER"]]  # the API, and userinfo (openid)
     assert body["exp"] - body["iat"] == int(app.config["ACCESS_TOKEN_SECONDS"])
     assert body["jti"]
 
@@ -85,14 +88,14 @@ def test_introspect_without_customer_id_scope_has_no_customer_id(app, client,
 def test_introspect_refresh_token(app, client, resource_server, rp):
     customer_id = seed_customer(app)
     issued = issue(app, rp[0], customer_id=customer_id)
-    body = introspect(client, resource_server, issued["refresh_token"],
+    body = introspect(client, rp, issued["refresh_token"],
                       token_type_hint="refresh_token").get_json()
     assert body["active"] is True
     assert body["token_type"] == "refresh_token"
     assert (body["client_id"], body["sub"], body["scope"]) == (rp[0], customer_id, SCOPE)
     assert body["exp"] > body["iat"]
     # A wrong hint does not hide the token (RFC 7662 section 2.1).
-    wrong_hint = introspect(client, resource_server, issued["refresh_token"],
+    wrong_hint = introspect(client, rp, issued["refresh_token"],
                             token_type_hint="access_token").get_json()
     assert wrong_hint["active"] is True
 
@@ -100,9 +103,8 @@ def test_introspect_refresh_token(app, client, resource_server, rp):
 def test_rotated_refresh_token_is_inactive(app, client, resource_server, rp):
     first = issue(app, rp[0], customer_id=seed_customer(app))
     second = issue(app, rp[0], customer_id=None, parent_refresh=first["refresh_token"])
-    assert introspect(client, resource_server, first["refresh_token"]).get_json() == \
-        {"active": False}
-    assert introspect(client, resource_server, second["refresh_token"]).get_json()["active"]
+    assert introspect(client, rp, first["refresh_token"]).get_json() == {"active": False}
+    assert introspect(client, rp, second["refresh_token"]).get_json()["active"]
 
 
 def test_client_credentials_token_has_the_client_as_subject(app, client, resource_server):
@@ -130,9 +132,10 @@ def test_expired_tokens_are_inactive(app, client, resource_server, rp, kind):
     issued = issue(app, rp[0], customer_id=seed_customer(app))
     seconds = int(app.config["ACCESS_TOKEN_SECONDS" if kind == "access_token"
                              else "REFRESH_TOKEN_SECONDS"])
+    caller = resource_server if kind == "access_token" else rp
+    assert introspect(client, caller, issued[kind]).get_json()["active"] is True
     with time_machine.travel(utcnow() + timedelta(seconds=seconds + 1), tick=False):
-        assert introspect(client, resource_server, issued[kind]).get_json() == \
-            {"active": False}
+        assert introspect(client, caller, issued[kind]).get_json() == {"active": False}
 
 
 @pytest.mark.parametrize("change", ["locked", "erased", "not_before"])
@@ -141,7 +144,8 @@ def test_customer_changes_make_tokens_inactive(app, client, resource_server, rp,
                                                kind):
     customer_id = seed_customer(app)
     issued = issue(app, rp[0], customer_id=customer_id)
-    assert introspect(client, resource_server, issued[kind]).get_json()["active"] is True
+    caller = resource_server if kind == "access_token" else rp
+    assert introspect(client, caller, issued[kind]).get_json()["active"] is True
     with app.app_context():
         customer = db.session.execute(select(Customer).where(
             Customer.customer_id == customer_id)).scalar_one()
@@ -150,7 +154,7 @@ def test_customer_changes_make_tokens_inactive(app, client, resource_server, rp,
         else:
             customer.status = change
         db.session.commit()
-    assert introspect(client, resource_server, issued[kind]).get_json() == {"active": False}
+    assert introspect(client, caller, issued[kind]).get_json() == {"active": False}
 
 
 def test_tokens_issued_after_not_before_stay_active(app, client, resource_server, rp):
@@ -183,6 +187,26 @@ def test_exchanged_token_dies_with_its_subject_token(app, client, resource_serve
     revoke(client, rp, subject["access_token"])
     assert introspect(client, resource_server, exchanged["access_token"]).get_json() == \
         {"active": False}
+
+
+def test_only_the_owner_or_the_audiences_resource_server_learns_about_a_token(
+        app, client, resource_server, rp):
+    """Issue 12, item 13: another client (even a resource server of another API) is told
+    only {"active": false}, as for a dead token; refresh tokens are the owner's alone."""
+    issued = issue(app, rp[0], customer_id=seed_customer(app))
+    stranger = make_client(app, name="Another app", scope=SCOPE)
+    other_api = make_client(app, name="Billing API", grant_types=["client_credentials"],
+                            redirect_uris=[], resource_server_audience="https://billing.example")
+    for caller in (stranger, other_api, resource_server):
+        assert introspect(client, caller, issued["refresh_token"]).get_json() == \
+            {"active": False}
+    for caller in (stranger, other_api):
+        assert introspect(client, caller, issued["access_token"]).get_json() == \
+            {"active": False}
+    for caller in (rp, resource_server):
+        body = introspect(client, caller, issued["access_token"]).get_json()
+        assert body["active"] is True and API in body["aud"]
+    assert introspect(client, rp, issued["refresh_token"]).get_json()["active"] is True
 
 
 def test_introspection_requires_client_authentication(app, client, rp):
@@ -275,7 +299,7 @@ def test_another_clients_token_is_not_revoked(app, client, resource_server, rp, 
     other = make_client(app, name="Other")
     response = revoke(client, other, issued[kind])
     assert response.status_code == 200 and response.get_json() == {}
-    assert introspect(client, resource_server, issued[kind]).get_json()["active"] is True
+    assert introspect(client, rp, issued[kind]).get_json()["active"] is True
     assert revoked_count(app) == 0 and revocation_events(app) == []
 
 

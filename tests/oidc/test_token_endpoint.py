@@ -190,3 +190,31 @@ def test_client_authentication_failures(op, case):
         auth = (op.client_id, other_secret)
     assert_token_error(token_request(op, data, auth=auth), "invalid_client", 401)
     assert redeem(op, code, verifier).status_code == 200
+
+
+@pytest.mark.parametrize("case", ["basic-and-body-secret", "basic-and-other-body-client-id",
+                                  "basic-and-assertion"])
+def test_one_client_authentication_method_per_request(op, case):
+    """RFC 6749 2.3 (issue 12, items 11 and 12): two methods at once, or a body client_id
+    that is not the Basic one, is invalid_request at every authenticating endpoint, even
+    when each credential is right, and spends nothing."""
+    code, verifier = get_code(op)
+    other_id, other_secret = make_client(op.app, first_party=True)
+    extra = {"basic-and-body-secret": {"client_id": op.client_id, "client_secret": op.secret},
+             "basic-and-other-body-client-id": {"client_id": other_id},
+             "basic-and-assertion": {"client_assertion_type":
+                                     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                                     "client_assertion": "a.b.c"}}[case]
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier} | extra
+    assert_token_error(token_request(op, data, auth=(op.client_id, op.secret)),
+                       "invalid_request")
+    cc = token_request(op, {"grant_type": "client_credentials"} | extra,
+                       auth=(op.client_id, op.secret))
+    assert cc.status_code == 400 and "access_token" not in cc.json()
+    for endpoint in ("introspect", "revoke"):
+        response = requests.post(f"{op.base}/{endpoint}", data={"token": "x"} | extra,
+                                 auth=(op.client_id, op.secret), timeout=10)
+        assert response.status_code == 400, (endpoint, response.text)
+        assert response.json()["error"] == "invalid_request"
+    assert redeem(op, code, verifier).status_code == 200

@@ -208,15 +208,40 @@ def test_a_revoked_subject_token_is_refused(app, setup):
 
 
 def test_an_actor_token_names_the_actor(app, setup):
-    agent_id, _ = make_client(app, name="Support console", grant_types=[GRANT_CLIENT_CREDENTIALS])
-    actor_token = issue_token(app, agent_id, scope="openid")
+    # A support agent signed in to the exchanging service acts for the customer.
+    with app.app_context():
+        agent = make_customer(email="agent@example.com")
+        agent_pk, agent_id = agent.id, agent.customer_id
+    actor_token = issue_token(app, setup["service_id"], scope="openid", customer_pk=agent_pk)
     response = exchange(app, setup, actor_token=actor_token,
                         actor_token_type=ACCESS_TOKEN_TYPE)
     assert response.status_code == 200, response.json
     claims = unverified(response.json["access_token"])["claims"]
     assert claims["sub"] == setup["customer_id"]
-    assert claims["act"] == {"sub": agent_id, "client_id": agent_id}
+    assert claims["act"] == {"sub": agent_id, "client_id": setup["service_id"]}
     assert grant_of(app, response.json["access_token"]).actor == claims["act"]
+
+
+@pytest.mark.parametrize("actor_owner", ["other-client", "subject-client"])
+def test_an_actor_token_of_another_client_is_refused(app, setup, actor_owner):
+    # The caller would otherwise name as actor whoever's token it happens to hold.
+    if actor_owner == "other-client":
+        agent_id, _ = make_client(app, name="Support console",
+                                  grant_types=[GRANT_CLIENT_CREDENTIALS])
+        actor_token = issue_token(app, agent_id, scope="openid")
+    else:
+        agent_id, actor_token = setup["frontend_id"], setup["subject_token"]
+    response = exchange(app, setup, actor_token=actor_token,
+                        actor_token_type=ACCESS_TOKEN_TYPE)
+    assert response.status_code == 400 and response.json["error"] == "invalid_request"
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(IssuedToken).where(
+            IssuedToken.grant_type == GRANT_TOKEN_EXCHANGE)) == 0
+        event = db.session.execute(db.select(AuditEvent).where(
+            AuditEvent.event == "token.exchange_actor_refused")).scalar_one()
+        assert event.actor == f"client:{setup['service_id']}"
+        assert event.details["actor_client_id"] == agent_id
+        assert event.details["actor_jti"] == unverified(actor_token)["claims"]["jti"]
 
 
 def test_a_second_exchange_nests_the_earlier_actor(app, setup):

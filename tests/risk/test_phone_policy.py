@@ -403,3 +403,32 @@ def test_decide_always_answers_and_explains(binding_facts, phone_facts, request_
     sentence = describe(decision)
     assert sentence.endswith(".") and "+44" not in sentence
 
+
+
+# ---- a lookup that could not answer (issue 12, item 16) ----------------------------------
+
+UNANSWERED = dict(sim_swap="unknown", reassigned="unknown",
+                  unknown_reasons=("sim_swap: HTTP 503", "reassigned: HTTP 503"))
+
+
+@pytest.mark.parametrize("purpose, live, action, unchecked", [
+    ("login", True, STEP_UP, True),      # unknown never reads as safe
+    ("login", False, ALLOW, False),      # offline by the deployment's choice: no check
+    ("recovery", False, STEP_UP, True),  # recovery never rests on an unchecked number
+    ("mfa", True, ALLOW, False),         # a second factor after a proved first one
+])
+def test_an_unanswered_lookup_is_an_unchecked_step_up(purpose, live, action, unchecked):
+    decision = decision_for(phone_facts=facts(**UNANSWERED),
+                            request_facts=request(purpose=purpose, lookup_live=live))
+    assert (decision.action, decision.unchecked) == (action, unchecked)
+    if action == STEP_UP:
+        assert decision.signals[0] in ("sim_swap_unknown", "reassigned_unknown")
+
+
+def test_a_step_up_with_other_reasons_is_not_only_unchecked():
+    """Dormant for 90 days asks for a second factor by itself: an unanswered lookup on top
+    must not turn it into the weaker single-factor session."""
+    decision = decision_for(binding(last_verified_at=NOW - 100 * DAY),
+                            phone_facts=facts(**UNANSWERED),
+                            request_facts=request(lookup_live=True))
+    assert decision.action == STEP_UP and not decision.unchecked

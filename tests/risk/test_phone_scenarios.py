@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from app import phone_bindings
 from app.auth import flow, totp
+from app.auth.levels import ACR_MULTI_FACTOR, ACR_PHONE_UNCHECKED, ACR_SINGLE_FACTOR
 from app.auth.login import LoginRefused
 from app.auth.sms_codes import SmsCodeError
 from app.extensions import db
@@ -75,7 +76,8 @@ def test_a_clean_number_logs_in_by_sms(app, fake_twilio):
         token = flow.finish(login, TEST_ORIGIN)
         session = db.session.scalar(select(LoginSession))
         assert session.risk == [{"purpose": "login", "action": ALLOW,
-                                 "signals": session.risk[0]["signals"]}]
+                                 "signals": session.risk[0]["signals"], "unchecked": False}]
+        assert session.acr == ACR_SINGLE_FACTOR
         assert token
     # One lookup for the carrier snapshot when the phone was bound, one for the login.
     lookups = [r for r in fake_twilio.requests if r.path.startswith("/v2/PhoneNumbers/")]
@@ -189,6 +191,93 @@ def test_no_sms_only_recovery_when_the_provider_cannot_tell(app, fake_twilio, tr
         decision = phone_risk.assess(customer, PHONE, "recovery", TEST_ORIGIN)
         assert decision.action != ALLOW
         assert "sim_swap_unknown" in decision.signals
+
+
+def recycled_notices(app) -> list[dict]:
+    return [m for m in read_outbox(app)
+            if m.get("subject") == "A phone number no longer opens your account"]
+
+
+def test_a_number_found_recycled_at_login_tells_the_customer_by_email(app, fake_twilio):
+    """Issue 12, item 15: the login path, like the sweep and "add a phone", tells the old
+    customer on their other channel (never the number itself), once, after the commit."""
+    with app.app_context():
+        customer = make_customer(phone=PHONE)
+        age_binding(customer, 60)
+        answer(fake_twilio, reassigned_number={"is_number_reassigned": "yes"})
+        sms_login(app)
+        [notice] = recycled_notices(app)
+        assert notice["to"] == "ada@example.com" and PHONE in notice["body"]
+        assert texted(app) == []
+
+
+def test_a_recycled_mark_that_rolls_back_tells_nobody(app):
+    with app.app_context():
+        customer = make_customer(phone=PHONE)
+        binding = phone_bindings.binding_of(customer, PHONE)
+        with pytest.raises(RuntimeError), db.session.begin_nested():
+            phone_bindings.mark_recycled(binding, "test", TEST_ORIGIN)
+            raise RuntimeError("the savepoint rolls back")
+        db.session.commit()
+        assert recycled_notices(app) == []
+        phone_bindings.mark_recycled(phone_bindings.binding_of(customer, PHONE), "test",
+                                     TEST_ORIGIN)
+        assert recycled_notices(app) == []  # not before the commit
+        db.session.commit()
+        assert len(recycled_notices(app)) == 1
+
+
+def lookup_fails(fake, trouble: str) -> None:
+    """The next lookup cannot answer: the provider is down (a 503, then its retry), or
+    answers garbage."""
+    if trouble == "down":
+        fake.error(503)
+        fake.error(503)
+    else:
+        fake.reply_raw(200, "<html>not json</html>")
+
+
+@pytest.mark.parametrize("trouble", ["down", "garbage"])
+def test_an_unchecked_number_steps_up_to_another_factor(app, fake_twilio, trouble):
+    """Issue 12, item 16: when the lookup cannot answer, the code alone does not open an
+    account that has another factor."""
+    with app.app_context():
+        make_customer(phone=PHONE)  # with a password
+        lookup_fails(fake_twilio, trouble)
+        login = sms_login(app)
+        assert len(texted(app)) == 1  # a step up, not a refusal: the code is sent
+        state = flow.prove_sms(login, last_code(app, PHONE), TEST_ORIGIN)
+        assert state.step == flow.SECOND and flow.METHOD_PASSWORD in state.methods
+        with pytest.raises(LoginRefused):
+            flow.finish(login, TEST_ORIGIN)
+        state = flow.prove_password(login, "", STRONG_PASSWORD, TEST_ORIGIN)
+        assert state.step == flow.DONE
+        flow.finish(login, TEST_ORIGIN)
+        assert db.session.scalar(select(LoginSession)).acr == ACR_MULTI_FACTOR
+
+
+@pytest.mark.parametrize("trouble", ["down", "garbage"])
+def test_an_unchecked_number_with_nothing_else_gets_a_weaker_session_and_an_email(
+        app, fake_twilio, trouble):
+    """Issue 12, item 16: a customer with no other factor is let in, to a session marked
+    weaker (acr) that no sensitive change accepts, and is told by email."""
+    from app.web.reauth import is_fresh
+    with app.app_context():
+        make_customer(phone=PHONE, password=None)
+        lookup_fails(fake_twilio, trouble)
+        login = sms_login(app)
+        assert flow.prove_sms(login, last_code(app, PHONE), TEST_ORIGIN).step == flow.DONE
+        flow.finish(login, TEST_ORIGIN)
+        session = db.session.scalar(select(LoginSession))
+        assert session.amr == ["sms"] and session.acr == ACR_PHONE_UNCHECKED
+        assert session.risk[-1]["unchecked"] is True
+        assert not is_fresh(session) and not is_fresh(session, second_factor=True)
+        [notice] = [m for m in read_outbox(app) if m["to"] == "ada@example.com"
+                    and m.get("subject") == "A login we could not fully check"]
+        assert "+14•••••••71" in notice["body"]
+        succeeded = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.event == "login.succeeded")).one()
+        assert succeeded.details["acr"] == ACR_PHONE_UNCHECKED
 
 
 def test_the_sweep_marks_a_recycled_binding(app, fake_twilio, runner):

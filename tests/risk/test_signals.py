@@ -424,4 +424,4 @@ def test_binding_facts_take_every_documented_field():
         "verified_by_other_customer_at"]
     assert list(RequestFacts.__dataclass_fields__) == [
         "purpose", "now", "new_device", "sms_sent_last_hour", "sms_failures_last_day",
-        "last_sensitive_change_at"]
+        "last_sensitive_change_at", "lookup_live"]

@@ -102,6 +102,13 @@ def only_customer(app) -> Customer:
         return customer
 
 
+def only_customer_with(app, email: str) -> str:
+    """The customer ID of the customer with this email."""
+    with app.app_context():
+        return db.session.scalar(select(Customer.customer_id).join(Identifier)
+                                 .where(Identifier.value == email))
+
+
 def comparable(page_html: str, *replacements: tuple[str, str]) -> str:
     """Page text with the CSRF token blanked and the given strings replaced."""
     text = CSRF_VALUE_RE.sub(r"\1CSRF\2", page_html)
@@ -203,17 +210,19 @@ def test_a_wrong_code_is_refused_with_the_tries_left(app, client) -> None:
 
 
 def test_after_the_last_wrong_code_even_the_right_code_is_refused(app, client) -> None:
-    submit_signup(client, EMAIL)
-    code = last_code(app, EMAIL)
-    wrong = f"{(int(code) + 1) % 10**6:06d}"
-    limit = app.config["VERIFICATION_CODE_MAX_ATTEMPTS"]
+    with time_machine.travel(START, tick=False) as clock:
+        submit_signup(client, EMAIL)
+        code = last_code(app, EMAIL)
+        wrong = f"{(int(code) + 1) % 10**6:06d}"
+        limit = app.config["VERIFICATION_CODE_MAX_ATTEMPTS"]
 
-    for _ in range(limit - 1):
-        assert submit_code(client, wrong).status_code == 400
-    last_wrong = submit_code(client, wrong)
-    assert "cannot be tried again" in page_text(last_wrong)
-
-    right = submit_code(client, code)
+        for _ in range(limit - 1):
+            assert submit_code(client, wrong).status_code == 400
+        last_wrong = submit_code(client, wrong)
+        assert "cannot be tried again" in page_text(last_wrong)
+        # Past the address's backoff, so only the code's own limit can refuse.
+        clock.shift(timedelta(seconds=app.config["LOGIN_BACKOFF_MAX_SECONDS"]))
+        right = submit_code(client, code)
     assert right.status_code == 400
     assert "tried too often" in page_text(right)
     assert count(app, Customer) == 0
@@ -350,6 +359,28 @@ def test_each_login_gets_a_new_token_and_only_its_hash_is_stored(app, client) ->
     assert len(hashes) == 2
     assert not hashes & {first, second, "planted-by-an-attacker"}
     assert all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes)
+
+
+@pytest.mark.parametrize("how", ["signup", "login"])
+def test_a_new_login_in_the_browser_ends_its_previous_session(app, client, how) -> None:
+    """Whoever logs in next in this browser (by sign-up or login), the session it had is
+    ended on the server: its cookie, if copied, opens nothing."""
+    with app.app_context():
+        make_customer()
+        if how == "login":
+            make_customer(email=EMAIL)
+    assert login(client, "ada@example.com").status_code == 303
+    old = session_token(client)
+
+    finished = signup(client, app, EMAIL) if how == "signup" else login(client, EMAIL)
+
+    assert finished.status_code == 303
+    assert session_token(client) not in (None, old)
+    copy = app.test_client()
+    copy.set_cookie(SESSION_COOKIE, old)
+    assert copy.get("/account").status_code == 303
+    assert count(app, LoginSession, LoginSession.ended_at.is_(None)) == 1
+    assert "logout" in event_names(app, only_customer_with(app, "ada@example.com"))
 
 
 # ---- 5. logout ---------------------------------------------------------------------------
@@ -507,6 +538,8 @@ BAD_SIGNUPS = [
     ("common-password", {"password": "password1"}, ["common"]),
     ("repeated-password", {"password": "aaaaaaaa"}, ["easy to guess"]),
     ("password-is-the-email", {"password": "ada@example.com"}, ["easy to guess"]),
+    ("password-with-the-product-name", {"password": "Tessera-violet-harbour-91"},
+     ["Passwords cannot contain “tessera”"]),
     ("empty-identifier", {"identifier": ""}, ["Enter an email address or a phone number."]),
     ("empty-password", {"password": ""}, ["Choose a password."]),
     ("all-empty", {"identifier": "", "password": "", "given_name": "", "family_name": ""},
@@ -679,9 +712,10 @@ def test_login_rate_limit_per_ip_answers_429_with_a_plain_page(make_app) -> None
     assert limited.mimetype == "text/html"
     assert "Too many requests" in limited.text
     assert "Traceback" not in limited.text
-    # The refused attempt did no work: the per-identifier counter saw only three.
+    # The refused attempt did no work: the counters (per identifier, and the unknown
+    # identifier's per-customer one) saw only three.
     with app.app_context():
-        assert db.session.scalars(select(LoginThrottle.failures)).one() == 3
+        assert db.session.scalars(select(LoginThrottle.failures)).all() == [3, 3]
     # Only POSTs are limited, and only for this address.
     assert client.get("/login").status_code == 200
     other = app.test_client()

@@ -1,8 +1,9 @@
 """The page behind a recovery link (/recover/link/<token>) through the Flask test client:
-opening it never consumes it, a refused password leaves it usable, using it sets the
-password, signs the customer out everywhere and logs nobody in, and a used, expired,
-unknown or locked-out link gets the same 400 page. The token never leaves by Referer or
-a cache. Every test runs on SQLite and PostgreSQL."""
+opening it moves the token into a cookie and redirects to a URL without it, and never
+consumes the link; a refused password leaves it usable, using it sets the password, signs
+the customer out everywhere and logs nobody in, and a used, expired, unknown or
+locked-out link gets the same 400 page. The token never leaves by URL, Referer or a
+cache. Every test runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
@@ -63,9 +64,17 @@ def link_row(app, pk: int) -> RecoveryLink:
         return row
 
 
+FORM = "/recover/link"
+
+
+def open_link(client, path: str):
+    """Open the link as a browser does: follow the redirect to the form."""
+    return client.get(path, follow_redirects=True)
+
+
 def submit(client, path: str, password: str = NEW_PASSWORD, page=None):
-    page = page or client.get(path)
-    return client.post(path, data={"csrf_token": csrf_token(page.text), "password": password})
+    page = page or open_link(client, path)
+    return client.post(FORM, data={"csrf_token": csrf_token(page.text), "password": password})
 
 
 def password_works(app, password: str) -> bool:
@@ -83,19 +92,56 @@ def password_works(app, password: str) -> bool:
 
 def test_opening_the_link_shows_the_form_and_consumes_nothing(app, ada):
     pk, path, *_ = ada
-    client = app.test_client()
     for _ in range(3):  # a mail scanner, a preview, the customer
-        page = client.get(path)
+        page = open_link(app.test_client(), path)
         assert page.status_code == 200
         assert 'type="password"' in page.text and 'name="csrf_token"' in page.text
     assert link_row(app, pk).used_at is None
     assert password_works(app, STRONG_PASSWORD)
 
 
+def test_opening_the_link_moves_the_token_out_of_the_url(app, ada):
+    """The token is exchanged for a short-lived cookie on the first GET; the form's URL,
+    its page and the POST that uses the link carry no token."""
+    _, path, *_ = ada
+    token = path.rsplit("/", 1)[1]
+    client = app.test_client()
+
+    opened = client.get(path)
+
+    assert opened.status_code == 303 and opened.location == FORM
+    cookie = client.get_cookie("tessera_recovery_link", path=FORM)
+    assert cookie.value == token and cookie.http_only and cookie.same_site == "Lax"
+    assert 0 < cookie.max_age <= int(app.config["RECOVERY_LINK_SECONDS"])
+    page = client.get(FORM)
+    assert page.status_code == 200 and token not in page.text
+    assert f'action="{FORM}"' in page.text
+    done = submit(client, path, page=page)
+    assert done.status_code == 303
+    assert client.get_cookie("tessera_recovery_link", path=FORM) is None
+    assert unusable(app.test_client().get(FORM))  # no cookie, no form
+
+
+def test_on_an_https_issuer_the_cookie_is_host_prefixed(make_app):
+    app = make_app(ISSUER="https://id.example.com")
+    with app.app_context():
+        _, url = recovery_links.issue(make_customer(), "handover", TEST_ORIGIN)
+        db.session.commit()
+    client = app.test_client()
+
+    opened = client.get(url, base_url="https://id.example.com")
+
+    [header] = opened.headers.getlist("Set-Cookie")
+    assert header.startswith("__Host-tessera_recovery_link=")
+    assert "Secure" in header and "Path=/;" in header and "Domain" not in header
+    page = client.get(FORM, base_url="https://id.example.com")
+    assert page.status_code == 200 and 'type="password"' in page.text
+
+
 def test_the_token_never_leaves_by_referer_or_cache(app, ada):
     _, path, *_ = ada
     client = app.test_client()
-    for response in (client.get(path), submit(client, path, "short"),
+    for response in (client.get(path), client.get(FORM), submit(client, path, "short"),
                      client.get("/recover/link/not-a-real-token")):
         assert response.headers["Referrer-Policy"] == "no-referrer"
         assert response.headers["Cache-Control"] == "no-store"
@@ -155,7 +201,9 @@ def test_a_refused_password_is_a_form_error_and_keeps_the_link(app, ada, passwor
 
 def test_a_post_without_a_csrf_token_consumes_nothing(app, ada):
     pk, path, *_ = ada
-    response = app.test_client().post(path, data={"password": NEW_PASSWORD})
+    client = app.test_client()
+    open_link(client, path)
+    response = client.post(FORM, data={"password": NEW_PASSWORD})
     assert response.status_code == 400 and "This form expired" in response.text
     assert link_row(app, pk).used_at is None and password_works(app, STRONG_PASSWORD)
 
@@ -169,7 +217,7 @@ def unusable(response) -> bool:
 def test_a_link_works_once(app, ada):
     _, path, *_ = ada
     client = app.test_client()
-    page = client.get(path)
+    page = open_link(client, path)
     assert submit(client, path, page=page).status_code == 303
     assert unusable(submit(client, path, "another-fine-passphrase-77", page=page))
     assert unusable(client.get(path))
@@ -179,7 +227,7 @@ def test_a_link_works_once(app, ada):
 def test_an_expired_link_is_refused(app, ada):
     _, path, *_ = ada
     client = app.test_client()
-    page = client.get(path)
+    page = open_link(client, path)
     later = utcnow() + timedelta(seconds=int(app.config["RECOVERY_LINK_SECONDS"]) + 1)
     with time_machine.travel(later, tick=False):
         assert unusable(client.get(path))
@@ -191,9 +239,10 @@ def test_an_expired_link_is_refused(app, ada):
 def test_unknown_links_get_the_same_page(app, ada, token):
     client = app.test_client()
     assert unusable(client.get(f"/recover/link/{token}"))
-    page = client.get(ada[1])
-    response = client.post(f"/recover/link/{token}", data={
-        "csrf_token": csrf_token(page.text), "password": NEW_PASSWORD})
+    page = open_link(client, ada[1])
+    client.set_cookie("tessera_recovery_link", token, path=FORM)  # a forged cookie
+    response = client.post(FORM, data={"csrf_token": csrf_token(page.text),
+                                        "password": NEW_PASSWORD})
     assert unusable(response)
     assert password_works(app, STRONG_PASSWORD)
 
@@ -201,7 +250,7 @@ def test_unknown_links_get_the_same_page(app, ada, token):
 def test_a_locked_customers_link_is_refused(app, ada):
     pk, path, *_ = ada
     client = app.test_client()
-    page = client.get(path)
+    page = open_link(client, path)
     with app.app_context():
         support.lock(db.session.get(Customer, pk), "fraud", TEST_ORIGIN)
         db.session.commit()

@@ -14,8 +14,9 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
+from app.audit import record_event
 from app.auth import support, totp
-from app.auth.levels import ACR_SINGLE_FACTOR
+from app.auth.levels import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
 from app.auth.sessions import start_session
 from app.crypto import unseal
 from app.extensions import db
@@ -35,13 +36,19 @@ START = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
 
 # ---- helpers -----------------------------------------------------------------------------
 
-def logged_in(app, *actions: str, email: str = "ada@example.com"):
+#: A session that proved a verified channel (a texted code) with two factors: what a
+#: customer must have to do support's actions here (see support.proved_a_channel).
+PROVED = (["pwd", "sms", "mfa"], ACR_MULTI_FACTOR)
+PASSWORD_ONLY = (["pwd"], ACR_SINGLE_FACTOR)
+
+
+def logged_in(app, *actions: str, email: str = "ada@example.com", levels=PROVED):
     """A customer with these required actions and a test client logged in as them."""
     with app.app_context():
         customer = make_customer(email=email)
         for action in actions:
             support.add_required_action(customer, action)
-        token = start_session(customer, ["pwd"], ACR_SINGLE_FACTOR, TEST_ORIGIN)
+        token = start_session(customer, *levels, TEST_ORIGIN)
         db.session.commit()
         pk = customer.id
     client = app.test_client()
@@ -181,16 +188,34 @@ def test_a_stale_session_logs_in_again_first(app):
         clock.shift(timedelta(minutes=6))
         response = client.get(PASSWORD_PAGE)
         assert response.status_code == 303
-        assert location(response) == ("/login", {"next": PASSWORD_PAGE, "reauth": "1"})
-        page = client.get("/login?" + urlencode({"next": PASSWORD_PAGE, "reauth": "1"}))
+        assert location(response) == ("/login", {"next": PASSWORD_PAGE, "reauth": "mfa"})
+        page = client.get("/login?" + urlencode({"next": PASSWORD_PAGE, "reauth": "mfa"}))
         assert page.status_code == 200
-        again = client.post("/login?" + urlencode({"next": PASSWORD_PAGE, "reauth": "1"}),
+        # The reset password is not a way back in, even to re-authenticate.
+        again = client.post("/login?" + urlencode({"next": PASSWORD_PAGE, "reauth": "mfa"}),
                             data={"csrf_token": csrf_token(page.text),
                                   "identifier": "ada@example.com",
                                   "password": STRONG_PASSWORD})
-        assert again.status_code == 303 and location(again)[0] == PASSWORD_PAGE
-        assert set_new_password(client).status_code == 303
-    assert actions_of(app, pk) == []
+        assert again.status_code == 401
+    assert actions_of(app, pk) == ["update_password"]
+
+
+@pytest.mark.parametrize("levels", [PASSWORD_ONLY, (["sms"], ACR_SINGLE_FACTOR)])
+def test_without_a_proved_channel_the_page_says_how_to_set_a_password(app, levels):
+    """Issue 12, item 1: a session that did not prove a verified channel with two
+    factors cannot set the new password here; it is sent to the recovery code or a
+    recovery link, never left at a dead end."""
+    client, pk = logged_in(app, support.UPDATE_PASSWORD, levels=levels)
+    page = client.get(PASSWORD_PAGE)
+    assert page.status_code == 403
+    assert 'href="/recover"' in page.text and "recovery link" in page.text
+    posted = client.post(PASSWORD_PAGE, data={"csrf_token": csrf_token(page.text),
+                                              "password": NEW_PASSWORD})
+    assert posted.status_code == 403
+    assert actions_of(app, pk) == ["update_password"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.event == "required_action.proof_needed")) == 2
 
 
 # ---- configure_totp ----------------------------------------------------------------------
@@ -228,6 +253,25 @@ def test_both_actions_one_after_the_other(app):
         assert location(response) == (TOTP_PAGE, {"next": "/account"})
         assert actions_of(app, pk) == ["configure_totp"]
         assert location(client.get("/account"))[0] == TOTP_PAGE
+
+
+def test_after_an_mfa_reset_the_password_alone_cannot_enrol_a_new_app(app):
+    """Issue 12, item 1: a login with the (possibly stolen) password alone reaches the
+    action's page, is told how to prove a verified channel, and cannot enrol an app."""
+    client, pk = logged_in(app, support.CONFIGURE_TOTP, levels=PASSWORD_ONLY)
+    with app.app_context():  # the reset's time is read from its audit event
+        record_event("mfa.reset", TEST_ORIGIN, db.session.get(Customer, pk).customer_id)
+        db.session.commit()
+    page = client.get(TOTP_PAGE)
+    assert page.status_code == 403
+    assert "reauth=mfa" in page.text and "recovery link" in page.text
+    enrol = client.get(ENROL)
+    assert enrol.status_code == 303 and location(enrol)[0] == TOTP_PAGE
+    posted = client.post(ENROL, data={"csrf_token": csrf_token(page.text), "code": "123456"})
+    assert posted.status_code == 303
+    with app.app_context():
+        assert db.session.get(TotpCredential, pk) is None
+    assert actions_of(app, pk) == ["configure_totp"]
 
 
 def test_a_satisfied_configure_totp_never_loops(app):
