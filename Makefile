@@ -1,12 +1,16 @@
 # Tessera developer commands. Needs only GNU make and Python 3.11+ (no system packages).
 #
 #   make run     start the embedded development server (SQLite, console SMS/email)
-#   make test    run the test suite (extra pytest arguments: make test PYTEST_ARGS='-k login -x')
+#   make test    run the test suite, one worker per core (extra pytest arguments:
+#                make test PYTEST_ARGS='-k login -x'; one process: make test PYTEST_WORKERS=0)
 #   make clean   remove the virtualenv and build artefacts (keeps instance/: your data)
 
 PYTHON ?= python3
 PORT ?= 5000
 PYTEST_ARGS ?=
+# pytest-xdist workers: each has its own PostgreSQL, Redis and SQLite template, so the
+# suite runs in about half the time on a 2-core machine.
+PYTEST_WORKERS ?= auto
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -52,7 +56,7 @@ demo: $(RUN_STAMP)
 
 # pytest's exit status is make's, so a failing test fails `make test`.
 test: $(DEV_STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # instance/ (database, secret key, outbox) is deliberately kept; so is .hypothesis/
 # (the failing examples Hypothesis replays first).
