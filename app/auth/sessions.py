@@ -103,12 +103,13 @@ def end_session(login_session: LoginSession, origin: Origin) -> None:
 
 
 def end_all_sessions(customer: Customer, *, now: datetime | None = None,
-                     origin: Origin | None = None) -> int:
-    """End every live session of a customer (the caller audits and commits); how many.
-    The clients that had them are told once the caller's transaction commits."""
+                     origin: Origin | None = None, keep: LoginSession | None = None) -> int:
+    """End every live session of a customer but `keep` (the caller audits and commits);
+    how many. The clients that had them are told once the caller's transaction commits."""
     ended = db.session.execute(
         update(LoginSession)
-        .where(LoginSession.customer_pk == customer.id, LoginSession.ended_at.is_(None))
+        .where(LoginSession.customer_pk == customer.id, LoginSession.ended_at.is_(None),
+               LoginSession.id != (keep.id if keep is not None else -1))
         .values(ended_at=now or utcnow())
         .returning(LoginSession.id)
         .execution_options(synchronize_session=False)

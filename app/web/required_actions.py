@@ -40,6 +40,7 @@ from app.auth import support, totp
 from app.auth.levels import ACR_MULTI_FACTOR
 from app.auth.login import set_password
 from app.auth.passwords import PasswordRejected
+from app.auth.sessions import end_all_sessions
 from app.extensions import db
 from app.notifications import notify_security_change
 from app.oidc import endpoints
@@ -164,6 +165,9 @@ def _update_password(customer):
         try:
             support.refuse_reset_password(customer, form.password.data)
             set_password(customer, form.password.data, request_origin())
+            # A new password ends every other session (ASVS 7.4.3), and the apps that
+            # had them are told (back-channel logout) once this commits.
+            end_all_sessions(customer, origin=request_origin(), keep=g.login_session)
         except PasswordRejected as error:
             db.session.rollback()
             form.password.errors.append(str(error))

@@ -162,6 +162,19 @@ def test_choosing_a_new_password_clears_the_action_and_continues(app):
     assert "password.changed" in events
 
 
+def test_a_new_password_ends_every_other_session(app):
+    """ASVS 7.4.3: whoever else held a session (an old cookie) is signed out by it."""
+    client, pk = logged_in(app, support.UPDATE_PASSWORD)
+    with app.app_context():
+        other = start_session(db.session.get(Customer, pk), *PROVED, TEST_ORIGIN)
+        db.session.commit()
+    elsewhere = app.test_client()
+    elsewhere.set_cookie(SESSION_COOKIE, other)
+    assert set_new_password(client).status_code == 303
+    assert client.get("/account").status_code == 200
+    assert urlsplit(elsewhere.get("/account").location).path == "/login"
+
+
 @pytest.mark.parametrize("password, message", [
     ("short", "at least"),
     ("password123", "common"),
