@@ -63,9 +63,7 @@ def validate_access_token(token: str, audience: str | None = None) -> ValidToken
         IssuedToken.access_token_jti == str(claims.get("jti")))).scalar_one_or_none()
     if grant is None or grant.revoked_at is not None:
         raise InvalidToken("revoked")
-    # Imported here: token_exchange imports this module.
-    from app.oidc.token_exchange import is_exchange_chain_live
-    if not is_exchange_chain_live(grant):
+    if not tokens.is_exchange_chain_live(grant):
         raise InvalidToken("exchanged from a token since revoked")
     customer = grant.customer
     if customer is not None:

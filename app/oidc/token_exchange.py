@@ -24,7 +24,7 @@ Policy, stated plainly:
   resource server can see the whole delegation chain;
 - the subject token stays valid (the service keeps serving its own caller); but a token
   minted by exchange is only as alive as its ancestors: once any token up its
-  `exchanged_from_jti` chain is revoked, `is_exchange_chain_live` says no. Chains are
+  `exchanged_from_jti` chain is revoked, `tokens.is_exchange_chain_live` says no. Chains are
   at most MAX_EXCHANGE_DEPTH exchanges long.
 
 Limits: the exchanged token lives the normal access-token lifetime, which can outlast the
@@ -34,8 +34,6 @@ a refreshed parent, and making the subject the parent would join its refresh fam
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import (InvalidRequestError, InvalidScopeError,
                                            UnauthorizedClientError)
@@ -44,44 +42,13 @@ from flask import request as http_request
 
 from app.audit import Origin, record_event
 from app.extensions import db
-from app.models import IssuedToken
-from app.oidc import scopes, tokens
+from app.oidc import bearer, scopes, tokens
 from app.oidc.audiences import InvalidTargetError
 from app.oidc.clients import GRANT_TOKEN_EXCHANGE
+from app.oidc.tokens import MAX_EXCHANGE_DEPTH, exchange_depth
 
-if TYPE_CHECKING:
-    from app.oidc.bearer import ValidToken
-# app/oidc/bearer.py is imported inside _presented_token, not above, so that bearer.py can
-# import is_exchange_chain_live from here at its top without an import cycle.
 
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
-#: How many exchanges may lie between an original token and the newest one derived from it.
-MAX_EXCHANGE_DEPTH = 5
-
-
-def exchange_depth(grant: IssuedToken) -> int | None:
-    """How many exchanges lie behind this grant (0 for a token not made by exchange), or
-    None if any ancestor is missing or revoked, or the chain is longer than allowed."""
-    depth = 0
-    seen = {grant.access_token_jti}
-    parent_jti = grant.exchanged_from_jti
-    while parent_jti is not None:
-        depth += 1
-        if depth > MAX_EXCHANGE_DEPTH or parent_jti in seen:
-            return None
-        seen.add(parent_jti)
-        parent = db.session.execute(db.select(IssuedToken).where(
-            IssuedToken.access_token_jti == parent_jti)).scalar_one_or_none()
-        if parent is None or parent.revoked_at is not None:
-            return None
-        parent_jti = parent.exchanged_from_jti
-    return depth
-
-
-def is_exchange_chain_live(grant: IssuedToken) -> bool:
-    """True unless a token this one was (directly or transitively) exchanged from has been
-    revoked or is gone. The grant's own revocation is the caller's check (bearer.py)."""
-    return exchange_depth(grant) is not None
 
 
 def actor_claim(client_id: str, subject_claims: dict, actor_claims: dict | None) -> dict:
@@ -173,13 +140,12 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
-def _presented_token(data, name: str, *, required: bool) -> ValidToken | None:
+def _presented_token(data, name: str, *, required: bool) -> bearer.ValidToken | None:
     """Validate `subject_token` or `actor_token` and its `*_token_type`.
 
     RFC 8693 2.2.2: a token that is invalid for any reason, or unacceptable by policy, is
     `invalid_request`. Why it failed goes to the log, never to the client.
     """
-    from app.oidc import bearer
     value = data.get(name)
     token_type = data.get(f"{name}_type")
     if not value:
@@ -202,7 +168,7 @@ def _presented_token(data, name: str, *, required: bool) -> ValidToken | None:
     return valid
 
 
-def _refuse_foreign_actor(client_id: str, actor: ValidToken) -> None:
+def _refuse_foreign_actor(client_id: str, actor: bearer.ValidToken) -> None:
     """Audit and refuse an actor token issued to a client other than the exchanging one.
 
     The audit event is committed before the error is raised, so the attempt stays on

@@ -198,3 +198,33 @@ def redeem_refresh_token(grant: IssuedToken) -> bool:
             return True
     revoke_family(grant.family_id)
     return False
+
+
+#: Token exchange (app/oidc/token_exchange.py): how many exchanges may lie between an
+#: original token and the newest one derived from it.
+MAX_EXCHANGE_DEPTH = 5
+
+
+def exchange_depth(grant: IssuedToken) -> int | None:
+    """How many exchanges lie behind this grant (0 for a token not made by exchange), or
+    None if any ancestor is missing or revoked, or the chain is longer than allowed."""
+    depth = 0
+    seen = {grant.access_token_jti}
+    parent_jti = grant.exchanged_from_jti
+    while parent_jti is not None:
+        depth += 1
+        if depth > MAX_EXCHANGE_DEPTH or parent_jti in seen:
+            return None
+        seen.add(parent_jti)
+        parent = db.session.execute(db.select(IssuedToken).where(
+            IssuedToken.access_token_jti == parent_jti)).scalar_one_or_none()
+        if parent is None or parent.revoked_at is not None:
+            return None
+        parent_jti = parent.exchanged_from_jti
+    return depth
+
+
+def is_exchange_chain_live(grant: IssuedToken) -> bool:
+    """True unless a token this one was (directly or transitively) exchanged from has been
+    revoked or is gone. The grant's own revocation is the caller's check (bearer.py)."""
+    return exchange_depth(grant) is not None

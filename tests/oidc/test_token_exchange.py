@@ -11,8 +11,8 @@ from app.models import AuditEvent, Customer, IssuedToken, OAuthClient, utcnow
 from app.oidc import tokens
 from app.oidc.bearer import InvalidToken, validate_access_token
 from app.oidc.clients import GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE
-from app.oidc.token_exchange import (ACCESS_TOKEN_TYPE, MAX_EXCHANGE_DEPTH, exchange_depth,
-                                     is_exchange_chain_live)
+from app.oidc.token_exchange import ACCESS_TOKEN_TYPE
+from app.oidc.tokens import MAX_EXCHANGE_DEPTH, exchange_depth, is_exchange_chain_live
 from tests.factories import make_customer
 from tests.oidc.helpers import make_client
 
