@@ -26,7 +26,7 @@ from app.models import (AuditEvent, Consent, Customer, KnownDevice, LoginSession
                         PasswordCredential, PhoneBinding, PhoneEvent, RecoveryCode,
                         RecoveryLink, TotpCredential, utcnow)
 from app.oidc.clients import get_client
-from app.oidc.logout import connected_apps
+from app.oidc.connected_apps import connected_apps
 
 FORMAT = "tessera-export/1"
 #: Audit detail keys that could hold part of a secret; never exported.

@@ -12,7 +12,7 @@ from app.customers import aliases_of, display_name
 from app.extensions import db
 from app.identity.customer_ids import format_for_people
 from app.models import AuditEvent, Customer, LoginSession, PasswordCredential, utcnow
-from app.oidc.logout import connected_apps
+from app.oidc.connected_apps import connected_apps
 
 
 def _time(moment: datetime | None) -> str | None:

@@ -1,4 +1,4 @@
-"""Single sign-on logout: RP-initiated logout, back-channel logout, and connected apps.
+"""Single sign-on logout: RP-initiated logout and back-channel logout.
 
 The login session from the hosted pages is the SSO session of every client. Ending it
 (`end_sso_session`) does three things, whoever asks (the hosted /logout page or a relying
@@ -25,29 +25,23 @@ token we signed (expired ones are fine: the RP may well hold an old one), the
 post_logout_redirect_uri must match one registered by that client exactly, and a
 request that cannot prove it comes from the logged-in customer's own app (no hint, or
 a hint for someone else) gets a confirmation page instead of a forced logout.
-
-Connected apps (`connected_apps`, `revoke_app`) serve the account page: the clients a
-customer consented to or holds live tokens for, and withdrawing one at once.
 """
 from __future__ import annotations
 
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime
 
 from authlib.common.urls import add_params_to_uri
 from flask import (Blueprint, current_app, g, redirect, render_template, request, session)
 from flask_wtf import FlaskForm
-from sqlalchemy import or_, update
 from wtforms import HiddenField, SubmitField
 from wtforms.validators import Length
 
 from app.audit import Origin, record_event
 from app.auth.sessions import COOKIE_NAME, EndedSession, end_session, take_committed_ends
 from app.extensions import csrf, db
-from app.models import (AuthorizationCode, Consent, Customer, IssuedToken, LoginSession,
-                        OAuthClient, utcnow)
+from app.models import Customer, IssuedToken, LoginSession, OAuthClient
 from app.oidc import keys, tokens
 from app.oidc.bearer import InvalidToken, verify_signature
 from app.oidc.clients import get_client
@@ -240,69 +234,6 @@ def make_logout_token(client: OAuthClient, customer: Customer, login_session_id:
     }
     alg = client.id_token_signed_response_alg or keys.DEFAULT_ID_TOKEN_ALG
     return keys.sign(claims, alg, typ="logout+jwt")
-
-
-@dataclass(frozen=True)
-class ConnectedApp:
-    """A client with access to a customer's account, as the account page shows it."""
-
-    client_id: str
-    name: str
-    scopes: list[str]
-    granted_at: datetime
-
-
-def connected_apps(customer: Customer) -> list[ConnectedApp]:
-    """Clients the customer has consented to or holds live tokens for, oldest first."""
-    now = utcnow()
-    found: dict[str, dict] = {}
-    for consent in db.session.scalars(db.select(Consent).where(
-            Consent.customer_pk == customer.id, Consent.revoked_at.is_(None))):
-        found[consent.client_id] = {"scopes": set(consent.scopes),
-                                    "granted_at": consent.granted_at}
-    live = db.session.scalars(db.select(IssuedToken).where(
-        IssuedToken.customer_pk == customer.id, IssuedToken.revoked_at.is_(None),
-        or_(IssuedToken.access_expires_at > now,
-            (IssuedToken.refresh_token_hash.is_not(None)) & IssuedToken.rotated_at.is_(None)
-            & (IssuedToken.refresh_expires_at > now))))
-    for grant in live:
-        entry = found.setdefault(grant.client_id, {"scopes": set(),
-                                                   "granted_at": grant.issued_at})
-        entry["scopes"] |= set(grant.scope.split())
-        entry["granted_at"] = min(entry["granted_at"], grant.issued_at)
-    apps = []
-    for client_id, entry in found.items():
-        client = get_client(client_id)
-        if client is not None:
-            apps.append(ConnectedApp(client_id, client.name, sorted(entry["scopes"]),
-                                     entry["granted_at"]))
-    return sorted(apps, key=lambda app: (app.granted_at, app.name))
-
-
-def revoke_app(customer: Customer, client_id: str, origin: Origin) -> bool:
-    """Withdraw a client's access: its consent, every token it holds for the customer
-    (access tokens fail bearer validation at once), and any code not yet redeemed (a
-    later redemption counts as a replay and is refused). Commits; False if the client
-    had nothing to withdraw."""
-    now = utcnow()
-    consent = db.session.execute(db.select(Consent).where(
-        Consent.customer_pk == customer.id, Consent.client_id == client_id,
-        Consent.revoked_at.is_(None))).scalar_one_or_none()
-    if consent is not None:
-        consent.revoked_at = now
-    revoked = db.session.execute(update(IssuedToken).where(
-        IssuedToken.customer_pk == customer.id, IssuedToken.client_id == client_id,
-        IssuedToken.revoked_at.is_(None)).values(revoked_at=now)).rowcount
-    db.session.execute(update(AuthorizationCode).where(
-        AuthorizationCode.customer_pk == customer.id, AuthorizationCode.client_id == client_id,
-        AuthorizationCode.used_at.is_(None)).values(used_at=now))
-    if consent is None and not revoked:
-        db.session.rollback()
-        return False
-    record_event("consent.revoked", origin, customer.customer_id, client_id=client_id,
-                 tokens=revoked)
-    db.session.commit()
-    return True
 
 
 # ---- views -------------------------------------------------------------------------------

@@ -20,7 +20,8 @@ from app.customers import CustomerError, display_name
 from app.extensions import db, limiter
 from app.identity.customer_ids import format_for_people
 from app.models import utcnow
-from app.oidc.logout import connected_apps, end_sso_session, forget_login, revoke_app
+from app.oidc.connected_apps import connected_apps, revoke_app
+from app.oidc.logout import end_sso_session, forget_login
 from app.risk.phone_risk import paused_reason
 from app.web.forms import LogoutForm, SignupForm, VerifyCodeForm
 
