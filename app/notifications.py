@@ -10,10 +10,7 @@ whether or not the message got through.
 from __future__ import annotations
 
 from flask import current_app
-from sqlalchemy import event
-from sqlalchemy.orm import Session
-
-from app.extensions import db
+from app import after_commit
 from app.identity.customer_ids import format_for_people
 from app.models import Customer
 from app.providers import ProviderError, email_sender, sms_sender
@@ -143,37 +140,19 @@ def notify_after_commit(customer: Customer, notice: str, detail: str = "", *,
     services that change the database in the caller's transaction, so every path that
     commits the change tells the customer and none sends for a change that did not stand.
     The recipients are read now, while the session can still query."""
-    session = db.session()
-    transaction = session.get_nested_transaction() or session.get_transaction()
-    session.info.setdefault(_PENDING_KEY, []).append(
-        (transaction, notice, _messages(customer, notice, detail, skip)))
+    after_commit.defer(_NOTICES, (notice, _messages(customer, notice, detail, skip)))
 
 
-_PENDING_KEY = "tessera_pending_notices"
+_NOTICES = "security_notices"
 
 
-@event.listens_for(Session, "after_commit")
-def _send_pending(session: Session) -> None:
-    for _, notice, messages in session.info.pop(_PENDING_KEY, []):
+def _send_committed(notices: list) -> None:
+    """Send the notices whose change has just committed (app/after_commit.py)."""
+    for notice, messages in notices:
         _send(notice, messages)
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_rolled_back(session: Session, previous_transaction) -> None:
-    """Forget the notices queued inside the transaction (or savepoint) that rolled back."""
-    pending = session.info.get(_PENDING_KEY)
-    if pending:
-        session.info[_PENDING_KEY] = [
-            entry for entry in pending
-            if not _within(entry[0], previous_transaction)]
-
-
-def _within(transaction, ancestor) -> bool:
-    while transaction is not None:
-        if transaction is ancestor:
-            return True
-        transaction = transaction.parent
-    return False
+after_commit.on_ready(_NOTICES, _send_committed)
 
 
 def _messages(customer: Customer, notice: str, detail: str,

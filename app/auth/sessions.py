@@ -7,8 +7,8 @@ SESSION_IDLE_SECONDS without use and SESSION_ABSOLUTE_SECONDS after login, which
 
 Every way a session ends on purpose (`end_session`, `end_all_sessions`) also queues, for
 each ended session, the clients that were issued tokens in it. The queue lives on the
-SQLAlchemy session and follows its transactions: a commit makes the entries ready, a
-rollback (or a rolled-back savepoint) drops them, so apps are told only about ends that
+SQLAlchemy session and follows its transactions (app/after_commit.py): a commit makes the
+entries ready, a rollback (or a rolled-back savepoint) drops them, so apps are told only about ends that
 really happened. app/oidc/logout.py takes the ready entries once the request or CLI
 command is over and sends the back-channel logout tokens (never inside the transaction).
 Sessions that merely expire tell nobody: the apps' own lifetimes cover those.
@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import event, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import select, update
 
+from app import after_commit
 from app.audit import Origin, record_event
 from app.extensions import db
 from app.keyed_hash import keyed_hash
@@ -32,9 +32,8 @@ COOKIE_NAME = "tessera_session"
 _PURPOSE = "login-session"
 # last_seen_at is written at most this often, so page views do not each cost a write.
 _TOUCH_INTERVAL = timedelta(seconds=60)
-# Keys in Session.info: ended sessions per open transaction, and those whose end committed.
-_PENDING_ENDS = "tessera.ended_sessions.pending"
-_COMMITTED_ENDS = "tessera.ended_sessions.committed"
+# The after-commit queue (app/after_commit.py) of ended sessions the apps must hear of.
+_ENDED_SESSIONS = "ended_sessions"
 
 
 @dataclass(frozen=True)
@@ -121,9 +120,7 @@ def end_all_sessions(customer: Customer, *, now: datetime | None = None,
 def take_committed_ends() -> list[EndedSession]:
     """The ended sessions whose end has committed and that nobody was told about yet;
     each is handed out once."""
-    if not db.session.registry.has():
-        return []
-    return db.session.info.pop(_COMMITTED_ENDS, [])
+    return after_commit.take(_ENDED_SESSIONS)
 
 
 def _queue_ends(customer_pk: int, session_ids: list[int], origin: Origin) -> None:
@@ -137,32 +134,5 @@ def _queue_ends(customer_pk: int, session_ids: list[int], origin: Origin) -> Non
         clients[session_id].add(client_id)
     ends = [EndedSession(customer_pk, session_id, tuple(sorted(client_ids)), origin)
             for session_id, client_ids in clients.items() if client_ids]
-    if ends:
-        session = db.session()  # the Session behind the scoped proxy
-        transaction = session.get_nested_transaction() or session.get_transaction()
-        session.info.setdefault(_PENDING_ENDS, {}).setdefault(transaction, []).extend(ends)
-
-
-@event.listens_for(Session, "after_commit")
-def _ends_committed(session: Session) -> None:
-    """A released savepoint hands its ends to the enclosing transaction; the outermost
-    commit makes them ready to be told."""
-    pending = session.info.get(_PENDING_ENDS)
-    if not pending:
-        return
-    transaction = session.get_nested_transaction() or session.get_transaction()
-    ends = pending.pop(transaction, None)
-    if not ends:
-        return
-    if transaction.nested:
-        pending.setdefault(transaction.parent, []).extend(ends)
-    else:
-        session.info.setdefault(_COMMITTED_ENDS, []).extend(ends)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _ends_rolled_back(session: Session, transaction) -> None:
-    """Whatever is still queued when its transaction ends was not committed: drop it."""
-    pending = session.info.get(_PENDING_ENDS)
-    if pending:
-        pending.pop(transaction, None)
+    for end in ends:
+        after_commit.defer(_ENDED_SESSIONS, end)
