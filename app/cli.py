@@ -17,42 +17,24 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from app.audit import Origin, record_event
 from app.auth.login import set_password
 from app.auth.passwords import PasswordRejected
-from app.customers import (
-    CustomerError,
-    add_identifier,
-    create_customer,
-    find_customer,
-    link_account,
-    normalize_identifier,
-    normalize_linked_account,
-    unlink_account,
-)
+from app.directory.customers import (CustomerError, add_identifier, create_customer, find_customer,
+                                     link_account, normalize_identifier, normalize_linked_account,
+                                     unlink_account)
 from app.extensions import db
 from app.identity.customer_ids import format_for_people
-from app.keyed_hash import keyed_hash
 from app.models import Consent, Customer, IssuedToken, OAuthClient, SigningKey, utcnow
-from app.oidc.clients import (
-    GRANT_TYPES,
-    SECRET_HASH_PURPOSE,
-    ClientError,
-    check_admin_registration,
-    check_redirect_uri,
-    client_settings,
-    create_client,
-    ensure_demo_client,
-    get_client,
-    list_clients,
-    normalize_client_name,
-    normalize_redirect_uris,
-    normalize_resource_server_audience,
-    normalize_resources,
-    normalize_scope,
-)
 from app.oidc.client_auth import normalize_client_jwks
+from app.oidc.clients import (GRANT_TYPES, SECRET_HASH_PURPOSE, ClientError,
+                              check_admin_registration, check_redirect_uri, client_settings,
+                              create_client, ensure_demo_client, get_client, list_clients,
+                              normalize_client_name, normalize_redirect_uris,
+                              normalize_resource_server_audience, normalize_resources,
+                              normalize_scope)
 from app.oidc.keys import SIGNING_ALGORITHMS, rotate_keys
+from app.platform.audit import Origin, record_event
+from app.platform.keyed_hash import keyed_hash
 
 EXIT_NOT_FOUND = 1
 EXIT_BAD_INPUT = 2
@@ -174,7 +156,7 @@ def unlink_account_command(customer: str, system: str, account_number: str,
 def erase_due_command(as_json: bool) -> None:
     """Erase every customer whose requested deletion is past due (run it daily). Each is
     erased in its own transaction and told at its verified email addresses."""
-    from app.erasure import erase_due
+    from app.directory.erasure import erase_due
     erased = erase_due(cli_origin())
     displays = [format_for_people(customer_id) for customer_id in erased]
     emit(as_json, {"erased": erased},
@@ -624,7 +606,7 @@ def emit(as_json: bool, payload: object, lines: list[str]) -> None:
 @json_option
 def sweep_phones_command(limit: int, as_json: bool) -> None:
     """Re-check dormant phone bindings and mark recycled numbers (run it daily)."""
-    from app.risk.sweep import sweep
+    from app.phones.sweep import sweep
     result = sweep(cli_origin(), limit=limit)
     emit(as_json, {"checked": result.checked, "recycled": result.recycled,
                    "unknown": result.unknown},

@@ -7,9 +7,9 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.client_network import request_network
 from app.models.base import Base
 from app.oidc.authorization_server import TesseraAuthorizationServer
+from app.platform.client_network import request_network
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask_migrate import upgrade  # noqa: E402
 
-from app.audit import Origin  # noqa: E402
 from app.extensions import db  # noqa: E402
+from app.platform.audit import Origin  # noqa: E402
 from benchlib import bench_app, per_second, print_table  # noqa: E402
 
 SCOPES = "admin:read admin:write admin:recovery admin:gdpr"
@@ -27,7 +27,7 @@ SCOPES = "admin:read admin:write admin:recovery admin:gdpr"
 
 def seed(app, count: int) -> tuple[str, str]:
     """`count` customers; returns (a customer ID, a client-credentials admin token)."""
-    from app.customers import add_identifier, create_customer, link_account, \
+    from app.directory.customers import add_identifier, create_customer, link_account, \
         normalize_identifier
     from app.oidc.clients import create_client
     origin = Origin(actor="bench")

@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/bench_phone_risk.py [--rounds N]
 Prints decisions per second for the pure policy (signals + decide on fixed facts: the
-baseline), and for `phone_risk.assess` (binding, lookup cache row, counts from the
+baseline), and for `trust.assess` (binding, lookup cache row, counts from the
 database, the decision, a phone event and an audit event) on SQLite, and the ratio.
 """
 from __future__ import annotations
@@ -36,8 +36,8 @@ def main() -> None:
     with app.app_context():
         upgrade()
         from app.models import utcnow
+        from app.phones import trust
         from app.providers.phone_lookup import phone_lookup
-        from app.risk import phone_risk
         from app.risk.phone_policy import decide
         from app.risk.signals import BindingFacts, RequestFacts, RiskSettings, phone_signals
         from tests.factories import TEST_ORIGIN, make_customer
@@ -56,12 +56,12 @@ def main() -> None:
             decide(phone_signals(binding, facts, request, settings), request, binding, settings)
 
         def full():
-            phone_risk.assess(customer, PHONE, "login", TEST_ORIGIN)
+            trust.assess(customer, PHONE, "login", TEST_ORIGIN)
             db.session.commit()
 
         baseline = per_second(pure, args.rounds)
         rows = [("signals + decide (baseline)", baseline),
-                ("phone_risk.assess + commit, SQLite", per_second(full, args.rounds))]
+                ("trust.assess + commit, SQLite", per_second(full, args.rounds))]
         db.engine.dispose()
     print_table(f"{args.rounds} rounds, offline lookup, one thread", "operation", rows,
                 ratio_digits=4)

@@ -25,8 +25,8 @@ from joserfc.jwk import ECKey  # noqa: E402
 
 from app import create_app  # noqa: E402
 from benchlib import per_second, print_table  # noqa: E402
-from app.audit import Origin  # noqa: E402
 from app.extensions import db  # noqa: E402
+from app.platform.audit import Origin  # noqa: E402
 
 
 

@@ -1,10 +1,10 @@
 """Small factories for test data, built through the real services."""
 from __future__ import annotations
 
-from app.audit import Origin
 from app.auth.login import set_password
-from app.customers import add_identifier, create_customer, normalize_identifier
+from app.directory.customers import add_identifier, create_customer, normalize_identifier
 from app.extensions import db
+from app.platform.audit import Origin
 
 TEST_ORIGIN = Origin(actor="test", ip="127.0.0.1", user_agent="pytest")
 STRONG_PASSWORD = "violet-harbour-candle-91"

@@ -12,14 +12,8 @@ from sqlalchemy import func, select
 from app.auth.login import password_login
 from app.extensions import db
 from app.identity import customer_ids
-from app.models import (
-    AuditEvent,
-    Customer,
-    Identifier,
-    LinkedAccount,
-    OAuthClient,
-    PasswordCredential,
-)
+from app.models import (AuditEvent, Customer, Identifier, LinkedAccount, OAuthClient,
+                        PasswordCredential)
 from app.oidc.clients import DEMO_REDIRECT_URI, get_client, verify_client_secret
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
 
@@ -32,9 +26,9 @@ def findable_ids(monkeypatch):
     """Customer IDs with at least one digit.
 
     find_customer reads a 13-symbol text as a customer ID only when it has a digit
-    (app.customers.looks_like_customer_id), so the ~0.8% of generated IDs made only of
+    (app.directory.customers.looks_like_customer_id), so the ~0.8% of generated IDs made only of
     letters cannot be found by ID. Tests that look customers up by ID pin this so they
-    cannot flake; the gap itself belongs to app/customers.py and app/identity.
+    cannot flake; the gap itself belongs to app/directory/customers.py and app/identity.
     """
     real_generate = customer_ids.generate
 

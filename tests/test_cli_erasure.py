@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import time_machine
 from sqlalchemy import select
 
-from app import erasure
-from app.customers import get_by_customer_id
+from app.directory import erasure
+from app.directory.customers import get_by_customer_id
 from app.extensions import db
 from app.identity.customer_ids import format_for_people
 from app.models import AuditEvent, Identifier

@@ -3,8 +3,8 @@ the client's network) and the request body limit in front of every endpoint."""
 import pytest
 import redis
 
-from app.client_network import network_key
 from app.extensions import limiter
+from app.platform.client_network import network_key
 from tests.conftest import csrf_token
 
 

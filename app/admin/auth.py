@@ -11,11 +11,11 @@ from functools import wraps
 from flask import g, request
 
 from app.admin.problems import problem
-from app.audit import Origin
 from app.oidc import audiences
 from app.oidc.bearer import InvalidToken, validate_access_token
 from app.oidc.clients import get_client
 from app.oidc.scopes import ADMIN_SCOPES
+from app.platform.audit import Origin
 
 SCOPES = ADMIN_SCOPES
 _HEADER_MAX = 128

@@ -1,4 +1,4 @@
-"""Admin API: a customer's communication consents (app/communication_consents.py).
+"""Admin API: a customer's communication consents (app/directory/communication_consents.py).
 
     GET /customers/<id>/consents   (admin:read)   the choices now and their whole history
     PUT /customers/<id>/consents   (admin:write)  record what the customer asked support
@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from flask import g, jsonify
 
-from app import communication_consents
 from app.admin.auth import admin_required
-from app.admin.requests import (ApiProblem, PathCustomer, audit, bool_field, claim_version,
-                                invalid, json_body, only_fields, path_customer,
-                                string_field, with_etag, writable_customer)
+from app.admin.requests import (ApiProblem, PathCustomer, audit, bool_field, claim_version, invalid,
+                                json_body, only_fields, path_customer, string_field, with_etag,
+                                writable_customer)
 from app.admin.views import bp
-from app.communication_consents import (CHANNELS, PURPOSES, WORDING_VERSION_MAX, WORDINGS,
-                                        OutdatedWording)
-from app.customers import CustomerError
+from app.directory import communication_consents
+from app.directory.communication_consents import (CHANNELS, PURPOSES, WORDING_VERSION_MAX, WORDINGS,
+                                                  OutdatedWording)
+from app.directory.customers import CustomerError
 from app.extensions import db
 from app.models import Customer
 

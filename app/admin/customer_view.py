@@ -6,13 +6,14 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from app import communication_consents, phone_bindings
 from app.auth import recovery_codes, totp
-from app.customers import aliases_of, display_name
+from app.directory import communication_consents
+from app.directory.customers import aliases_of, display_name
 from app.extensions import db
 from app.identity.customer_ids import format_for_people
 from app.models import AuditEvent, Customer, LoginSession, PasswordCredential, utcnow
 from app.oidc.connected_apps import connected_apps
+from app.phones import bindings
 
 
 def _time(moment: datetime | None) -> str | None:
@@ -62,7 +63,7 @@ def customer_view(customer: Customer) -> dict:
             "last_verified_at": _time(b.last_verified_at), "last_used_at": _time(b.last_used_at),
             "sms_hold_until": _time(b.sms_hold_until), "hold_reason": b.hold_reason,
             "number_type": b.number_type, "region": b.region,
-        } for b in phone_bindings.bindings_of(customer)],
+        } for b in bindings.bindings_of(customer)],
         "sessions": [{"id": s.id, "created_at": _time(s.created_at),
                       "last_seen_at": _time(s.last_seen_at), "amr": list(s.amr), "acr": s.acr,
                       "ip": s.ip} for s in sessions],

@@ -1,26 +1,26 @@
 """Admin API: merging two customers (admin:write), and a customer's data rights
-(admin:gdpr): exporting their data and erasing it. The work is done by app/customer_merge.py,
-app/data_export.py and app/erasure.py; the rules are written there."""
+(admin:gdpr): exporting their data and erasing it. The work is done by app/directory/customer_merge.py,
+app/directory/data_export.py and app/directory/erasure.py; the rules are written there."""
 from __future__ import annotations
 
 from flask import Response, g, jsonify, request
 from sqlalchemy import update
 
-from app import data_export, erasure
 from app.admin.auth import admin_required
 from app.admin.customer_view import customer_view, tombstone_view
-from app.admin.requests import (ApiProblem, PathCustomer, audit, claim_version, invalid,
-                                json_body, only_fields, path_customer, string_field,
-                                with_etag, writable_customer)
+from app.admin.requests import (ApiProblem, PathCustomer, audit, claim_version, invalid, json_body,
+                                only_fields, path_customer, string_field, with_etag,
+                                writable_customer)
 from app.admin.views import bp
-from app.customer_merge import MergeConflict, lock_pair, merge
-from app.customers import get_by_customer_id
-from app.erasure import ErasureError, erase
+from app.directory import data_export, erasure
+from app.directory.customer_merge import MergeConflict, lock_pair, merge
+from app.directory.customers import get_by_customer_id
+from app.directory.erasure import ErasureError, erase
 from app.extensions import db
 from app.identity import customer_ids
 from app.identity.customer_ids import format_for_people
 from app.models import Customer
-from app.notifications import notify_support_action
+from app.platform.notifications import notify_support_action
 
 #: Longer than any ETag we issue ("<13-symbol ID>.<version>" in quotes).
 ETAG_MAX = 200
@@ -39,7 +39,7 @@ def _writable(customer_id: str) -> PathCustomer:
 @admin_required("admin:write")
 def merge_customers(customer_id: str):
     """Merge the customer named in the body into the one in the path (the survivor); see
-    app/customer_merge.py for what moves and which factor wins. If-Match (the survivor's
+    app/directory/customer_merge.py for what moves and which factor wins. If-Match (the survivor's
     ETag) is required; `absorbed_etag` optionally guards the absorbed customer too."""
     found = _writable(customer_id)
     survivor = found.customer
@@ -122,7 +122,7 @@ def _claim_absorbed(absorbed: Customer, etag: str) -> None:
 @bp.get("/customers/<customer_id>/export")
 @admin_required("admin:gdpr")
 def export_data(customer_id: str):
-    """Everything held about the customer, as a JSON download (app/data_export.py). An
+    """Everything held about the customer, as a JSON download (app/directory/data_export.py). An
     erased customer has nothing left to export (409)."""
     customer = writable_customer(customer_id)
     document = data_export.export(customer)
@@ -137,7 +137,7 @@ def export_data(customer_id: str):
 @bp.post("/customers/<customer_id>/erasure")
 @admin_required("admin:gdpr")
 def erase_customer(customer_id: str):
-    """Erase the customer's personal data (app/erasure.py), keeping the tombstone of the
+    """Erase the customer's personal data (app/directory/erasure.py), keeping the tombstone of the
     ID. If-Match is required; the optional body gives a reason (at most 200 characters)."""
     found = _writable(customer_id)
     customer = found.customer

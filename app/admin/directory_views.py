@@ -25,20 +25,19 @@ from flask import current_app, g, jsonify
 
 from app.admin.auth import admin_required
 from app.admin.customer_view import customer_view
-from app.admin.requests import (ApiProblem, audit, bool_field, claim_version, invalid,
-                                json_body, only_fields, string_field, with_etag,
-                                writable_customer)
+from app.admin.requests import (ApiProblem, audit, bool_field, claim_version, invalid, json_body,
+                                only_fields, string_field, with_etag, writable_customer)
 from app.admin.views import bp
-from app.customers import (ACCOUNT_NUMBER_MAX, LOCALE_MAX, NAME_MAX, PROFILE_FIELDS,
-                           CustomerError, IdentifierTaken, InvalidProfileValue, add_identifier,
-                           customer_ids_by_linked_account, link_account,
-                           normalize_identifier, normalize_linked_account, normalize_profile,
-                           normalize_system, remove_identifier, unlink_account,
-                           update_profile, verify_identifier)
+from app.directory.customers import (ACCOUNT_NUMBER_MAX, LOCALE_MAX, NAME_MAX, PROFILE_FIELDS,
+                                     CustomerError, IdentifierTaken, InvalidProfileValue,
+                                     add_identifier, customer_ids_by_linked_account, link_account,
+                                     normalize_identifier, normalize_linked_account,
+                                     normalize_profile, normalize_system, remove_identifier,
+                                     unlink_account, update_profile, verify_identifier)
 from app.extensions import db
 from app.models import Customer, Identifier, LinkedAccount
 from app.models.customer import IDENTIFIER_KINDS
-from app.notifications import SECURITY_NOTICES, notify_support_action
+from app.platform.notifications import SECURITY_NOTICES, notify_support_action
 from app.providers import ProviderError, email_sender
 
 IDENTIFIER_MAX = 320

@@ -5,7 +5,7 @@ from flask import current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
-from app.faults import RETRY_AFTER_SECONDS, is_outage, rollback_quietly
+from app.platform.faults import RETRY_AFTER_SECONDS, is_outage, rollback_quietly
 
 PROBLEM_TYPE_BASE = "https://tessera.dev/problems/"
 CONTENT_TYPE = "application/problem+json"

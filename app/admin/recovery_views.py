@@ -21,14 +21,14 @@ from flask import g, jsonify
 
 from app.admin.auth import admin_required
 from app.admin.customer_view import customer_view
-from app.admin.requests import (ApiProblem, audit, claim_version, invalid, json_body,
-                                only_fields, string_field, with_etag, writable_customer)
+from app.admin.requests import (ApiProblem, audit, claim_version, invalid, json_body, only_fields,
+                                string_field, with_etag, writable_customer)
 from app.admin.views import bp
 from app.auth import recovery_links, support
-from app.customers import CustomerError
+from app.directory.customers import CustomerError
 from app.extensions import db
 from app.models import Customer
-from app.notifications import notify_support_action
+from app.platform.notifications import notify_support_action
 
 SCOPE = "admin:recovery"
 #: Database ids are 32-bit on PostgreSQL; anything outside cannot name a row.

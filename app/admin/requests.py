@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from flask import g, request
 from sqlalchemy import update
 
-from app.audit import record_event
-from app.customers import resolve_alias, get_by_customer_id
+from app.directory.customers import resolve_alias, get_by_customer_id
 from app.extensions import db
 from app.identity import customer_ids
 from app.models import Customer
+from app.platform.audit import record_event
 
 JSON_TYPES = ("application/json", "application/merge-patch+json")
 

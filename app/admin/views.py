@@ -14,7 +14,7 @@ from app.admin.auth import admin_required
 from app.admin.customer_view import customer_summary, customer_view, tombstone_view
 from app.admin.problems import api_problem, http_error, unexpected_error
 from app.admin.requests import ApiProblem, audit, path_customer, with_etag
-from app.customers import CustomerError, find_customer
+from app.directory.customers import CustomerError, find_customer
 from app.extensions import csrf, db, limiter
 
 bp = Blueprint("admin_api", __name__, url_prefix="/admin/api")

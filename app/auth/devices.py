@@ -9,8 +9,8 @@ import secrets
 from sqlalchemy import select
 
 from app.extensions import db
-from app.keyed_hash import keyed_hash
 from app.models import Customer, KnownDevice, utcnow
+from app.platform.keyed_hash import keyed_hash
 
 COOKIE_NAME = "tessera_device"
 _PURPOSE = "device-cookie"

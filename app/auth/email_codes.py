@@ -2,7 +2,7 @@
 account (purpose "verify_email"). The rules follow the SMS codes (app/auth/sms_codes.py):
 
 Sending:
-- the address is normalised first (app.customers.normalize_identifier), so one mailbox
+- the address is normalised first (app.directory.customers.normalize_identifier), so one mailbox
   spelt two ways is one address to the limits;
 - at most EMAIL_SENDS_PER_ADDRESS_PER_HOUR sends to one address an hour and one every
   EMAIL_MIN_SECONDS_BETWEEN_SENDS. They are reserved with app/auth/send_limits.py before
@@ -30,14 +30,13 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 
-from app.audit import Origin, record_event
 from app.auth import one_time_codes, throttle
-from app.auth.send_limits import (Limit, LimitReached, LimitsUnavailable, release,
-                                  reserve)
-from app.customers import CustomerError, normalize_identifier
+from app.auth.send_limits import (Limit, LimitReached, LimitsUnavailable, release, reserve)
+from app.directory.customers import CustomerError, normalize_identifier
 from app.extensions import db
-from app.keyed_hash import keyed_hash, matches
 from app.models import Customer, VerificationCode, utcnow
+from app.platform.audit import Origin, record_event
+from app.platform.keyed_hash import keyed_hash, matches
 from app.providers import ProviderError, email_sender
 
 PURPOSE = "verify_email"

@@ -41,21 +41,21 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
-from app import phone_bindings
-from app.audit import Origin, record_event
 from app.auth import devices, recovery_codes, sms_codes, support, throttle, totp
-from app.auth.levels import (ACR_MULTI_FACTOR, ACR_PHONE_UNCHECKED, ACR_SINGLE_FACTOR,
-                             AMR_MFA, AMR_OTP, AMR_PASSWORD, AMR_SMS)
+from app.auth.levels import (ACR_MULTI_FACTOR, ACR_PHONE_UNCHECKED, ACR_SINGLE_FACTOR, AMR_MFA,
+                             AMR_OTP, AMR_PASSWORD, AMR_SMS)
 from app.auth.login import GENERIC_FAILURE, LoginRefused, check_password
 from app.auth.sessions import start_session
 from app.auth.sms_codes import SmsCodeError
-from app.auth.sms_policy import SmsNotAllowed, check_sms_destination
-from app.customers import CustomerError, normalize_identifier
+from app.directory.customers import CustomerError, normalize_identifier
 from app.extensions import db
-from app.keyed_hash import keyed_hash
 from app.models import Customer, Identifier, LoginFlow, PasswordCredential, utcnow
-from app.notifications import notify_security_change
-from app.risk import phone_policy, phone_risk, policy
+from app.phones import bindings, trust
+from app.phones.sms_policy import SmsNotAllowed, check_sms_destination
+from app.platform.audit import Origin, record_event
+from app.platform.keyed_hash import keyed_hash
+from app.platform.notifications import notify_security_change
+from app.risk import phone_policy, policy
 
 FIRST, SECOND, DONE = "first", "second", "done"
 #: Second-factor methods a page may offer.
@@ -369,8 +369,8 @@ def _assess(flow: LoginFlow, customer: Customer, phone: str, purpose: str, origi
     the login session it starts)."""
     if flow.purpose == "reauth":
         purpose = "change_factor"  # the stricter thresholds: this login changes a factor
-    decision = phone_risk.assess(customer, phone, purpose, origin,
-                                 new_device=not devices.is_known(customer, device_token))
+    decision = trust.assess(customer, phone, purpose, origin,
+                            new_device=not devices.is_known(customer, device_token))
     flow.risk = [*(flow.risk or []), {"purpose": purpose, "action": decision.action,
                                       "signals": list(decision.signals),
                                       "unchecked": decision.unchecked}]
@@ -421,7 +421,7 @@ def _sms_phone(customer: Customer) -> str | None:
                 check_sms_destination(identifier.value)
             except SmsNotAllowed:
                 continue
-            binding = phone_bindings.binding_of(customer, identifier.value)
+            binding = bindings.binding_of(customer, identifier.value)
             if binding is not None and (binding.status != "active" or (
                     binding.sms_hold_until is not None and binding.sms_hold_until > now)):
                 continue  # held, suspect or recycled: not offered

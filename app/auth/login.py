@@ -16,14 +16,14 @@ from typing import NoReturn
 
 from flask import current_app
 
-from app.audit import Origin, record_event
 from app.auth import passwords, support, throttle
 from app.auth.levels import AMR_PASSWORD
-from app.customers import (CustomerError, NormalizedIdentifier, bump_version, find_by_identifier,
-                           normalize_identifier)
+from app.directory.customers import (CustomerError, NormalizedIdentifier, bump_version,
+                                     find_by_identifier, normalize_identifier)
 from app.extensions import db
 from app.identity.identifiers import InvalidIdentifier, classify
 from app.models import Customer, PasswordCredential, utcnow
+from app.platform.audit import Origin, record_event
 
 GENERIC_FAILURE = "The identifier or password is not right."
 #: The password throttle per customer (app/auth/throttle.py), beside the one per identifier.

@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-from app.audit import Origin, record_event
 from app.auth import devices, flow as login_flow, recovery_codes, sms_codes, support, totp
 from app.auth.levels import ACR_MULTI_FACTOR, AMR_OTP, AMR_SMS
 from app.auth.login import LoginRefused, set_password
@@ -32,8 +31,10 @@ from app.auth.sessions import end_all_sessions
 from app.auth.sms_codes import SmsCodeError
 from app.extensions import db
 from app.models import Customer, LoginFlow, utcnow
-from app.notifications import notify_security_change
-from app.risk import phone_policy, phone_risk
+from app.phones import trust
+from app.platform.audit import Origin, record_event
+from app.platform.notifications import notify_security_change
+from app.risk import phone_policy
 
 CODE, SECOND, NEW_PASSWORD, STUCK = "code", "second", "new_password", "stuck"
 STUCK_MESSAGE = ("We cannot reset your password with a text message alone right now. "
@@ -76,8 +77,8 @@ def _text_recovery_code(flow_pk: int, customer_pk: int | None, sent: sms_codes.S
         return  # nobody's number: nobody is texted, and its code can never be redeemed
     flow = db.session.get(LoginFlow, flow_pk)
     customer = db.session.get(Customer, customer_pk)
-    decision = phone_risk.assess(customer, sent.phone, "recovery", origin,
-                                 new_device=not devices.is_known(customer, device_token))
+    decision = trust.assess(customer, sent.phone, "recovery", origin,
+                            new_device=not devices.is_known(customer, device_token))
     flow.risk = [{"purpose": "recovery", "action": decision.action,
                   "signals": list(decision.signals)}]
     if decision.action == phone_policy.STEP_UP:

@@ -14,11 +14,11 @@ import secrets
 
 from sqlalchemy import delete, func, insert, select, update
 
-from app.audit import Origin, record_event
 from app.extensions import db
-from app.keyed_hash import keyed_hash
 from app.models import Customer, RecoveryCode, TotpCredential, utcnow
-from app.notifications import notify_security_change
+from app.platform.audit import Origin, record_event
+from app.platform.keyed_hash import keyed_hash
+from app.platform.notifications import notify_security_change
 
 COUNT = 10
 ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"

@@ -18,7 +18,7 @@ support unlocks a locked account first (and a lock kills unused links).
 
 A recovery link never bypasses phone trust: a link by SMS needs a verified phone whose
 binding is active and not on an SMS hold, and the phone-risk decision for a "recovery"
-(app/risk/phone_risk.assess) must be ALLOW. With the offline phone lookup that decision
+(app/risk/trust.assess) must be ALLOW. With the offline phone lookup that decision
 is at least a step up (a SIM swap cannot be ruled out), so links go by email or handover.
 
 After a link is issued the customer hears of it through another channel
@@ -32,22 +32,22 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
-from app import phone_bindings
-from app.audit import Origin, record_event
 from app.auth import support
 from app.auth.flow import mask_phone
 from app.auth.login import set_password
 from app.auth.passwords import PasswordRejected
-from app.auth.sms_policy import SmsNotAllowed, check_sms_destination
-from app.customers import CustomerError, bump_version
+from app.directory.customers import CustomerError, bump_version
 from app.extensions import db
 from app.identity.customer_ids import format_for_people
-from app.keyed_hash import keyed_hash
 from app.models import Customer, Identifier, RecoveryLink, utcnow
 from app.models.phone import ACTIVE
-from app.notifications import notify_security_change, notify_support_action
+from app.phones import bindings, trust
+from app.phones.sms_policy import SmsNotAllowed, check_sms_destination
+from app.platform.audit import Origin, record_event
+from app.platform.keyed_hash import keyed_hash
+from app.platform.notifications import notify_security_change, notify_support_action
 from app.providers import ProviderError, email_sender, sms_sender
-from app.risk import phone_policy, phone_risk
+from app.risk import phone_policy
 
 EMAIL, SMS, HANDOVER = "email", "sms", "handover"
 CHANNELS = (EMAIL, SMS, HANDOVER)
@@ -160,7 +160,7 @@ def _check_phone(customer: Customer, phone: str, origin: Origin) -> None:
         check_sms_destination(phone)
     except SmsNotAllowed as error:
         raise UnusableDestination(error.message) from None
-    binding = phone_bindings.binding_of(customer, phone)
+    binding = bindings.binding_of(customer, phone)
     if binding is None or binding.status != ACTIVE:
         state = binding.status if binding is not None else "not bound"
         raise LinkRefused(f"Text messages to this phone cannot be trusted now (its binding "
@@ -169,7 +169,7 @@ def _check_phone(customer: Customer, phone: str, origin: Origin) -> None:
         raise LinkRefused(f"Text messages to this phone are on hold until "
                           f"{binding.sms_hold_until.isoformat()} ({binding.hold_reason}): "
                           "send the link by email or hand it over.")
-    decision = phone_risk.assess(customer, phone, "recovery", origin, new_device=False)
+    decision = trust.assess(customer, phone, "recovery", origin, new_device=False)
     if decision.action != phone_policy.ALLOW:
         raise LinkRefused("The phone-risk check refused a link by text message: "
                           + phone_policy.describe(decision))

@@ -39,11 +39,11 @@ from redis.retry import Retry
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from app.auth.sms_policy import canonical_number, country_prefix
-from app.client_network import network_key
 from app.extensions import db
-from app.keyed_hash import keyed_hash
 from app.models import RateEvent, RateLock, utcnow
+from app.phones.sms_policy import canonical_number, country_prefix
+from app.platform.client_network import network_key
+from app.platform.keyed_hash import keyed_hash
 
 #: Limit names of sms_limits(); callers map them to what they tell the customer.
 SMS_NUMBER_HOUR = "sms_number_hour"
@@ -189,7 +189,7 @@ def sms_limits(e164: str, ip: str | None, *, delivered: bool = True,
 
 
 def ip_key(ip: str) -> str:
-    """What an address is counted as: see app/client_network.py (an IPv6 address counts
+    """What an address is counted as: see app/platform/client_network.py (an IPv6 address counts
     as its /64), shared with the per-IP request limits."""
     return network_key(ip)
 

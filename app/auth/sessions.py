@@ -7,7 +7,7 @@ SESSION_IDLE_SECONDS without use and SESSION_ABSOLUTE_SECONDS after login, which
 
 Every way a session ends on purpose (`end_session`, `end_all_sessions`) also queues, for
 each ended session, the clients that were issued tokens in it. The queue lives on the
-SQLAlchemy session and follows its transactions (app/after_commit.py): a commit makes the
+SQLAlchemy session and follows its transactions (app/platform/after_commit.py): a commit makes the
 entries ready, a rollback (or a rolled-back savepoint) drops them, so apps are told only about ends that
 really happened. app/oidc/logout.py takes the ready entries once the request or CLI
 command is over and sends the back-channel logout tokens (never inside the transaction).
@@ -22,17 +22,17 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
-from app import after_commit
-from app.audit import Origin, record_event
 from app.extensions import db
-from app.keyed_hash import keyed_hash
 from app.models import Customer, IssuedToken, LoginSession, utcnow
+from app.platform import after_commit
+from app.platform.audit import Origin, record_event
+from app.platform.keyed_hash import keyed_hash
 
 COOKIE_NAME = "tessera_session"
 _PURPOSE = "login-session"
 # last_seen_at is written at most this often, so page views do not each cost a write.
 _TOUCH_INTERVAL = timedelta(seconds=60)
-# The after-commit queue (app/after_commit.py) of ended sessions the apps must hear of.
+# The after-commit queue (app/platform/after_commit.py) of ended sessions the apps must hear of.
 _ENDED_SESSIONS = "ended_sessions"
 
 

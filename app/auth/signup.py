@@ -29,27 +29,21 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
-from app import communication_consents
-from app.audit import Origin, record_event
 from app.auth import one_time_codes, passwords, throttle
 from app.auth.levels import ACR_SINGLE_FACTOR, AMR_PASSWORD
+from app.auth.send_limits import LimitReached, LimitsUnavailable, release, reserve, sms_limits
 from app.auth.sessions import start_session
-from app.customers import (
-    CustomerError,
-    IdentifierTaken,
-    add_identifier,
-    create_customer,
-    find_by_identifier,
-    normalize_identifier,
-    normalize_name,
-)
+from app.directory import communication_consents
+from app.directory.customers import (CustomerError, IdentifierTaken, add_identifier,
+                                     create_customer, find_by_identifier, normalize_identifier,
+                                     normalize_name)
 from app.extensions import db
 from app.identity import customer_ids
-from app.keyed_hash import keyed_hash, matches
 from app.models import Customer, PasswordCredential, VerificationCode, utcnow
-from app.auth.send_limits import LimitReached, LimitsUnavailable, release, reserve, sms_limits
-from app.auth.sms_policy import SmsNotAllowed, check_sms_destination
-from app.notifications import send_welcome
+from app.phones.sms_policy import SmsNotAllowed, check_sms_destination
+from app.platform.audit import Origin, record_event
+from app.platform.keyed_hash import keyed_hash, matches
+from app.platform.notifications import send_welcome
 from app.providers import ProviderError, email_sender, sms_sender
 
 PURPOSE = "signup"

@@ -2,7 +2,7 @@
 added, and as a second factor.
 
 Sending:
-- the number must be fit for SMS (app/auth/sms_policy.py: no landlines, premium rate ...),
+- the number must be fit for SMS (app/phones/sms_policy.py: no landlines, premium rate ...),
   checked before anything else, for known and unknown numbers alike;
 - the send limits (app/auth/send_limits.py: 30 s between sends to a number, 5 an hour per
   number, per IP and per country prefix) are reserved before the provider is called, and
@@ -38,15 +38,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from app.audit import Origin, record_event
 from app.auth import one_time_codes, throttle
 from app.auth.send_limits import (SMS_NUMBER_GAP, SMS_NUMBER_HOUR, SMS_PREFIX_HOUR, Limit,
-                                  LimitReached, LimitsUnavailable, release, reserve,
-                                  sms_limits)
-from app.auth.sms_policy import SmsNotAllowed, check_sms_destination
+                                  LimitReached, LimitsUnavailable, release, reserve, sms_limits)
 from app.extensions import db
-from app.keyed_hash import keyed_hash, matches
 from app.models import Customer, VerificationCode, utcnow
+from app.phones.sms_policy import SmsNotAllowed, check_sms_destination
+from app.platform.audit import Origin, record_event
+from app.platform.keyed_hash import keyed_hash, matches
 from app.providers import EXPIRED, MAX_ATTEMPTS, ProviderError, sms_sender
 
 LOGIN = "sms_login"

@@ -33,7 +33,7 @@ the one to finish it. Only someone who proves a verified channel may:
   a channel proof can do while the action is pending: `may_replace_second_factor`). A
   login with the old password alone reaches the page and is told how to prove it.
 
-Phone bindings (see app/phone_bindings.py), decided here:
+Phone bindings (see app/phones/bindings.py), decided here:
 - released: the binding ends and the phone identifier stays on the account but is marked
   unverified. Every path that lets a phone open the account needs a verified identifier
   with an active binding (the SMS login and recovery lookups, the second-factor offer,
@@ -51,18 +51,17 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, func, or_, select, update
 
-from app import phone_bindings
-from app.audit import Origin, record_event
 from app.auth import passwords
 from app.auth.levels import AMR_SMS
 from app.auth.sessions import end_all_sessions
-from app.customers import CustomerError, bump_version
+from app.directory.customers import CustomerError, bump_version
 from app.extensions import db
-from app.models import (AuditEvent, AuthorizationCode, Customer, IssuedToken,
-                        PasswordCredential, PhoneBinding, RecoveryCode, RecoveryLink,
-                        TotpCredential, utcnow)
+from app.models import (AuditEvent, AuthorizationCode, Customer, IssuedToken, PasswordCredential,
+                        PhoneBinding, RecoveryCode, RecoveryLink, TotpCredential, utcnow)
 from app.models.customer import REQUIRED_ACTIONS
 from app.models.phone import RECYCLED, RELEASED
+from app.phones import bindings
+from app.platform.audit import Origin, record_event
 
 UPDATE_PASSWORD, CONFIGURE_TOTP = REQUIRED_ACTIONS
 LOCK_REASON_MAX = 200
@@ -339,7 +338,7 @@ def release_binding(customer: Customer, binding_id: int, origin: Origin) -> Phon
     if binding.status in (RELEASED, RECYCLED):
         raise StateConflict(f"This phone binding is already {binding.status}.",
                             f"binding-{binding.status}")
-    phone_bindings.release(binding, "admin", origin)
+    bindings.release(binding, "admin", origin)
     identifier = _phone_identifier(customer, binding.e164)
     unverified = identifier is not None and identifier.verified_at is not None
     if unverified:
@@ -357,7 +356,7 @@ def mark_binding_recycled(customer: Customer, binding_id: int, origin: Origin) -
     binding = binding_of_customer(customer, binding_id)
     if binding.status == RECYCLED:
         raise StateConflict("This phone binding is already recycled.", "binding-recycled")
-    phone_bindings.mark_recycled(binding, "marked recycled by support", origin)
+    bindings.mark_recycled(binding, "marked recycled by support", origin)
     identifier = _phone_identifier(customer, binding.e164)
     if identifier is not None:
         record_event("identifier.removed", origin, customer.customer_id, kind="phone",

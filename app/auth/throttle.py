@@ -25,8 +25,8 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.keyed_hash import keyed_hash
 from app.models import LoginThrottle, utcnow
+from app.platform.keyed_hash import keyed_hash
 
 
 #: The failure count of one-time codes sent to an email address or a phone number, shared

@@ -1,6 +1,6 @@
 """TOTP authenticator apps (RFC 6238): enrolment, verification at login, removal.
 
-The secret is sealed at rest (app/crypto.py) with the customer as context, so a sealed
+The secret is sealed at rest (app/platform/crypto.py) with the customer as context, so a sealed
 secret copied to another customer's row does not open there. An enrolment is pending
 (`confirmed_at` is None) until the customer proves their app holds the secret by typing a
 first code; only a confirmed credential is a login factor.
@@ -21,13 +21,13 @@ import segno
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.audit import Origin, record_event
 from app.auth import recovery_codes, support
-from app.crypto import seal, unseal
 from app.extensions import db
 from app.identity.customer_ids import format_for_people
 from app.models import Customer, RecoveryCode, TotpCredential, utcnow
-from app.notifications import notify_security_change
+from app.platform.audit import Origin, record_event
+from app.platform.crypto import seal, unseal
+from app.platform.notifications import notify_security_change
 
 ISSUER_NAME = "Tessera"
 DIGITS = 6

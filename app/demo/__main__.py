@@ -6,11 +6,11 @@ import threading
 from werkzeug.serving import make_server
 
 from app import create_app
-from app.audit import Origin
 from app.demo.relying_party import create_relying_party
 from app.extensions import db
 from app.models import OAuthClient
 from app.oidc.clients import create_client
+from app.platform.audit import Origin
 
 ISSUER = "http://127.0.0.1:5000"
 DEMO_APPS = (("Demo shop", 5001), ("Demo support", 5002))

@@ -22,7 +22,7 @@ class PasswordCredential(Base):
 
 
 class TotpCredential(Base):
-    """A customer's TOTP authenticator (at most one). The secret is sealed (app/crypto.py)
+    """A customer's TOTP authenticator (at most one). The secret is sealed (app/platform/crypto.py)
     with the customer as context. `confirmed_at` is set once a first code proved the app
     holds it; until then it is not a factor. `last_used_step` is the last accepted time
     step: a code is accepted only for a later step, compared and set in one UPDATE."""

@@ -6,7 +6,7 @@ given only when the client was granted the `customer_id` scope, which is how a c
 """
 from __future__ import annotations
 
-from app.customers import display_name
+from app.directory.customers import display_name
 from app.models import Customer, OAuthClient
 from app.oidc.tokens import CUSTOMER_ID_SCOPE, subject_for
 

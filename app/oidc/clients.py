@@ -1,7 +1,7 @@
 """The OAuth client registry: relying apps and services, their redirect URIs and secrets.
 
 A confidential client's secret is 256 random bits, shown once when it is made and stored
-only as a keyed hash (app/keyed_hash.py): the secret's entropy protects it, so the fast
+only as a keyed hash (app/platform/keyed_hash.py): the secret's entropy protects it, so the fast
 hash is enough and keeps the token endpoint cheap. Public clients (browser and native
 apps) hold no secret and may not use client_credentials.
 
@@ -20,12 +20,12 @@ import re
 import secrets
 from urllib.parse import urlsplit
 
-from app.audit import Origin, record_event
-from app.customers import CustomerError, normalize_name
+from app.directory.customers import CustomerError, normalize_name
 from app.extensions import db
-from app.keyed_hash import keyed_hash, matches
 from app.models import OAuthClient
 from app.oidc.scopes import ADMIN_SCOPES, is_admin_scope
+from app.platform.audit import Origin, record_event
+from app.platform.keyed_hash import keyed_hash, matches
 
 GRANT_AUTHORIZATION_CODE = "authorization_code"
 GRANT_REFRESH_TOKEN = "refresh_token"

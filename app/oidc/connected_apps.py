@@ -8,10 +8,10 @@ from datetime import datetime
 
 from sqlalchemy import or_, update
 
-from app.audit import Origin, record_event
 from app.extensions import db
 from app.models import AuthorizationCode, Consent, Customer, IssuedToken, utcnow
 from app.oidc.clients import get_client
+from app.platform.audit import Origin, record_event
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ from werkzeug.wrappers import Request
 from app.auth.levels import ACR_MULTI_FACTOR, ACR_PHONE_UNCHECKED, ACR_SINGLE_FACTOR
 from app.extensions import authorization, csrf, db, limiter
 from app.models import Consent
-from app.web.forms import ConsentForm
 from app.oidc import audiences, claims, keys, tokens
 from app.oidc.bearer import InvalidToken, validate_access_token
 from app.oidc.logout import verify_id_token_hint
+from app.web.forms import ConsentForm
 
 bp = Blueprint("oidc", __name__)
 
@@ -191,7 +191,7 @@ def _stored_request(query: str) -> Request:
 
 def record_consent(customer_pk: int, client_id: str, scopes: list[str]) -> None:
     """Store (or widen) a customer's consent for a client."""
-    from app.audit import Origin, record_event
+    from app.platform.audit import Origin, record_event
     row = db.session.execute(db.select(Consent).where(
         Consent.customer_pk == customer_pk, Consent.client_id == client_id)).scalar_one_or_none()
     if row is None:

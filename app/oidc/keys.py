@@ -6,7 +6,7 @@ a fresh `next`: so relying parties have had the new key in /jwks.json for a whol
 period before anything is signed with it, and a retired key stays in /jwks.json until every
 token it signed has expired (its `publish_until`).
 
-Private keys are sealed by app/crypto.py (AES-256-GCM under KEY_ENCRYPTION_KEY), with the
+Private keys are sealed by app/platform/crypto.py (AES-256-GCM under KEY_ENCRYPTION_KEY), with the
 kid as associated data so a ciphertext cannot be moved to another key's row.
 """
 from __future__ import annotations
@@ -21,10 +21,10 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from sqlalchemy import select
 
-from app import crypto
-from app.audit import Origin, record_event
 from app.extensions import db
 from app.models import SigningKey, utcnow
+from app.platform import crypto
+from app.platform.audit import Origin, record_event
 
 #: Algorithms we sign with; each has its own key. "EdDSA" and "Ed25519" (RFC 9864's
 #: fully-specified name) share one Ed25519 key type but are separate keys.

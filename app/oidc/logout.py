@@ -38,13 +38,13 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, SubmitField
 from wtforms.validators import Length
 
-from app.audit import Origin, record_event
 from app.auth.sessions import COOKIE_NAME, EndedSession, end_session, take_committed_ends
 from app.extensions import csrf, db
 from app.models import Customer, IssuedToken, LoginSession, OAuthClient
 from app.oidc import keys, tokens
 from app.oidc.bearer import InvalidToken, verify_signature
 from app.oidc.clients import get_client
+from app.platform.audit import Origin, record_event
 
 bp = Blueprint("oidc_logout", __name__)
 

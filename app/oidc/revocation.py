@@ -27,12 +27,12 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import Blueprint, request
 
-from app.audit import Origin, record_event
 from app.extensions import authorization, csrf, db
 from app.models import IssuedToken, utcnow
 from app.oidc import audiences, keys, tokens
 from app.oidc.bearer import InvalidToken, validate_access_token, verify_signature
 from app.oidc.clients import get_client
+from app.platform.audit import Origin, record_event
 
 bp = Blueprint("oidc_tokens", __name__)
 

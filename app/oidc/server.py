@@ -28,13 +28,13 @@ from authlib.oidc.core.grants import OpenIDCode
 from flask import current_app, request
 from sqlalchemy import update
 
-from app.audit import Origin, record_event
 from app.extensions import db
-from app.keyed_hash import keyed_hash
 from app.models import AuthorizationCode, Customer, IssuedToken, LoginSession, utcnow
 from app.oidc import audiences, claims, keys, scopes, tokens
 from app.oidc.clients import get_client, verify_client_secret
 from app.oidc.revocation import customer_allows
+from app.platform.audit import Origin, record_event
+from app.platform.keyed_hash import keyed_hash
 
 CODE_HASH_PURPOSE = "authorization-code"
 SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")

@@ -37,15 +37,14 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import (InvalidRequestError, InvalidScopeError,
                                            UnauthorizedClientError)
-from flask import current_app
-from flask import request as http_request
+from flask import current_app, request as http_request
 
-from app.audit import Origin, record_event
 from app.extensions import db
 from app.oidc import bearer, scopes, tokens
 from app.oidc.audiences import InvalidTargetError
 from app.oidc.clients import GRANT_TOKEN_EXCHANGE
 from app.oidc.tokens import MAX_EXCHANGE_DEPTH, exchange_depth
+from app.platform.audit import Origin, record_event
 
 
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"

@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 from flask import current_app
 
 from app.extensions import db
-from app.keyed_hash import keyed_hash
 from app.models import AuthorizationCode, Customer, IssuedToken, LoginSession, OAuthClient, utcnow
 from app.oidc import audiences, keys, scopes
+from app.platform.keyed_hash import keyed_hash
 
 REFRESH_HASH_PURPOSE = "refresh-token"
 CUSTOMER_ID_SCOPE = "customer_id"

@@ -7,8 +7,8 @@ when an SMS code is not enough.
 """
 from __future__ import annotations
 
-from app.audit import Origin
 from app.models import Customer
+from app.platform.audit import Origin
 
 ALLOW = "allow"
 STEP_UP = "step_up"

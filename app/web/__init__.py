@@ -8,7 +8,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app.extensions import db, limiter
-from app.faults import RETRY_AFTER_SECONDS, is_outage, rollback_quietly
+from app.platform.faults import RETRY_AFTER_SECONDS, is_outage, rollback_quietly
 
 # No inline script anywhere; forms post only to us; nobody may frame our pages.
 CONTENT_SECURITY_POLICY = (
@@ -30,11 +30,11 @@ def register_web(app: Flask) -> None:
     from app.web.account_identifiers import bp as identifiers_bp
     from app.web.consent_pages import bp as consents_bp
     from app.web.data_rights_pages import bp as data_rights_bp
-    from app.web.recovery_link_pages import bp as recovery_link_bp
-    from app.web.required_actions import bp as required_actions_bp
     from app.web.factors import bp as factors_bp
     from app.web.health import bp as health_bp
     from app.web.pages import bp as pages_bp
+    from app.web.recovery_link_pages import bp as recovery_link_bp
+    from app.web.required_actions import bp as required_actions_bp
 
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

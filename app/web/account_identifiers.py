@@ -26,23 +26,23 @@ thin and the rules can move to a service module unchanged.
 """
 from __future__ import annotations
 
-from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template,
-                   request, session, url_for)
+from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request,
+                   session, url_for)
 from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
-from app import phone_bindings
-from app.audit import Origin, record_event
 from app.auth import email_codes, sms_codes
-from app.auth.sms_policy import SmsNotAllowed, check_sms_destination
-from app.customers import (CustomerError, IdentifierTaken, NormalizedIdentifier,
-                           add_identifier, find_by_identifier, normalize_identifier,
-                           remove_identifier, take_over_phone, verify_identifier)
+from app.directory.customers import (CustomerError, IdentifierTaken, NormalizedIdentifier,
+                                     add_identifier, find_by_identifier, normalize_identifier,
+                                     remove_identifier, take_over_phone, verify_identifier)
 from app.extensions import db
 from app.models import Customer, Identifier, PasswordCredential, VerificationCode
 from app.models.phone import SUSPECT
-from app.notifications import SECURITY_NOTICES, notify_security_change
+from app.phones import bindings
+from app.phones.sms_policy import SmsNotAllowed, check_sms_destination
+from app.platform.audit import Origin, record_event
+from app.platform.notifications import SECURITY_NOTICES, notify_security_change
 from app.providers import ProviderError, email_sender
 from app.web.forms import IDENTIFIER_MAX, OneTimeCodeForm, PhoneForm
 from app.web.pages import login_required, request_origin
@@ -111,7 +111,7 @@ def _needs_reproof(customer: Customer, identifier: NormalizedIdentifier) -> bool
     logged in another way, proves it again with a fresh code to re-activate it."""
     if identifier.kind != "phone":
         return False
-    binding = phone_bindings.binding_of(customer, identifier.value)
+    binding = bindings.binding_of(customer, identifier.value)
     return binding is not None and binding.status == SUSPECT
 
 
@@ -221,7 +221,7 @@ def confirm(customer: Customer, kind: str, verification_id: int, value: str, cod
         raise IdentifierChangeError(str(error)) from None
     db.session.commit()
     notify_security_change(customer, f"{kind}_added", identifier.value)
-    # A previous owner was told by phone_bindings.mark_recycled when this committed.
+    # A previous owner was told by bindings.mark_recycled when this committed.
     return bound
 
 

@@ -15,8 +15,8 @@ from datetime import datetime
 
 from flask import Blueprint, flash, g, redirect, render_template, url_for
 
-from app import communication_consents
-from app.communication_consents import WORDINGS, ConsentState
+from app.directory import communication_consents
+from app.directory.communication_consents import WORDINGS, ConsentState
 from app.extensions import db
 from app.models import Customer
 from app.web.forms import CommunicationChoicesForm

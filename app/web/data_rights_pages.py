@@ -6,7 +6,7 @@
     /account/delete/cancel    POST: cancel a pending deletion (login needed)
 
 Deleting is not immediate: the erasure is scheduled ACCOUNT_DELETION_GRACE_DAYS ahead and
-done by `flask customers erase-due` (app/erasure.py). Until then nothing changes: the
+done by `flask customers erase-due` (app/directory/erasure.py). Until then nothing changes: the
 customer logs in as before, the account page shows the date with a button to cancel, and a
 notice goes to their verified email addresses and trusted phones either way.
 
@@ -20,10 +20,10 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from app import data_export, erasure
-from app.audit import record_event
+from app.directory import data_export, erasure
 from app.extensions import db
-from app.notifications import notify_support_action
+from app.platform.audit import record_event
+from app.platform.notifications import notify_support_action
 from app.web.pages import login_required, request_origin
 from app.web.reauth import fresh_login_required
 

@@ -3,8 +3,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from app.communication_consents import WORDINGS, wordings_tag
-from app.customers import CustomerError, normalize_name
+from app.directory.communication_consents import WORDINGS, wordings_tag
+from app.directory.customers import CustomerError, normalize_name
 
 # Generous caps against oversized posts; the services apply the real rules and messages.
 IDENTIFIER_MAX = 320

@@ -6,7 +6,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db, limiter
-from app.faults import redis_reachable, redis_urls, rollback_quietly
+from app.platform.faults import redis_reachable, redis_urls, rollback_quietly
 
 bp = Blueprint("health", __name__)
 

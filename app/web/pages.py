@@ -8,21 +8,21 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import (Blueprint, current_app, flash, g, redirect, render_template, request,
-                   session, url_for)
+from flask import (Blueprint, current_app, flash, g, redirect, render_template, request, session,
+                   url_for)
 
-from app import audit
-from app.audit import Origin
 from app.auth.passwords import PasswordRejected
 from app.auth.sessions import COOKIE_NAME, load_session
 from app.auth.signup import SignupError, code_seconds, complete_signup, start_signup
-from app.customers import CustomerError, display_name
+from app.directory.customers import CustomerError, display_name
 from app.extensions import db, limiter
 from app.identity.customer_ids import format_for_people
 from app.models import utcnow
 from app.oidc.connected_apps import connected_apps, revoke_app
 from app.oidc.logout import end_sso_session, forget_login
-from app.risk.phone_risk import paused_reason
+from app.phones.trust import paused_reason
+from app.platform import audit
+from app.platform.audit import Origin
 from app.web.forms import LogoutForm, SignupForm, VerifyCodeForm
 
 bp = Blueprint("web", __name__)

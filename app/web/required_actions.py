@@ -35,15 +35,15 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, SubmitField
 from wtforms.validators import DataRequired, Length
 
-from app.audit import record_event
 from app.auth import support, totp
 from app.auth.levels import ACR_MULTI_FACTOR
 from app.auth.login import set_password
 from app.auth.passwords import PasswordRejected
 from app.auth.sessions import end_all_sessions
 from app.extensions import db
-from app.notifications import notify_security_change
 from app.oidc import endpoints
+from app.platform.audit import record_event
+from app.platform.notifications import notify_security_change
 from app.web.forms import PASSWORD_FIELD_MAX, LogoutForm
 from app.web.pages import load_login_session, request_origin, safe_next
 from app.web.reauth import fresh_login_required

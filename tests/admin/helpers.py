@@ -2,7 +2,7 @@
 problem-JSON assertion every refusal shares; and Ada, the customer many of them look at."""
 from __future__ import annotations
 
-from app.customers import link_account
+from app.directory.customers import link_account
 from app.extensions import db
 from tests.factories import TEST_ORIGIN, make_customer
 from tests.oidc.helpers import make_client

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from app.admin.auth import SCOPES
 from app.admin.openapi import document
-from app.customers import get_by_customer_id
+from app.directory.customers import get_by_customer_id
 from app.extensions import db
 from app.models import AuditEvent, Customer, utcnow
 from app.oidc import tokens

@@ -64,7 +64,7 @@ def test_a_customers_token_never_qualifies(app, ada):
         # A row no service would write (admin scopes on a code-flow client): even then
         # a customer's token does not qualify.
         get_client(client_id).scope, get_client(client_id).is_admin = "openid admin:read", True
-        from app.customers import get_by_customer_id
+        from app.directory.customers import get_by_customer_id
         body = tokens.issue(get_client(client_id), "authorization_code", "openid admin:read",
                             customer=get_by_customer_id(ada), include_refresh_token=False)
         db.session.commit()

@@ -11,9 +11,9 @@ import schemathesis
 import time_machine
 from sqlalchemy import func, select
 
-from app import communication_consents as consents
 from app.admin.openapi import document
-from app.customers import get_by_customer_id
+from app.directory import communication_consents as consents
+from app.directory.customers import get_by_customer_id
 from app.extensions import db
 from app.identity import customer_ids
 from app.identity.customer_ids import format_for_people

@@ -11,11 +11,11 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import event, func, select
 
-from app import phone_bindings
-from app.customers import PROFILE_FIELDS, get_by_customer_id, link_account
+from app.directory.customers import PROFILE_FIELDS, get_by_customer_id, link_account
 from app.extensions import db
 from app.identity import customer_ids
 from app.models import AuditEvent
+from app.phones import bindings
 from tests.admin.helpers import admin_token, assert_problem, auth, make_ada, read_customer
 from tests.conftest import read_outbox
 from tests.factories import TEST_ORIGIN, make_customer
@@ -53,7 +53,7 @@ def snapshot(app, customer_id: str) -> dict:
             "linked_accounts": sorted((link.system, link.account_number)
                                       for link in customer.linked_accounts),
             "bindings": sorted((b.e164, b.status)
-                               for b in phone_bindings.bindings_of(customer)),
+                               for b in bindings.bindings_of(customer)),
             "events": db.session.scalar(select(func.count()).select_from(AuditEvent)),
             "outbox": len(read_outbox(app)),
         }
@@ -105,8 +105,8 @@ def test_a_phone_support_vouches_for_is_bound_verified_by_admin(app, ada, writer
             if i["kind"] == "phone"} == {(US_PHONE, True), (GB_PHONE, True)}
     assert GB_PHONE in {b["e164"] for b in response.json["phone_bindings"]}
     with app.app_context():
-        binding = phone_bindings.binding_of(get_by_customer_id(ada), GB_PHONE)
-        assert binding.status == phone_bindings.ACTIVE and binding.verified_by == "admin"
+        binding = bindings.binding_of(get_by_customer_id(ada), GB_PHONE)
+        assert binding.status == bindings.ACTIVE and binding.verified_by == "admin"
     subjects = {(m["channel"], m["to"]) for m in read_outbox(app)}
     assert ("email", "ada@example.com") in subjects and ("sms", US_PHONE) in subjects
 

@@ -13,15 +13,15 @@ from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 from sqlalchemy import select
 
-from app import erasure
-from app.audit import Origin, record_event
-from app.customers import create_customer, get_by_customer_id, link_account
+from app.directory import erasure
+from app.directory.customers import create_customer, get_by_customer_id, link_account
 from app.extensions import db
 from app.identity import customer_ids
 from app.models import (AuditEvent, AuthorizationCode, CommunicationConsent, Consent, Customer,
                         Identifier, IssuedToken, KnownDevice, LinkedAccount, LoginFlow,
-                        LoginSession, PasswordCredential, PhoneBinding, PhoneEvent,
-                        RecoveryCode, RecoveryLink, TotpCredential, VerificationCode, utcnow)
+                        LoginSession, PasswordCredential, PhoneBinding, PhoneEvent, RecoveryCode,
+                        RecoveryLink, TotpCredential, VerificationCode, utcnow)
+from app.platform.audit import Origin, record_event
 from tests.admin.helpers import admin_token, assert_problem, auth, read_customer
 from tests.admin.test_merge import count, database_state, merge_via_api, post
 from tests.conftest import read_outbox
@@ -63,8 +63,8 @@ def signed_in_with_tokens(app, base_url: str) -> dict:
                                     scope="openid profile email")
     browser = logged_in_browser(app, base_url, email=EMAIL)
     with app.app_context():
-        from app.customers import add_identifier, normalize_identifier
-        from app.communication_consents import record
+        from app.directory.communication_consents import record
+        from app.directory.customers import add_identifier, normalize_identifier
         customer = db.session.scalars(select(Customer)).one()
         add_identifier(customer, normalize_identifier("phone", PHONE), TEST_ORIGIN,
                        verified=True)

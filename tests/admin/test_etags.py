@@ -12,7 +12,7 @@ import requests
 from sqlalchemy import func, select
 
 from app.auth.login import set_password
-from app.customers import get_by_customer_id, link_account
+from app.directory.customers import get_by_customer_id, link_account
 from app.extensions import db
 from app.models import AuditEvent
 from tests.admin.helpers import assert_problem, auth, read_customer

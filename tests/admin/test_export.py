@@ -12,19 +12,19 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from app import communication_consents
 from app.admin.openapi import document
 from app.admin.openapi.data_rights import EXPORT
 from app.auth import devices, recovery_codes, totp
 from app.auth.levels import ACR_SINGLE_FACTOR
 from app.auth.sessions import start_session
-from app.customers import get_by_customer_id, link_account
+from app.directory import communication_consents
+from app.directory.customers import get_by_customer_id, link_account
 from app.extensions import db
 from app.identity import customer_ids
 from app.identity.customer_ids import format_for_people
 from app.models import (AuditEvent, Consent, IssuedToken, KnownDevice, LoginSession,
                         PasswordCredential, RecoveryCode, TotpCredential)
-from app.audit import Origin
+from app.platform.audit import Origin
 from tests.admin.helpers import admin_token, assert_problem, auth
 from tests.admin.test_merge import database_state, issue_tokens, merge_via_api
 from tests.factories import TEST_ORIGIN, make_customer

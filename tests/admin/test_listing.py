@@ -13,7 +13,7 @@ import time_machine
 from itsdangerous import URLSafeSerializer
 from sqlalchemy import func, select
 
-from app.customers import get_by_customer_id
+from app.directory.customers import get_by_customer_id
 from app.extensions import db
 from app.models import AuditEvent
 from tests.admin.helpers import assert_problem, auth

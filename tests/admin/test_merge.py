@@ -14,22 +14,22 @@ import pytest
 import time_machine
 from sqlalchemy import func, select, text, update
 
-from app import communication_consents, customer_merge
 from app.auth import recovery_codes, totp
 from app.auth.devices import remember
 from app.auth.levels import ACR_SINGLE_FACTOR
 from app.auth.sessions import start_session
-from app.crypto import unseal
-from app.customer_merge import MergeConflict, merge
-from app.customers import find_customer, get_by_customer_id, link_account
+from app.directory import communication_consents, customer_merge
+from app.directory.customer_merge import MergeConflict, merge
+from app.directory.customers import find_customer, get_by_customer_id, link_account
 from app.extensions import db
 from app.identity import customer_ids
 from app.identity.customer_ids import format_for_people
 from app.models import (AuditEvent, CommunicationConsent, Consent, Customer, Identifier,
-                        IssuedToken, KnownDevice, LinkedAccount, LoginSession,
-                        PasswordCredential, PhoneBinding, RecoveryCode, TotpCredential)
+                        IssuedToken, KnownDevice, LinkedAccount, LoginSession, PasswordCredential,
+                        PhoneBinding, RecoveryCode, TotpCredential)
 from app.oidc import tokens
 from app.oidc.clients import get_client
+from app.platform.crypto import unseal
 from tests.admin.helpers import admin_token, assert_problem, auth, read_customer
 from tests.conftest import read_outbox
 from tests.factories import TEST_ORIGIN, make_customer

@@ -16,13 +16,12 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (content_type_conformance, ignored_auth,
                                                negative_data_rejection,
                                                response_headers_conformance,
-                                               response_schema_conformance,
-                                               status_code_conformance)
+                                               response_schema_conformance, status_code_conformance)
 from werkzeug.serving import make_server
 
 from app.admin.auth import SCOPES
 from app.admin.openapi import document
-from app.customers import link_account
+from app.directory.customers import link_account
 from app.extensions import db
 from tests.admin.helpers import admin_token
 from tests.conftest import free_port

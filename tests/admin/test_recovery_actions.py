@@ -17,19 +17,18 @@ import pyotp
 import pytest
 from sqlalchemy import func, select
 
-from app import phone_bindings
 from app.auth import totp
 from app.auth.sessions import start_session
-from app.customers import add_identifier, get_by_customer_id, normalize_identifier
+from app.directory.customers import add_identifier, get_by_customer_id, normalize_identifier
 from app.extensions import db
 from app.identity import customer_ids
 from app.identity.customer_ids import format_for_people
-from app.keyed_hash import keyed_hash
-from app.models import (AuditEvent, Customer, PasswordCredential, PhoneBinding,
-                        RecoveryLink, utcnow)
+from app.models import (AuditEvent, Customer, PasswordCredential, PhoneBinding, RecoveryLink,
+                        utcnow)
+from app.phones import bindings
+from app.platform.keyed_hash import keyed_hash
 from tests.admin.helpers import admin_token, assert_problem, auth, read_customer
-from tests.conftest import LOOKUP_FIELDS as FIELDS
-from tests.conftest import read_outbox
+from tests.conftest import LOOKUP_FIELDS as FIELDS, read_outbox
 from tests.factories import TEST_ORIGIN, make_customer
 from tests.fakes.twilio_server import lookup_json
 
@@ -86,9 +85,9 @@ def state(app, customer_id: str) -> tuple:
     """Everything a refused call must leave as it was."""
     with app.app_context():
         customer = get_by_customer_id(customer_id)
-        bindings = tuple(b.status for b in phone_bindings.bindings_of(customer))
+        binding_statuses = tuple(b.status for b in bindings.bindings_of(customer))
         return (customer.version, customer.status, tuple(customer.required_actions),
-                customer.tokens_not_before, totp.has_totp(customer), bindings,
+                customer.tokens_not_before, totp.has_totp(customer), binding_statuses,
                 len(customer.identifiers),
                 db.session.scalar(select(func.count()).select_from(AuditEvent)),
                 db.session.scalar(select(func.count()).select_from(RecoveryLink)))
@@ -318,7 +317,7 @@ def test_the_wrong_state_is_409_and_changes_nothing(app, ada, token, name, setup
 def test_phone_binding_ids_must_be_this_customers(app, ada, token, name):
     with app.app_context():
         other = make_customer(email="grace@example.com", phone=US_PHONE)
-        other_binding = phone_bindings.bindings_of(other)[0].id
+        other_binding = bindings.bindings_of(other)[0].id
     suffix = "release" if name == "release" else "recycled"
     before = state(app, ada)
     for binding, status, kind in ((other_binding, 404, "unknown-phone-binding"),
@@ -570,15 +569,15 @@ def test_a_link_by_sms_to_a_trusted_phone(looked_up):
 
 def hold(app, customer_id: str) -> None:
     with app.app_context():
-        binding = phone_bindings.bindings_of(get_by_customer_id(customer_id))[0]
-        phone_bindings.hold_sms(binding, utcnow() + timedelta(days=3), "SIM swap reported")
+        binding = bindings.bindings_of(get_by_customer_id(customer_id))[0]
+        bindings.hold_sms(binding, utcnow() + timedelta(days=3), "SIM swap reported")
         db.session.commit()
 
 
 def suspect(app, customer_id: str) -> None:
     with app.app_context():
-        binding = phone_bindings.bindings_of(get_by_customer_id(customer_id))[0]
-        phone_bindings.mark_suspect(binding, "carrier changed")
+        binding = bindings.bindings_of(get_by_customer_id(customer_id))[0]
+        bindings.mark_suspect(binding, "carrier changed")
         db.session.commit()
 
 

@@ -20,7 +20,7 @@ import time_machine
 
 from app.auth import totp
 from app.auth.login import check_password
-from app.customers import get_by_customer_id
+from app.directory.customers import get_by_customer_id
 from app.extensions import db
 from tests.admin.helpers import admin_token, auth, read_customer
 from tests.conftest import csrf_token, read_outbox

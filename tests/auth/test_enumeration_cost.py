@@ -12,9 +12,9 @@ import pytest
 from flask import request_finished
 from sqlalchemy import event, select
 
-from app import phone_bindings
 from app.extensions import db
 from app.models import AuditEvent, VerificationCode, utcnow
+from app.phones import bindings
 from tests.conftest import csrf_token, read_outbox
 from tests.factories import make_customer
 
@@ -78,8 +78,8 @@ def test_known_and_unknown_numbers_cost_the_same_on_the_request_path(make_app, p
     with app.app_context():
         customer = make_customer(phone=KNOWN)
         if situation == "held":
-            phone_bindings.hold_sms(phone_bindings.binding_of(customer, KNOWN),
-                                    utcnow() + timedelta(days=2), "SIM swap")
+            bindings.hold_sms(bindings.binding_of(customer, KNOWN),
+                              utcnow() + timedelta(days=2), "SIM swap")
             db.session.commit()
     # One request per number first: it creates the send-limit rows shared by both (this
     # address, the calling code), and in "limited" uses up each number's hourly limit.

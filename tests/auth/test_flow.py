@@ -10,13 +10,13 @@ import pyotp
 import pytest
 import time_machine
 
-from app.audit import Origin
 from app.auth import flow, recovery_codes, totp
 from app.auth.levels import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
 from app.auth.login import GENERIC_FAILURE, LoginRefused, password_login
 from app.auth.sms_codes import SmsCodeError
 from app.extensions import db
 from app.models import AuditEvent, LoginSession, utcnow
+from app.platform.audit import Origin
 from app.risk import policy
 from tests.conftest import last_code, read_outbox
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
@@ -122,7 +122,7 @@ def test_sms_login_to_an_unknown_number_sends_nothing_and_never_succeeds(app):
 
 
 def test_an_unverified_phone_cannot_log_in(app):
-    from app.customers import add_identifier, normalize_identifier
+    from app.directory.customers import add_identifier, normalize_identifier
     with app.app_context():
         customer = make_customer()
         add_identifier(customer, normalize_identifier("phone", PHONE), TEST_ORIGIN,

@@ -15,8 +15,8 @@ from sqlalchemy import event, func, select
 
 from app.auth import recovery_codes, totp
 from app.extensions import db
-from app.keyed_hash import keyed_hash
 from app.models import AuditEvent, Customer, RecoveryCode
+from app.platform.keyed_hash import keyed_hash
 from tests.conftest import read_outbox
 from tests.factories import TEST_ORIGIN, make_customer
 

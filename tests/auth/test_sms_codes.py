@@ -11,11 +11,11 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from app.audit import Origin
 from app.auth import sms_codes
 from app.auth.sms_codes import SmsCodeError, check_code, send_code
 from app.extensions import db
 from app.models import AuditEvent, VerificationCode, utcnow
+from app.platform.audit import Origin
 from app.providers import twilio_sms
 from tests.conftest import last_code, read_outbox
 from tests.factories import TEST_ORIGIN, make_customer

@@ -16,14 +16,14 @@ from app.auth import flow, recovery, support, totp
 from app.auth.levels import ACR_SINGLE_FACTOR
 from app.auth.login import set_password
 from app.auth.sessions import load_session, start_session
-from app.customers import add_identifier, normalize_identifier, verify_identifier
+from app.directory.customers import add_identifier, normalize_identifier, verify_identifier
 from app.extensions import db
-from app.models import (AuditEvent, Customer, IssuedToken, PhoneBinding, RecoveryCode,
-                        RecoveryLink, TotpCredential, utcnow)
+from app.models import (AuditEvent, Customer, IssuedToken, PhoneBinding, RecoveryCode, RecoveryLink,
+                        TotpCredential, utcnow)
 from app.models.phone import ACTIVE, RECYCLED, RELEASED
-from app.notifications import notify_support_action
 from app.oidc import tokens
 from app.oidc.clients import get_client
+from app.platform.notifications import notify_support_action
 from tests.conftest import last_code, read_outbox
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
 from tests.oidc.helpers import make_client

@@ -15,10 +15,10 @@ import time_machine
 from sqlalchemy import event, func, select
 
 from app.auth import recovery_codes, totp
-from app.crypto import DecryptionError, unseal
 from app.extensions import db
 from app.identity.customer_ids import format_for_people
 from app.models import AuditEvent, Customer, RecoveryCode, TotpCredential
+from app.platform.crypto import DecryptionError, unseal
 from tests.conftest import read_outbox
 from tests.factories import TEST_ORIGIN, make_customer
 

@@ -6,9 +6,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from app.audit import Origin
 from app.extensions import db
 from app.oidc.clients import create_client
+from app.platform.audit import Origin
 from tests.conftest import csrf_token
 from tests.factories import STRONG_PASSWORD, make_customer
 

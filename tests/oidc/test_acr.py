@@ -10,7 +10,7 @@ import pytest
 
 from app.auth import totp
 from app.auth.levels import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
-from app.customers import add_identifier, normalize_identifier
+from app.directory.customers import add_identifier, normalize_identifier
 from app.extensions import db
 from app.models import Customer, Identifier
 from tests.conftest import csrf_token, last_code

@@ -426,14 +426,14 @@ def _password_recovery(customer):
 
 
 def _erasure(customer):
-    from app.erasure import erase
+    from app.directory.erasure import erase
     from tests.factories import TEST_ORIGIN
     erase(customer, TEST_ORIGIN, reason="customer asked")
     db.session.commit()
 
 
 def _merge_into_another(customer):
-    from app.customer_merge import merge
+    from app.directory.customer_merge import merge
     from tests.factories import TEST_ORIGIN, make_customer
     merge(make_customer(email="grace@example.com"), customer, TEST_ORIGIN)
     db.session.commit()

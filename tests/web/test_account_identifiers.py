@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from app.auth.levels import ACR_MULTI_FACTOR, AMR_SMS
 from app.auth.sessions import start_session
-from app.customers import add_identifier, normalize_identifier
+from app.directory.customers import add_identifier, normalize_identifier
 from app.extensions import db
 from app.models import AuditEvent, Customer, Identifier, VerificationCode
 from app.web.account_identifiers import PENDING_EMAIL, PENDING_PHONE

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from app.customers import find_customer
+from app.directory.customers import find_customer
 from app.identity.customer_ids import format_for_people
 from tests.factories import STRONG_PASSWORD, make_customer
 from tests.web.browser import (  # the browser, page and phone_page fixtures: conftest.py

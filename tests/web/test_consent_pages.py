@@ -12,8 +12,8 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from app import communication_consents as consents
-from app.customers import get_by_customer_id
+from app.directory import communication_consents as consents
+from app.directory.customers import get_by_customer_id
 from app.extensions import db
 from app.models import AuditEvent, CommunicationConsent, Customer
 from app.web.consent_pages import SAVED, UNCHANGED

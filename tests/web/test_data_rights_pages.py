@@ -15,7 +15,7 @@ import time_machine
 from sqlalchemy import select
 
 from app.auth.sessions import COOKIE_NAME
-from app.customers import get_by_customer_id
+from app.directory.customers import get_by_customer_id
 from app.extensions import db
 from app.models import AuditEvent, Identifier, PasswordCredential
 from tests.conftest import csrf_token, read_outbox

@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 from app.auth import recovery_codes, totp
 from app.auth.levels import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
 from app.auth.sessions import start_session
-from app.crypto import unseal
 from app.extensions import db
 from app.models import AuditEvent, Customer, RecoveryCode, TotpCredential
+from app.platform.crypto import unseal
 from tests.conftest import csrf_token, read_outbox
 from tests.factories import TEST_ORIGIN, make_customer
 

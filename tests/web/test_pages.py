@@ -15,18 +15,11 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from app.audit import EVENT_DESCRIPTIONS, describe_event
 from app.extensions import db
 from app.identity.customer_ids import format_for_people
-from app.models import (
-    AuditEvent,
-    Customer,
-    Identifier,
-    LoginSession,
-    LoginThrottle,
-    PasswordCredential,
-    VerificationCode,
-)
+from app.models import (AuditEvent, Customer, Identifier, LoginSession, LoginThrottle,
+                        PasswordCredential, VerificationCode)
+from app.platform.audit import EVENT_DESCRIPTIONS, describe_event
 from tests.conftest import csrf_token, last_code, read_outbox
 from tests.factories import STRONG_PASSWORD, make_customer
 

@@ -13,7 +13,6 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from app import phone_bindings
 from app.auth import recovery_links, support
 from app.auth.levels import ACR_SINGLE_FACTOR
 from app.auth.login import LoginRefused, check_password
@@ -22,6 +21,7 @@ from app.extensions import db
 from app.models import AuditEvent, Customer, RecoveryLink, utcnow
 from app.oidc import tokens
 from app.oidc.clients import get_client
+from app.phones import bindings
 from tests.conftest import csrf_token, read_outbox
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
 from tests.oidc.helpers import make_client
@@ -39,8 +39,8 @@ def ada(app):
     token response)."""
     with app.app_context():
         customer = make_customer(phone=PHONE)
-        phone_bindings.hold_sms(phone_bindings.bindings_of(customer)[0],
-                                utcnow() + timedelta(days=3), "SIM swap")
+        bindings.hold_sms(bindings.bindings_of(customer)[0],
+                          utcnow() + timedelta(days=3), "SIM swap")
         support.add_required_action(customer, support.UPDATE_PASSWORD)
         support.add_required_action(customer, support.CONFIGURE_TOTP)
         session_token = start_session(customer, ["pwd"], ACR_SINGLE_FACTOR, TEST_ORIGIN)
@@ -171,7 +171,7 @@ def test_using_the_link_sets_the_password_and_signs_out_everywhere(app, ada):
         assert customer.tokens_not_before is not None
         # Only the password: the app is still to set up, the phone still held.
         assert customer.required_actions == ["configure_totp"]
-        binding = phone_bindings.bindings_of(customer)[0]
+        binding = bindings.bindings_of(customer)[0]
         assert binding.sms_hold_until > utcnow() and binding.status == "active"
         [event] = db.session.scalars(select(AuditEvent).where(
             AuditEvent.event == "recovery_link.used")).all()

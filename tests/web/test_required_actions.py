@@ -14,13 +14,13 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from app.audit import record_event
 from app.auth import support, totp
 from app.auth.levels import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
 from app.auth.sessions import start_session
-from app.crypto import unseal
 from app.extensions import db
 from app.models import AuditEvent, AuthorizationCode, Customer, TotpCredential
+from app.platform.audit import record_event
+from app.platform.crypto import unseal
 from tests.admin.helpers import admin_token, auth
 from tests.conftest import csrf_token, read_outbox
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer

@@ -9,9 +9,9 @@ import html
 import pytest
 from sqlalchemy import func, select
 
-from app import communication_consents as consents
 from app.auth.signup import start_signup
-from app.customers import CustomerError
+from app.directory import communication_consents as consents
+from app.directory.customers import CustomerError
 from app.extensions import db
 from app.models import AuditEvent, CommunicationConsent, Customer, VerificationCode
 from tests.conftest import csrf_token, last_code, read_outbox

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from app.admin.openapi.common import json_body, json_response, operation, parameter, ref
-from app.communication_consents import (CHANNELS, PURPOSES, SOURCES, WORDING_VERSION_MAX,
-                                        WORDINGS)
+from app.directory.communication_consents import (CHANNELS, PURPOSES, SOURCES, WORDING_VERSION_MAX,
+                                                  WORDINGS)
 
 #: One change at most per channel and purpose (as app/admin/consent_views.py enforces).
 MAX_CHANGES = len(WORDINGS)

@@ -1,12 +1,12 @@
 """Messages about the customer's own account: the welcome message with the customer ID,
-and security notices to every verified email address (app/notifications.py)."""
+and security notices to every verified email address (app/platform/notifications.py)."""
 from __future__ import annotations
 
-from app.customers import add_identifier, normalize_identifier
+from app.directory.customers import add_identifier, normalize_identifier
 from app.extensions import db
 from app.identity.customer_ids import format_for_people
 from app.models import Customer
-from app.notifications import notify_security_change
+from app.platform.notifications import notify_security_change
 from tests.conftest import last_code, read_outbox
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
 from tests.web.test_pages import signup, submit_code, submit_signup

@@ -8,7 +8,7 @@ proved by a new holder turns the old binding into a recycled one. Every change w
 PhoneEvent (the phone's own append-only log) in the caller's transaction.
 
 Services here change the database in the caller's transaction (the caller commits), as in
-app/customers.py.
+app/directory/customers.py.
 """
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import select
 
-from app.audit import Origin, record_event
 from app.extensions import db
 from app.models import Customer, PhoneBinding, PhoneEvent, utcnow
 from app.models.phone import ACTIVE, LOGIN, RECYCLED, RELEASED, SUSPECT
-from app.notifications import notify_after_commit
+from app.platform.audit import Origin, record_event
+from app.platform.notifications import notify_after_commit
 from app.providers.phone_lookup import offline_facts
 
 
@@ -91,7 +91,7 @@ def _snapshot(e164: str) -> dict | None:
     provider cannot say. Never fails the verification it accompanies."""
     if current_app.config["PHONE_LOOKUP"] == "offline":
         return None
-    from app.risk import lookups  # app.risk builds on this module
+    from app.phones import lookups  # app.risk builds on this module
     try:
         facts = lookups.facts_for(e164, last_verified=None, fresh=False)
     except Exception:  # noqa: BLE001  (a snapshot is a nicety; the proof stands)

@@ -1,7 +1,7 @@
 """Work that may happen only once the current database transaction has committed.
 
 Two things must never go out for a change that did not stand: a customer's security
-notice (app/notifications.py) and the apps' back-channel logout (app/auth/sessions.py,
+notice (app/platform/notifications.py) and the apps' back-channel logout (app/auth/sessions.py,
 app/oidc/logout.py). Each queues its item here under a key. The queue follows the
 SQLAlchemy session's transactions: a released savepoint hands its items to the enclosing
 transaction, the outermost commit makes them ready, and a rollback (of the transaction or

@@ -4,18 +4,10 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from app.customers import (
-    CustomerError,
-    IdentifierTaken,
-    add_identifier,
-    create_customer,
-    find_customer,
-    link_account,
-    normalize_identifier,
-    remove_identifier,
-    unlink_account,
-    verify_identifier,
-)
+from app.directory.customers import (CustomerError, IdentifierTaken, add_identifier,
+                                     create_customer, find_customer, link_account,
+                                     normalize_identifier, remove_identifier, unlink_account,
+                                     verify_identifier)
 from app.extensions import db
 from app.identity import customer_ids
 from app.models import AuditEvent, Customer, Identifier

@@ -4,7 +4,7 @@ attacker can use them, and mark the ones whose number was given to someone else.
 A number unconfirmed for RISK_DORMANT_DAYS_WARN days is the kind carriers recycle. The
 sweep asks the lookup provider whether it was reassigned since we last verified it (a
 cached answer is fine here), and marks the binding recycled when it was, so the old
-customer's account can no longer be opened by SMS (phone_bindings.mark_recycled tells the
+customer's account can no longer be opened by SMS (bindings.mark_recycled tells the
 customer on their other channels). It checks each binding at most once a day.
 """
 from __future__ import annotations
@@ -15,13 +15,12 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import or_, select
 
-from app import phone_bindings
-from app.audit import Origin
 from app.extensions import db
 from app.models import PhoneBinding, utcnow
 from app.models.phone import ACTIVE, LOGIN
+from app.phones import bindings, lookups
+from app.platform.audit import Origin
 from app.providers.phone_lookup import REASSIGNED
-from app.risk import lookups
 
 RECHECK_AFTER = timedelta(days=1)
 
@@ -53,13 +52,13 @@ def sweep(origin: Origin, limit: int = 1000) -> SweepResult:
         facts = lookups.facts_for(binding.e164, last_verified=verified.date() if verified else None,
                                   fresh=False)
         binding.last_checked_at = now
-        phone_bindings.log_event(binding, "checked", reassigned=facts.reassigned,
-                                 provider=facts.provider)
+        bindings.log_event(binding, "checked", reassigned=facts.reassigned,
+                           provider=facts.provider)
         result.checked += 1
         if facts.reassigned == REASSIGNED:
             # mark_recycled tells the customer on another channel once this commits.
-            phone_bindings.mark_recycled(binding, "the carrier reports the number was "
-                                         "reassigned", origin)
+            bindings.mark_recycled(binding, "the carrier reports the number was "
+                                   "reassigned", origin)
             db.session.commit()
             result.recycled += 1
             result.recycled_bindings.append(binding.id)

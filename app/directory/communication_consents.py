@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.audit import Origin, record_event
-from app.customers import CustomerError, bump_version
+from app.directory.customers import CustomerError, bump_version
 from app.extensions import db
 from app.models import CommunicationConsent, Customer
+from app.platform.audit import Origin, record_event
 
 CHANNELS = ("email", "sms")
 PURPOSES = ("marketing", "service")

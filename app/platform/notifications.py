@@ -10,9 +10,9 @@ whether or not the message got through.
 from __future__ import annotations
 
 from flask import current_app
-from app import after_commit
 from app.identity.customer_ids import format_for_people
 from app.models import Customer
+from app.platform import after_commit
 from app.providers import ProviderError, email_sender, sms_sender
 
 #: What each notification says (subject, first line of the body).
@@ -111,12 +111,12 @@ def notify_security_change(customer: Customer, notice: str, detail: str = "") ->
 def _trusted_phones(customer: Customer) -> list[str]:
     """Verified phones whose binding is active and not on an SMS hold: a number that may
     have gone to someone else must not hear about this account."""
-    from app import phone_bindings
     from app.models import utcnow
+    from app.phones import bindings
     phones = []
     for e164 in _verified(customer, "phone"):
-        binding = phone_bindings.binding_of(customer, e164)
-        if binding is None or binding.status != phone_bindings.ACTIVE:
+        binding = bindings.binding_of(customer, e164)
+        if binding is None or binding.status != bindings.ACTIVE:
             continue
         if binding.sms_hold_until is not None and binding.sms_hold_until > utcnow():
             continue
@@ -147,7 +147,7 @@ _NOTICES = "security_notices"
 
 
 def _send_committed(notices: list) -> None:
-    """Send the notices whose change has just committed (app/after_commit.py)."""
+    """Send the notices whose change has just committed (app/platform/after_commit.py)."""
     for notice, messages in notices:
         _send(notice, messages)
 

@@ -12,7 +12,6 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from app import phone_bindings
 from app.auth import flow, totp
 from app.auth.levels import ACR_MULTI_FACTOR, ACR_PHONE_UNCHECKED, ACR_SINGLE_FACTOR
 from app.auth.login import LoginRefused
@@ -20,10 +19,9 @@ from app.auth.sms_codes import SmsCodeError
 from app.extensions import db
 from app.models import AuditEvent, LoginSession, utcnow
 from app.models.phone import RECYCLED
-from app.risk import phone_risk
+from app.phones import bindings, trust
 from app.risk.phone_policy import ALLOW
-from tests.conftest import LOOKUP_FIELDS as FIELDS
-from tests.conftest import last_code, read_outbox
+from tests.conftest import LOOKUP_FIELDS as FIELDS, last_code, read_outbox
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
 from tests.fakes.twilio_server import lookup_json
 
@@ -62,7 +60,7 @@ def with_totp(customer) -> str:
 
 
 def age_binding(customer, days: int) -> None:
-    binding = phone_bindings.binding_of(customer, PHONE)
+    binding = bindings.binding_of(customer, PHONE)
     binding.last_verified_at = utcnow() - timedelta(days=days)
     binding.first_verified_at = binding.last_verified_at
     db.session.commit()
@@ -98,10 +96,10 @@ def test_sim_swapped_yesterday(app, fake_twilio):
         assert texted(app) == []
         with pytest.raises(SmsCodeError):
             flow.prove_sms(login, "123456", TEST_ORIGIN)
-        binding = phone_bindings.binding_of(customer, PHONE)
+        binding = bindings.binding_of(customer, PHONE)
         hold = binding.sms_hold_until
         assert timedelta(days=5) < hold - utcnow() <= timedelta(days=7, minutes=1)
-        assert phone_risk.paused_reason(customer)  # the account page explains it
+        assert trust.paused_reason(customer)  # the account page explains it
 
         # The customer still gets in with the password and the authenticator app, and
         # SMS is not offered as the second factor while held.
@@ -117,7 +115,7 @@ def test_sim_swapped_yesterday(app, fake_twilio):
             sms_login(app)  # the fake now answers with the old, 2020 swap
             assert len(texted(app)) == 1
             customer = db.session.merge(customer)
-            assert phone_risk.paused_reason(customer) == []
+            assert trust.paused_reason(customer) == []
 
 
 def test_number_reassigned_after_our_last_verification(app, fake_twilio):
@@ -127,7 +125,7 @@ def test_number_reassigned_after_our_last_verification(app, fake_twilio):
         answer(fake_twilio, reassigned_number={"is_number_reassigned": "yes"})
         sms_login(app)
         assert texted(app) == []
-        [binding] = phone_bindings.bindings_of(customer)
+        [binding] = bindings.bindings_of(customer)
         assert binding.status == RECYCLED
         lookup = [r for r in fake_twilio.requests if r.path.startswith("/v2/PhoneNumbers/")][-1]
         assert lookup.query["LastVerifiedDate"] == \
@@ -167,7 +165,7 @@ def test_line_type_changed_to_voip_or_landline(app, fake_twilio, line_type, text
 
 
 def test_a_new_holder_takes_the_number_and_the_old_account_is_closed_to_sms(app, fake_twilio):
-    from app.customers import normalize_identifier, take_over_phone
+    from app.directory.customers import normalize_identifier, take_over_phone
     with app.app_context():
         old = make_customer(email="old@example.com", phone=PHONE)
         new = make_customer(email="new@example.com")
@@ -188,7 +186,7 @@ def test_no_sms_only_recovery_when_the_provider_cannot_tell(app, fake_twilio, tr
         else:
             fake_twilio.error(503)
             fake_twilio.error(503)
-        decision = phone_risk.assess(customer, PHONE, "recovery", TEST_ORIGIN)
+        decision = trust.assess(customer, PHONE, "recovery", TEST_ORIGIN)
         assert decision.action != ALLOW
         assert "sim_swap_unknown" in decision.signals
 
@@ -214,14 +212,14 @@ def test_a_number_found_recycled_at_login_tells_the_customer_by_email(app, fake_
 def test_a_recycled_mark_that_rolls_back_tells_nobody(app):
     with app.app_context():
         customer = make_customer(phone=PHONE)
-        binding = phone_bindings.binding_of(customer, PHONE)
+        binding = bindings.binding_of(customer, PHONE)
         with pytest.raises(RuntimeError), db.session.begin_nested():
-            phone_bindings.mark_recycled(binding, "test", TEST_ORIGIN)
+            bindings.mark_recycled(binding, "test", TEST_ORIGIN)
             raise RuntimeError("the savepoint rolls back")
         db.session.commit()
         assert recycled_notices(app) == []
-        phone_bindings.mark_recycled(phone_bindings.binding_of(customer, PHONE), "test",
-                                     TEST_ORIGIN)
+        bindings.mark_recycled(bindings.binding_of(customer, PHONE), "test",
+                               TEST_ORIGIN)
         assert recycled_notices(app) == []  # not before the commit
         db.session.commit()
         assert len(recycled_notices(app)) == 1
@@ -290,8 +288,8 @@ def test_the_sweep_marks_a_recycled_binding(app, fake_twilio, runner):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"checked": 1, "recycled": 1, "unknown": 0}
     with app.app_context():
-        assert phone_bindings.bindings_of(db.session.merge(customer))[0].status == RECYCLED
-        assert phone_bindings.bindings_of(db.session.merge(fresh))[0].status == "active"
+        assert bindings.bindings_of(db.session.merge(customer))[0].status == RECYCLED
+        assert bindings.bindings_of(db.session.merge(fresh))[0].status == "active"
     [notice] = [m for m in read_outbox(app) if m["to"] == "ada@example.com"]
     assert "no longer" in notice["subject"]
 
@@ -357,7 +355,7 @@ def test_recovery_after_a_sim_swap_texts_nothing_and_holds_for_14_days(app, fake
         with pytest.raises(SmsCodeError):
             from app.auth import recovery
             recovery.prove_code(flow_row, "123456", TEST_ORIGIN)
-        hold = phone_bindings.binding_of(customer, PHONE).sms_hold_until
+        hold = bindings.binding_of(customer, PHONE).sms_hold_until
         assert timedelta(days=12) < hold - utcnow() <= timedelta(days=14, minutes=1)
 
 
@@ -387,13 +385,13 @@ def test_a_suspect_number_is_confirmed_again_with_a_fresh_code(app, fake_twilio)
     from tests.conftest import csrf_token
     with app.app_context():
         customer = make_customer(phone=PHONE)
-        binding = phone_bindings.binding_of(customer, PHONE)
+        binding = bindings.binding_of(customer, PHONE)
         assert binding.carrier_snapshot["carrier_name"] == "T-Mobile USA, Inc."
-        phone_bindings.mark_suspect(binding, "test: too many signals")
+        bindings.mark_suspect(binding, "test: too many signals")
         db.session.commit()
         sms_login(app)
         assert texted(app) == []
-        assert "confirm the number again" in phone_risk.paused_reason(customer)[0]
+        assert "confirm the number again" in trust.paused_reason(customer)[0]
     client = app.test_client()
     # A minute later (the refused login attempt counted against the 30 s send gap).
     with time_machine.travel(utcnow() + timedelta(minutes=1), tick=False):
@@ -410,4 +408,4 @@ def test_a_suspect_number_is_confirmed_again_with_a_fresh_code(app, fake_twilio)
             "csrf_token": csrf_token(page.text), "code": last_code(app, PHONE)})
         assert done.status_code == 303
     with app.app_context():
-        assert phone_bindings.binding_of(db.session.merge(customer), PHONE).status == "active"
+        assert bindings.binding_of(db.session.merge(customer), PHONE).status == "active"

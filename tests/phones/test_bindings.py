@@ -1,4 +1,4 @@
-"""Phone bindings (app/phone_bindings.py) kept in step with phone identifiers, their
+"""Phone bindings (app/phones/bindings.py) kept in step with phone identifiers, their
 history and events, the database rule of one active login binding per number, and the
 recycled-number takeover (customers.take_over_phone)."""
 from __future__ import annotations
@@ -7,12 +7,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app import phone_bindings
 from app.auth import flow
-from app.customers import normalize_identifier, remove_identifier, take_over_phone
+from app.directory.customers import normalize_identifier, remove_identifier, take_over_phone
 from app.extensions import db
 from app.models import AuditEvent, Identifier, PhoneBinding, PhoneEvent
 from app.models.phone import ACTIVE, LOGIN, RECYCLED, RELEASED
+from app.phones import bindings
 from tests.conftest import last_code, read_outbox
 from tests.factories import TEST_ORIGIN, make_customer
 
@@ -26,7 +26,7 @@ def events_of(binding: PhoneBinding) -> list[str]:
 
 def test_a_verified_phone_gets_an_active_login_binding(app_context):
     customer = make_customer(phone=PHONE)
-    [binding] = phone_bindings.bindings_of(customer)
+    [binding] = bindings.bindings_of(customer)
     assert (binding.e164, binding.status, binding.usage) == (PHONE, ACTIVE, LOGIN)
     assert binding.number_type == "mobile" and binding.region == "GB"
     assert binding.first_verified_at and binding.last_verified_at
@@ -38,10 +38,10 @@ def test_removing_the_phone_releases_the_binding_and_keeps_its_history(app_conte
     identifier = db.session.scalar(select(Identifier).where(Identifier.value == PHONE))
     remove_identifier(identifier, TEST_ORIGIN)
     db.session.commit()
-    [binding] = phone_bindings.bindings_of(customer)
+    [binding] = bindings.bindings_of(customer)
     assert binding.status == RELEASED and binding.released_at is not None
     assert events_of(binding)[-1] == "released"
-    assert phone_bindings.active_binding(PHONE) is None
+    assert bindings.active_binding(PHONE) is None
 
 
 def test_the_database_allows_one_active_login_binding_per_number(app_context):
@@ -67,9 +67,9 @@ def test_a_new_holder_takes_over_a_recycled_number(app):
                                                TEST_ORIGIN)
         db.session.commit()
         assert previous.id == old.id and identifier.customer_pk == new.id
-        [old_binding] = phone_bindings.bindings_of(old)
+        [old_binding] = bindings.bindings_of(old)
         assert old_binding.status == RECYCLED and events_of(old_binding)[-1] == "recycled"
-        assert phone_bindings.active_binding(PHONE).customer_pk == new.id
+        assert bindings.active_binding(PHONE).customer_pk == new.id
         assert [i.value for i in old.identifiers] == ["old@example.com"]
         recycled = db.session.scalars(select(AuditEvent).where(
             AuditEvent.event == "phone.recycled")).all()

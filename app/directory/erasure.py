@@ -59,16 +59,15 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import delete, or_, select, update
 
-from app.audit import Origin, record_event
 from app.auth.sessions import end_all_sessions
-from app.customers import CustomerError, aliases_of, bump_version
+from app.directory.customers import CustomerError, aliases_of, bump_version
 from app.extensions import db
 from app.models import (AuditEvent, AuthorizationCode, CommunicationConsent, Consent, Customer,
                         Identifier, IssuedToken, KnownDevice, LinkedAccount, LoginFlow,
-                        LoginSession, PasswordCredential, PhoneBinding, PhoneEvent,
-                        PhoneLookup, RecoveryCode, RecoveryLink, TotpCredential,
-                        VerificationCode, utcnow)
-from app.notifications import notify_support_action
+                        LoginSession, PasswordCredential, PhoneBinding, PhoneEvent, PhoneLookup,
+                        RecoveryCode, RecoveryLink, TotpCredential, VerificationCode, utcnow)
+from app.platform.audit import Origin, record_event
+from app.platform.notifications import notify_support_action
 
 #: Statuses that still hold personal data (a merged customer's data lives on its survivor).
 ERASABLE = ("active", "locked")

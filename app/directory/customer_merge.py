@@ -18,7 +18,7 @@ The rules (the OpenAPI description of POST /customers/{id}/merge says the same):
     confirmed app is kept and the absorbed's app and codes are deleted; else the absorbed's
     confirmed app moves with its codes (and any pending enrolment or stray codes of the
     survivor are dropped). A TOTP secret is sealed with its customer as context
-    (app/crypto.py), so a moved secret is unsealed and sealed again for the survivor. A
+    (app/platform/crypto.py), so a moved secret is unsealed and sealed again for the survivor. A
     pending (unconfirmed) enrolment of the absorbed is not a factor and is dropped.
 - App grants (OAuth consents): the survivor's stand; the absorbed's move only for clients
   the survivor has no consent row for (a withdrawn consent is a decision too); the rest
@@ -55,15 +55,15 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
 
-from app.audit import Origin, record_event
 from app.auth import totp
 from app.auth.sessions import end_all_sessions
-from app.customers import CustomerError, bump_version
+from app.directory.customers import CustomerError, bump_version
 from app.extensions import db
 from app.models import (AuthorizationCode, CommunicationConsent, Consent, Customer, Identifier,
                         IssuedToken, KnownDevice, LinkedAccount, LoginFlow, LoginSession,
                         PasswordCredential, PhoneBinding, PhoneEvent, RecoveryCode, RecoveryLink,
                         TotpCredential, VerificationCode, utcnow)
+from app.platform.audit import Origin, record_event
 
 #: Statuses a customer can be merged from or into.
 MERGEABLE = ("active", "locked")

@@ -1,4 +1,4 @@
-"""The communication consents service (app/communication_consents.py): nothing is granted
+"""The communication consents service (app/directory/communication_consents.py): nothing is granted
 until asked, each decision is one appended row with its source, actor and wording version,
 an unchanged choice records nothing, withdrawing is as easy as giving, an older wording is
 refused, unknown values are refused with nothing written. Runs on SQLite and PostgreSQL."""
@@ -10,8 +10,8 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from app import communication_consents as consents
-from app.customers import CustomerError
+from app.directory import communication_consents as consents
+from app.directory.customers import CustomerError
 from app.extensions import db
 from app.models import AuditEvent, CommunicationConsent, Customer
 from tests.factories import TEST_ORIGIN, make_customer

@@ -13,19 +13,13 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from app import phone_bindings
-from app.audit import Origin, record_event
 from app.extensions import db
 from app.identity import customer_ids
-from app.identity.identifiers import (
-    InvalidIdentifier,
-    email_match_key,
-    normalize_email,
-    normalize_phone,
-    normalize_username,
-    username_skeleton,
-)
+from app.identity.identifiers import (InvalidIdentifier, email_match_key, normalize_email,
+                                      normalize_phone, normalize_username, username_skeleton)
 from app.models import Customer, Identifier, LinkedAccount, utcnow
+from app.phones import bindings
+from app.platform.audit import Origin, record_event
 
 # Attempts at a fresh random customer ID before giving up (a collision is ~2^-60 per try).
 _ID_ATTEMPTS = 5
@@ -139,8 +133,8 @@ def add_identifier(customer: Customer, identifier: NormalizedIdentifier, origin:
     record_event("identifier.added", origin, customer.customer_id, kind=identifier.kind,
                  value=identifier.value, verified=verified)
     if verified and identifier.kind == "phone":
-        phone_bindings.bind_verified(customer, identifier.value, origin,
-                                     verified_by=_proof_of(origin))
+        bindings.bind_verified(customer, identifier.value, origin,
+                               verified_by=_proof_of(origin))
     return row
 
 
@@ -152,8 +146,8 @@ def verify_identifier(identifier: Identifier, origin: Origin) -> None:
         record_event("identifier.verified", origin, identifier.customer.customer_id,
                      kind=identifier.kind, value=identifier.value)
     if identifier.kind == "phone":
-        phone_bindings.bind_verified(identifier.customer, identifier.value, origin,
-                                     verified_by=_proof_of(origin))
+        bindings.bind_verified(identifier.customer, identifier.value, origin,
+                               verified_by=_proof_of(origin))
 
 
 def remove_identifier(identifier: Identifier, origin: Origin) -> None:
@@ -166,10 +160,10 @@ def remove_identifier(identifier: Identifier, origin: Origin) -> None:
     record_event("identifier.removed", origin, customer.customer_id, kind=identifier.kind,
                  value=identifier.value)
     if identifier.kind == "phone":
-        binding = phone_bindings.binding_of(customer, identifier.value)
+        binding = bindings.binding_of(customer, identifier.value)
         if binding is not None:
-            phone_bindings.release(binding, "customer" if origin.actor == "customer"
-                                   else "admin", origin)
+            bindings.release(binding, "customer" if origin.actor == "customer"
+                             else "admin", origin)
     customer.identifiers.remove(identifier)
     db.session.flush()
 
@@ -187,9 +181,9 @@ def take_over_phone(customer: Customer, identifier: NormalizedIdentifier,
     existing = _find_identifier("phone", identifier.match_key)
     if existing is not None and existing.customer_pk != customer.id:
         previous = existing.customer
-        binding = phone_bindings.binding_of(previous, identifier.value)
+        binding = bindings.binding_of(previous, identifier.value)
         if binding is not None:
-            phone_bindings.mark_recycled(binding, "verified by a new holder", origin)
+            bindings.mark_recycled(binding, "verified by a new holder", origin)
         bump_version(previous)
         record_event("identifier.removed", origin, previous.customer_id, kind="phone",
                      value=identifier.value, reason="verified_by_new_holder")

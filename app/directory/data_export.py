@@ -17,16 +17,16 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from app import communication_consents
-from app.audit import describe_event
-from app.customers import aliases_of
+from app.directory import communication_consents
+from app.directory.customers import aliases_of
 from app.extensions import db
 from app.identity.customer_ids import format_for_people
 from app.models import (AuditEvent, Consent, Customer, KnownDevice, LoginSession,
-                        PasswordCredential, PhoneBinding, PhoneEvent, RecoveryCode,
-                        RecoveryLink, TotpCredential, utcnow)
+                        PasswordCredential, PhoneBinding, PhoneEvent, RecoveryCode, RecoveryLink,
+                        TotpCredential, utcnow)
 from app.oidc.clients import get_client
 from app.oidc.connected_apps import connected_apps
+from app.platform.audit import describe_event
 
 FORMAT = "tessera-export/1"
 #: Audit detail keys that could hold part of a secret; never exported.

@@ -8,8 +8,8 @@ import pytest
 from phonenumbers import PhoneNumberType as Type
 
 from app import create_app
-from app.auth.sms_policy import (SmsNotAllowed, canonical_number, check_sms_destination,
-                                 country_prefix)
+from app.phones.sms_policy import (SmsNotAllowed, canonical_number, check_sms_destination,
+                                   country_prefix)
 from tests.conftest import base_config
 
 REGIONS = ["GB", "DE", "US", "FR", "AU"]

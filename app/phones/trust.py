@@ -14,12 +14,11 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
-from app import phone_bindings
-from app.audit import Origin, record_event
 from app.extensions import db
 from app.models import AuditEvent, Customer, PhoneBinding, VerificationCode, utcnow
 from app.models.phone import RECYCLED, RELEASED
-from app.risk import lookups
+from app.phones import bindings, lookups
+from app.platform.audit import Origin, record_event
 from app.risk.phone_policy import (ALLOW, HOLD, RECYCLING_SIGNALS, REVERIFY, STEP_UP, Decision,
                                    decide, describe)
 from app.risk.signals import BindingFacts, RequestFacts, RiskSettings, phone_signals
@@ -66,7 +65,7 @@ def assess(customer: Customer, e164: str, purpose: str, origin: Origin, *,
 
 def _assess(customer: Customer, e164: str, purpose: str, origin: Origin,
             new_device: bool) -> Decision:
-    binding = phone_bindings.binding_of(customer, e164)
+    binding = bindings.binding_of(customer, e164)
     if binding is None:
         return NO_BINDING
     now = utcnow()
@@ -94,8 +93,8 @@ def _assess(customer: Customer, e164: str, purpose: str, origin: Origin,
                       binding_facts, settings)
     _apply(binding, decision, origin)
     binding.last_checked_at = now
-    phone_bindings.log_event(binding, "decision", purpose=purpose, action=decision.action,
-                             signals=list(decision.signals), score=decision.score)
+    bindings.log_event(binding, "decision", purpose=purpose, action=decision.action,
+                       signals=list(decision.signals), score=decision.score)
     record_event("phone.decision", origin, customer.customer_id, purpose=purpose,
                  action=decision.action, signals=list(decision.signals),
                  phone_hint=e164[-2:])
@@ -104,11 +103,11 @@ def _assess(customer: Customer, e164: str, purpose: str, origin: Origin,
 
 def _apply(binding: PhoneBinding, decision: Decision, origin: Origin) -> None:
     if RECYCLING_SIGNALS & set(decision.signals) and decision.action != ALLOW:
-        phone_bindings.mark_recycled(binding, decision.reasons[0], origin)
+        bindings.mark_recycled(binding, decision.reasons[0], origin)
     elif decision.action == HOLD and decision.hold_until is not None:
-        phone_bindings.hold_sms(binding, decision.hold_until, decision.reasons[0])
+        bindings.hold_sms(binding, decision.hold_until, decision.reasons[0])
     elif decision.action == REVERIFY:
-        phone_bindings.mark_suspect(binding, decision.reasons[0])
+        bindings.mark_suspect(binding, decision.reasons[0])
 
 
 def paused_reason(customer: Customer) -> list[str]:
@@ -116,7 +115,7 @@ def paused_reason(customer: Customer) -> list[str]:
     numbers right now (held, suspect or recycled bindings)."""
     now = utcnow()
     sentences = []
-    for binding in phone_bindings.bindings_of(customer):
+    for binding in bindings.bindings_of(customer):
         if binding.status == RELEASED:
             continue
         if binding.status == RECYCLED:
