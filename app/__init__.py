@@ -50,12 +50,28 @@ def create_app(test_config: dict | None = None) -> Flask:
     limiter.init_app(app)
     configure_authorization(authorization, app)
 
-    from app.web import register_web
-    register_web(app)
+    register_blueprints(app)
 
     from app.cli import register_cli
     register_cli(app)
     return app
+
+
+def register_blueprints(app: Flask) -> None:
+    """Register every area's blueprints: the hosted pages and health checks (with the
+    headers and error pages they share), then the OpenID Provider's endpoints, then the
+    admin API."""
+    from app.admin.blueprint import bp as admin_bp
+    from app.oidc.endpoints import bp as oidc_bp
+    from app.oidc.logout import bp as oidc_logout_bp
+    from app.oidc.revocation import bp as oidc_tokens_bp
+    from app.web import register_web
+
+    register_web(app)
+    app.register_blueprint(oidc_bp)
+    app.register_blueprint(oidc_tokens_bp)
+    app.register_blueprint(oidc_logout_bp)
+    app.register_blueprint(admin_bp)
 
 
 @event.listens_for(Engine, "connect")

@@ -33,6 +33,7 @@ from app.oidc.clients import (GRANT_TYPES, SECRET_HASH_PURPOSE, ClientError,
                               normalize_resource_server_audience, normalize_resources,
                               normalize_scope)
 from app.oidc.keys import SIGNING_ALGORITHMS, rotate_keys
+from app.phones.sweep import sweep
 from app.platform.audit import Origin, record_event
 from app.platform.keyed_hash import keyed_hash
 
@@ -549,6 +550,7 @@ def rotate_keys_command(algorithms: tuple[str, ...], as_json: bool) -> None:
     The retired key stays in /jwks.json until every token it signed has expired.
     """
     changes = rotate_keys(cli_origin(), tuple(dict.fromkeys(algorithms)) or SIGNING_ALGORITHMS)
+    db.session.commit()
     emit(as_json, changes, [f"{c['alg']}: retired {c['retired']}, active {c['active']}, "
                             f"next {c['next']}" for c in changes])
 
@@ -605,8 +607,8 @@ def emit(as_json: bool, payload: object, lines: list[str]) -> None:
               help="Check at most this many dormant bindings in this run.")
 @json_option
 def sweep_phones_command(limit: int, as_json: bool) -> None:
-    """Re-check dormant phone bindings and mark recycled numbers (run it daily)."""
-    from app.phones.sweep import sweep
+    """Re-check dormant phone bindings and mark recycled numbers (run it daily). The sweep
+    commits binding by binding itself (see app/phones/sweep.py)."""
     result = sweep(cli_origin(), limit=limit)
     emit(as_json, {"checked": result.checked, "recycled": result.recycled,
                    "unknown": result.unknown},

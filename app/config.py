@@ -5,6 +5,11 @@ Every setting below can be given as an environment variable with the ``TESSERA_`
 (``TESSERA_DATABASE_URL``, ``TESSERA_ARGON2_MEMORY_KIB`` ...). Values from the environment are
 converted to the type of the default (whole numbers, true/false), and a value that does not
 convert stops start-up with a message naming the variable.
+
+This module imports nothing from the app, so every floor may read it: it also holds the
+typed readings of settings that several packages share (`RiskSettings`, the RISK_*
+thresholds the phone-risk policy uses; `context_word_list`, the rule for
+PASSWORD_CONTEXT_WORDS).
 """
 from __future__ import annotations
 
@@ -12,7 +17,10 @@ import base64
 import binascii
 import os
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "TESSERA_"
 
@@ -168,6 +176,11 @@ MAX_BACKOFF_THRESHOLD = 10
 MIN_BACKOFF_MAX_SECONDS = 60
 #: SMTP_SECURITY=none is accepted in production only toward one of these hosts.
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+#: PASSWORD_CONTEXT_WORDS: "auto" stands for the product name and the issuer's distinctive
+#: host labels (app/auth/passwords.py); any other word has this many characters.
+AUTO_CONTEXT_WORDS = "auto"
+CONTEXT_WORD_MIN_LENGTH = 3
+CONTEXT_WORD_MAX_LENGTH = 64
 
 #: Settings whose production value must be set and safe, with what "safe" means.
 PRODUCTION_RULES = {
@@ -201,6 +214,110 @@ PRODUCTION_RULES = {
 
 class ConfigError(RuntimeError):
     """A setting is missing, malformed or unsafe; the message names it."""
+
+
+#: The longest period a RISK_*_DAYS setting may name (ten years): longer is a typo.
+RISK_MAX_DAYS = 3650
+
+
+@dataclass(frozen=True)
+class RiskSettings:
+    """The thresholds of the phone-risk policy (RISK_* settings; see from_config)."""
+
+    dormant_days_warn: int = 45
+    dormant_days_high: int = 90
+    sim_swap_days: int = 7
+    sms_hold_days_after_sim_swap: int = 7
+    sms_hold_days_recovery: int = 14
+    step_up_score: int = 30
+    block_score: int = 60
+    recovery_step_up_score: int = 15
+    recovery_block_score: int = 40
+    pumping_risk_threshold: int = 70
+    sensitive_change_days: int = 7
+
+    #: Setting name for each field.
+    KEYS = {
+        "dormant_days_warn": "RISK_DORMANT_DAYS_WARN",
+        "dormant_days_high": "RISK_DORMANT_DAYS_HIGH",
+        "sim_swap_days": "RISK_SIM_SWAP_DAYS",
+        "sms_hold_days_after_sim_swap": "RISK_SMS_HOLD_DAYS_AFTER_SIM_SWAP",
+        "sms_hold_days_recovery": "RISK_SMS_HOLD_DAYS_RECOVERY",
+        "step_up_score": "RISK_STEP_UP_SCORE",
+        "block_score": "RISK_BLOCK_SCORE",
+        "recovery_step_up_score": "RISK_RECOVERY_STEP_UP_SCORE",
+        "recovery_block_score": "RISK_RECOVERY_BLOCK_SCORE",
+        "pumping_risk_threshold": "RISK_PUMPING_THRESHOLD",
+        "sensitive_change_days": "RISK_SENSITIVE_CHANGE_DAYS",
+    }
+
+    def __post_init__(self) -> None:
+        problems = []
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if type(value) is not int or value < 0:
+                problems.append(f"{self._name(item.name)} must be a whole number of 0 or "
+                                f"more, not {value!r}")
+        if problems:
+            raise ConfigError("; ".join(problems))
+        # Orderings whose violation would silently weaken the policy.
+        pairs = [("dormant_days_warn", "dormant_days_high"),
+                 ("step_up_score", "block_score"),
+                 ("recovery_step_up_score", "recovery_block_score"),
+                 ("recovery_step_up_score", "step_up_score"),
+                 ("recovery_block_score", "block_score")]
+        for low, high in pairs:
+            if getattr(self, low) > getattr(self, high):
+                problems.append(f"{self._name(low)} must not be more than {self._name(high)}")
+        for name in self.KEYS:
+            if "days" in name and getattr(self, name) > RISK_MAX_DAYS:
+                problems.append(f"{self._name(name)} must be at most {RISK_MAX_DAYS} days")
+        if self.pumping_risk_threshold > 100:
+            problems.append(f"{self._name('pumping_risk_threshold')} must be 0 to 100")
+        if self.step_up_score == 0 or self.recovery_step_up_score == 0:
+            problems.append("a step-up score of 0 would ask every login for a second factor")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> RiskSettings:
+        """Read the RISK_* settings from a mapping (app.config), each with its default
+        when absent. ConfigError names any setting that is not a sensible whole number."""
+        values = {}
+        for name, key in cls.KEYS.items():
+            if key not in config:
+                continue
+            raw = config[key]
+            if isinstance(raw, bool):
+                raise ConfigError(f"{ENV_PREFIX}{key} must be a whole number, not {raw!r}")
+            try:
+                values[name] = int(raw)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{ENV_PREFIX}{key} must be a whole number, "
+                                  f"not {raw!r}") from None
+        return cls(**values)
+
+    @classmethod
+    def _name(cls, field_name: str) -> str:
+        return ENV_PREFIX + cls.KEYS[field_name]
+
+
+def context_word_list(setting: str) -> list[str]:
+    """The words of a PASSWORD_CONTEXT_WORDS value, stripped and case-folded, blanks left
+    out, "auto" kept as it is (app/auth/passwords.py expands it). ValueError (naming the
+    fault) for a word too short to refuse by, too long, or containing whitespace."""
+    words = []
+    for word in (part.strip().casefold() for part in setting.split(",")):
+        if not word:
+            continue
+        if word != AUTO_CONTEXT_WORDS and (
+                not CONTEXT_WORD_MIN_LENGTH <= len(word) <= CONTEXT_WORD_MAX_LENGTH
+                or any(ch.isspace() for ch in word)):
+            raise ValueError(f"has {word!r}: each word needs {CONTEXT_WORD_MIN_LENGTH} to "
+                             f"{CONTEXT_WORD_MAX_LENGTH} characters and no spaces "
+                             "(words are separated by commas)")
+        words.append(word)
+    return words
 
 
 def from_environment(environ: os._Environ | dict) -> dict[str, object]:
@@ -264,73 +381,148 @@ def database_uri(url: str) -> str:
 
 
 def validate(config: dict) -> None:
-    """Stop start-up with a message naming each missing or unsafe setting."""
-    problems = []
-    if config["ENV"] not in {"production", "development"}:
-        problems.append(f"{ENV_PREFIX}ENV must be 'production' or 'development'")
-    if config["ENV"] == "production":
-        if len(str(config["SECRET_KEY"])) < 32:
-            problems.append(_rule("SECRET_KEY", "is missing or shorter than 32 characters"))
-        elif len(set(str(config["SECRET_KEY"]))) < MIN_DISTINCT_KEY_CHARACTERS:
-            problems.append(_rule("SECRET_KEY", f"has fewer than {MIN_DISTINCT_KEY_CHARACTERS} "
-                                  "different characters (not random)"))
-        if str(config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
-            problems.append(_rule("DATABASE_URL", "points at SQLite"))
-        if not str(config["ISSUER"]).startswith("https://"):
-            problems.append(_rule("ISSUER", "is not an https:// URL"))
-        if str(config["RATELIMIT_STORAGE_URI"]).startswith("memory://"):
-            problems.append(_rule("RATELIMIT_STORAGE_URI", "is memory://"))
-        for key in ("SMS_PROVIDER", "EMAIL_PROVIDER"):
-            if config[key] == "console":
-                problems.append(_rule(key, "is console"))
-    issuer = str(config["ISSUER"])
-    if not issuer.startswith(("http://", "https://")) or issuer.endswith("/"):
-        problems.append(f"{ENV_PREFIX}ISSUER must be an http(s) URL without a trailing slash")
-    # Whole-number settings, whichever source they came from (instance/config.py values
-    # are not converted on the way in).
-    for key, default in DEFAULTS.items():
-        if type(default) is int and not _is_whole_number(config[key]):
-            problems.append(f"{ENV_PREFIX}{key} must be a whole number, not {config[key]!r}")
+    """Stop start-up with a message naming each missing or unsafe setting.
+
+    Two rounds: first the settings every other check relies on (ENV, what production
+    refuses outright, the issuer, whole numbers: the later checks convert with int()),
+    then one validator per area. Each round raises ConfigError once, with every problem
+    it found."""
+    _refuse_if_any([*_environment_problems(config), *_production_refusals(config),
+                    *_issuer_problems(config), *_whole_number_problems(config)])
+    _refuse_if_any([*_sms_problems(config), *_email_problems(config),
+                    *_risk_problems(config), *_phone_lookup_problems(config),
+                    *_password_problems(config), *_lifetime_problems(config),
+                    *_rate_limit_problems(config), *_signing_key_problems(config),
+                    *_production_strength_problems(config)])
+
+
+def _refuse_if_any(problems: list[str]) -> None:
+    """Raise ConfigError listing `problems`, if there are any."""
     if problems:
         raise ConfigError("Tessera cannot start:\n  - " + "\n  - ".join(problems))
-    for key in ("ARGON2_MEMORY_KIB", "ARGON2_TIME_COST", "ARGON2_PARALLELISM",
-                "LOGIN_BACKOFF_THRESHOLD", "SESSION_IDLE_SECONDS", "SESSION_ABSOLUTE_SECONDS",
-                "SMS_CODE_MAX_ATTEMPTS", "SMS_SENDS_PER_NUMBER_PER_HOUR",
-                "SMS_SENDS_PER_IP_PER_HOUR", "SMS_SENDS_PER_PREFIX_PER_HOUR",
-                "TWILIO_TIMEOUT_SECONDS", "SMTP_TIMEOUT_SECONDS", "ADMIN_MAX_BODY_BYTES",
-                "MAX_BODY_BYTES",
-                "RECOVERY_LINK_SECONDS", "ACCOUNT_DELETION_GRACE_DAYS",
-                "REFRESH_TOKEN_FAMILY_SECONDS"):
-        if int(config[key]) < 1:
-            problems.append(f"{ENV_PREFIX}{key} must be at least 1")
+
+
+def _at_least_one(config: dict, keys: tuple[str, ...]) -> list[str]:
+    """A problem for each of `keys` whose (whole-number) value is below 1."""
+    return [f"{ENV_PREFIX}{key} must be at least 1" for key in keys if int(config[key]) < 1]
+
+
+def _environment_problems(config: dict) -> list[str]:
+    """ENV is production or development."""
+    if config["ENV"] not in {"production", "development"}:
+        return [f"{ENV_PREFIX}ENV must be 'production' or 'development'"]
+    return []
+
+
+def _production_refusals(config: dict) -> list[str]:
+    """What production refuses to start without (PRODUCTION_RULES): a random secret key,
+    PostgreSQL, an https issuer, a shared rate-limit store, real senders."""
+    if config["ENV"] != "production":
+        return []
+    problems = []
+    if len(str(config["SECRET_KEY"])) < 32:
+        problems.append(_rule("SECRET_KEY", "is missing or shorter than 32 characters"))
+    elif len(set(str(config["SECRET_KEY"]))) < MIN_DISTINCT_KEY_CHARACTERS:
+        problems.append(_rule("SECRET_KEY", f"has fewer than {MIN_DISTINCT_KEY_CHARACTERS} "
+                              "different characters (not random)"))
+    if str(config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
+        problems.append(_rule("DATABASE_URL", "points at SQLite"))
+    if not str(config["ISSUER"]).startswith("https://"):
+        problems.append(_rule("ISSUER", "is not an https:// URL"))
+    if str(config["RATELIMIT_STORAGE_URI"]).startswith("memory://"):
+        problems.append(_rule("RATELIMIT_STORAGE_URI", "is memory://"))
+    for key in ("SMS_PROVIDER", "EMAIL_PROVIDER"):
+        if config[key] == "console":
+            problems.append(_rule(key, "is console"))
+    return problems
+
+
+def _issuer_problems(config: dict) -> list[str]:
+    """ISSUER is an http(s) URL without a trailing slash."""
+    issuer = str(config["ISSUER"])
+    if (not issuer.startswith(("http://", "https://")) or issuer.endswith("/")
+            or not _parses_as_url(issuer)):
+        return [f"{ENV_PREFIX}ISSUER must be an http(s) URL without a trailing slash"]
+    return []
+
+
+def _parses_as_url(text: str) -> bool:
+    """Whether urllib can read the host of `text` (not, e.g., a broken "[::1" address):
+    "auto" password context words are read from the issuer's host."""
+    try:
+        urlsplit(text).hostname  # noqa: B018  (reading it is the test: a bad host raises)
+    except ValueError:
+        return False
+    return True
+
+
+def _whole_number_problems(config: dict) -> list[str]:
+    """Whole-number settings, whichever source they came from (instance/config.py values
+    are not converted on the way in)."""
+    return [f"{ENV_PREFIX}{key} must be a whole number, not {config[key]!r}"
+            for key, default in DEFAULTS.items()
+            if type(default) is int and not _is_whole_number(config[key])]
+
+
+def _sms_problems(config: dict) -> list[str]:
+    """SMS codes, send limits and the SMS provider with its Twilio settings."""
+    problems = _at_least_one(config, ("SMS_CODE_MAX_ATTEMPTS", "SMS_SENDS_PER_NUMBER_PER_HOUR",
+                                      "SMS_SENDS_PER_IP_PER_HOUR",
+                                      "SMS_SENDS_PER_PREFIX_PER_HOUR",
+                                      "TWILIO_TIMEOUT_SECONDS"))
     if not 60 <= int(config["SMS_CODE_SECONDS"]) <= 600:
         problems.append(f"{ENV_PREFIX}SMS_CODE_SECONDS must be between 60 and 600")
     if int(config["SMS_CODE_MAX_ATTEMPTS"]) > 10:
         problems.append(f"{ENV_PREFIX}SMS_CODE_MAX_ATTEMPTS must be at most 10")
     if config["SMS_PROVIDER"] not in ("console", "twilio", "twilio-verify"):
         problems.append(f"{ENV_PREFIX}SMS_PROVIDER must be console, twilio or twilio-verify")
+    if str(config["SMS_PROVIDER"]).startswith("twilio"):
+        problems += _twilio_sms_problems(config)
+    if config["ENV"] == "production" and config["TWILIO_BASE_URL"]:
+        problems.append(f"{ENV_PREFIX}TWILIO_BASE_URL is for tests only: unset it in production")
+    return problems
+
+
+def _twilio_sms_problems(config: dict) -> list[str]:
+    """The Twilio settings the chosen Twilio SMS provider needs."""
+    problems = []
+    if not config["TWILIO_ACCOUNT_SID"]:
+        problems.append(f"{ENV_PREFIX}TWILIO_ACCOUNT_SID is needed for {config['SMS_PROVIDER']}")
+    if not (config["TWILIO_AUTH_TOKEN"]
+            or (config["TWILIO_API_KEY_SID"] and config["TWILIO_API_KEY_SECRET"])):
+        problems.append(f"{ENV_PREFIX}TWILIO_AUTH_TOKEN (or an API key SID and secret) "
+                        "is needed for Twilio")
+    if config["SMS_PROVIDER"] == "twilio" and not (
+            config["TWILIO_MESSAGING_SERVICE_SID"] or config["TWILIO_FROM_NUMBER"]):
+        problems.append(f"{ENV_PREFIX}TWILIO_MESSAGING_SERVICE_SID or "
+                        "TWILIO_FROM_NUMBER is needed for the twilio SMS provider")
+    if config["SMS_PROVIDER"] == "twilio-verify" and not config["TWILIO_VERIFY_SERVICE_SID"]:
+        problems.append(f"{ENV_PREFIX}TWILIO_VERIFY_SERVICE_SID is needed for twilio-verify")
+    return problems
+
+
+def _email_problems(config: dict) -> list[str]:
+    """The email provider and its SMTP settings."""
+    problems = _at_least_one(config, ("SMTP_TIMEOUT_SECONDS",))
     if config["EMAIL_PROVIDER"] not in ("console", "smtp"):
         problems.append(f"{ENV_PREFIX}EMAIL_PROVIDER must be console or smtp")
     if config["SMTP_SECURITY"] not in ("starttls", "tls", "none"):
         problems.append(f"{ENV_PREFIX}SMTP_SECURITY must be starttls, tls or none")
-    if str(config["SMS_PROVIDER"]).startswith("twilio"):
-        if not config["TWILIO_ACCOUNT_SID"]:
-            problems.append(f"{ENV_PREFIX}TWILIO_ACCOUNT_SID is needed for {config['SMS_PROVIDER']}")
-        if not (config["TWILIO_AUTH_TOKEN"]
-                or (config["TWILIO_API_KEY_SID"] and config["TWILIO_API_KEY_SECRET"])):
-            problems.append(f"{ENV_PREFIX}TWILIO_AUTH_TOKEN (or an API key SID and secret) "
-                            "is needed for Twilio")
-        if config["SMS_PROVIDER"] == "twilio" and not (
-                config["TWILIO_MESSAGING_SERVICE_SID"] or config["TWILIO_FROM_NUMBER"]):
-            problems.append(f"{ENV_PREFIX}TWILIO_MESSAGING_SERVICE_SID or "
-                            "TWILIO_FROM_NUMBER is needed for the twilio SMS provider")
-        if config["SMS_PROVIDER"] == "twilio-verify" and not config["TWILIO_VERIFY_SERVICE_SID"]:
-            problems.append(f"{ENV_PREFIX}TWILIO_VERIFY_SERVICE_SID is needed for twilio-verify")
-    from app.risk.signals import RiskSettings  # here: app.risk imports this module
+    return problems
+
+
+def _risk_problems(config: dict) -> list[str]:
+    """The RISK_* settings of the phone-risk policy (RiskSettings checks them)."""
     try:
         RiskSettings.from_config(config)
     except ConfigError as error:
-        problems.append(str(error))
+        return [str(error)]
+    return []
+
+
+def _phone_lookup_problems(config: dict) -> list[str]:
+    """The phone-intelligence provider and the settings it needs."""
+    problems = []
     if config["PHONE_LOOKUP"] not in ("offline", "twilio-lookup", "camara"):
         problems.append(f"{ENV_PREFIX}PHONE_LOOKUP must be offline, twilio-lookup or camara")
     if config["PHONE_LOOKUP"] == "camara":
@@ -341,30 +533,55 @@ def validate(config: dict) -> None:
     if config["PHONE_LOOKUP"] == "twilio-lookup" and not config["TWILIO_ACCOUNT_SID"]:
         problems.append(f"{ENV_PREFIX}TWILIO_ACCOUNT_SID is needed for PHONE_LOOKUP="
                         "twilio-lookup")
-    if config["ENV"] == "production" and config["TWILIO_BASE_URL"]:
-        problems.append(f"{ENV_PREFIX}TWILIO_BASE_URL is for tests only: unset it in production")
+    return problems
+
+
+def _password_problems(config: dict) -> list[str]:
+    """argon2 costs, the password length and strength floors, the context words."""
+    problems = _at_least_one(config, ("ARGON2_MEMORY_KIB", "ARGON2_TIME_COST",
+                                      "ARGON2_PARALLELISM"))
     if not 8 <= int(config["PASSWORD_MIN_LENGTH"]) <= 64:
         problems.append(f"{ENV_PREFIX}PASSWORD_MIN_LENGTH must be between 8 and 64")
     if not 0 <= int(config["PASSWORD_MIN_ZXCVBN_SCORE"]) <= 4:
         problems.append(f"{ENV_PREFIX}PASSWORD_MIN_ZXCVBN_SCORE must be between 0 and 4")
-    from app.auth.passwords import context_words  # here: keeps this module import-light
     try:
-        context_words(str(config["PASSWORD_CONTEXT_WORDS"]), issuer)
+        context_word_list(str(config["PASSWORD_CONTEXT_WORDS"]))
     except ValueError as error:
         problems.append(f"{ENV_PREFIX}PASSWORD_CONTEXT_WORDS {error}")
+    return problems
+
+
+def _lifetime_problems(config: dict) -> list[str]:
+    """Lifetimes of sessions, refresh-token families, recovery links and the deletion
+    grace period."""
+    return _at_least_one(config, ("SESSION_IDLE_SECONDS", "SESSION_ABSOLUTE_SECONDS",
+                                  "RECOVERY_LINK_SECONDS", "ACCOUNT_DELETION_GRACE_DAYS",
+                                  "REFRESH_TOKEN_FAMILY_SECONDS"))
+
+
+def _rate_limit_problems(config: dict) -> list[str]:
+    """The login backoff and the request-body limits."""
+    return _at_least_one(config, ("LOGIN_BACKOFF_THRESHOLD", "ADMIN_MAX_BODY_BYTES",
+                                  "MAX_BODY_BYTES"))
+
+
+def _signing_key_problems(config: dict) -> list[str]:
+    """KEY_ENCRYPTION_KEY, when set, is 32 bytes in urlsafe base64."""
     key_encryption_key = _key_encryption_key_bytes(config["KEY_ENCRYPTION_KEY"])
     if key_encryption_key is not None and len(key_encryption_key) != 32:
-        problems.append(f"{ENV_PREFIX}KEY_ENCRYPTION_KEY must be 32 bytes in urlsafe base64")
-    elif config["ENV"] == "production":
-        problems += _production_strength_problems(config, key_encryption_key)
-    if problems:
-        raise ConfigError("Tessera cannot start:\n  - " + "\n  - ".join(problems))
+        return [f"{ENV_PREFIX}KEY_ENCRYPTION_KEY must be 32 bytes in urlsafe base64"]
+    return []
 
 
-def _production_strength_problems(config: dict, key_encryption_key: bytes | None) -> list[str]:
+def _production_strength_problems(config: dict) -> list[str]:
     """Production settings that are set but too weak: a placeholder key-encryption key,
     argon2 below OWASP's minimums, backoff turned off, a low zxcvbn floor, plain-text
-    SMTP to another machine."""
+    SMTP to another machine. Not judged while KEY_ENCRYPTION_KEY is malformed (that is
+    named by `_signing_key_problems`)."""
+    key_encryption_key = _key_encryption_key_bytes(config["KEY_ENCRYPTION_KEY"])
+    if config["ENV"] != "production" or (key_encryption_key is not None
+                                         and len(key_encryption_key) != 32):
+        return []
     problems = []
     if key_encryption_key is not None and len(set(key_encryption_key)) < MIN_DISTINCT_KEY_BYTES:
         problems.append(_rule("KEY_ENCRYPTION_KEY", f"has fewer than {MIN_DISTINCT_KEY_BYTES} "

@@ -35,11 +35,12 @@ def main() -> None:
                       "SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789"})
     with app.app_context():
         upgrade()
+        from app.config import RiskSettings
         from app.models import utcnow
         from app.phones import trust
-        from app.providers.phone_lookup import phone_lookup
+        from app.providers import phone_lookup
         from app.risk.phone_policy import decide
-        from app.risk.signals import BindingFacts, RequestFacts, RiskSettings, phone_signals
+        from app.risk.signals import BindingFacts, RequestFacts, phone_signals
         from tests.factories import TEST_ORIGIN, make_customer
         customer = make_customer(phone=PHONE)
         settings = RiskSettings.from_config(app.config)

@@ -3,12 +3,11 @@
 Every test that takes `app` runs twice: on SQLite and on a real PostgreSQL (a throwaway
 server started for the session; see tests/postgres.py). With TESSERA_REQUIRE_POSTGRES=1 a
 missing PostgreSQL fails the run instead of skipping, so CI cannot silently lose half.
+Plain helpers (test settings, the outbox, CSRF tokens) are in tests/helpers.py.
 """
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
 import threading
 from pathlib import Path
@@ -20,38 +19,12 @@ from app import create_app
 from app.extensions import db, limiter
 from app.providers import twilio_sms
 from tests.fakes.twilio_server import FakeTwilio
+from tests.helpers import (LOOKUP_FIELDS, REQUIRE_POSTGRES, REQUIRE_REDIS, base_config,
+                           empty_postgres, migrate)
 from tests.postgres import PostgresServer, PostgresUnavailable, create_database, free_port, wait_for
 from tests.redis_server import RedisServer, RedisUnavailable
 
 BACKENDS = ["sqlite", "postgresql"]
-REQUIRE_POSTGRES = os.environ.get("TESSERA_REQUIRE_POSTGRES") == "1"
-# CI installs redis-server, so there a missing one is a failure, not a skip.
-REQUIRE_REDIS = os.environ.get("CI") == "true"
-TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
-
-
-def base_config(instance: Path, database_url: str) -> dict:
-    """Settings for a test app: development mode, cheap argon2, files under `instance`."""
-    return {
-        "TESTING": True,
-        "ENV": "development",
-        "INSTANCE_PATH": str(instance),
-        "SECRET_KEY": TEST_SECRET_KEY,
-        "DATABASE_URL": database_url,
-        # Cheap argon2 for speed; the timing test raises it to the real cost.
-        "ARGON2_MEMORY_KIB": 256,
-        "ARGON2_TIME_COST": 1,
-        "ARGON2_PARALLELISM": 1,
-        "RATELIMIT_STORAGE_URI": "memory://",
-    }
-
-
-def _migrate(database_url: str, instance: Path) -> None:
-    from flask_migrate import upgrade
-    app = create_app(base_config(instance, database_url))
-    with app.app_context():
-        upgrade()
-        db.engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +62,7 @@ def redis_url():
 def postgresql_database(postgres_admin_url, tmp_path_factory):
     """A migrated PostgreSQL database shared by the session (emptied after each test)."""
     url = create_database(postgres_admin_url, "tessera_test")
-    _migrate(url, tmp_path_factory.mktemp("pg-migrate"))
+    migrate(url, tmp_path_factory.mktemp("pg-migrate"))
     return url
 
 
@@ -98,7 +71,7 @@ def sqlite_template(tmp_path_factory) -> Path:
     """A migrated SQLite file, copied for each test."""
     directory = tmp_path_factory.mktemp("sqlite-template")
     path = directory / "template.db"
-    _migrate(f"sqlite:///{path}", directory)
+    migrate(f"sqlite:///{path}", directory)
     return path
 
 
@@ -112,14 +85,7 @@ def database_url(request, tmp_path):
         return
     url = request.getfixturevalue("postgresql_database")
     yield url
-    _empty_postgres(url)
-
-
-def _empty_postgres(url: str) -> None:
-    import psycopg
-    tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    empty_postgres(url)
 
 
 @pytest.fixture
@@ -184,9 +150,6 @@ def live_server(app):
 
 # ---- the fake Twilio on 127.0.0.1 ---------------------------------------------------------
 
-#: The Lookup v2 packages Tessera asks for when PHONE_LOOKUP is "twilio-lookup".
-LOOKUP_FIELDS = "line_type_intelligence,sim_swap,reassigned_number"
-
 
 @pytest.fixture
 def fake_twilio():
@@ -204,33 +167,3 @@ def app_with_twilio_lookup(make_app, fake_twilio, monkeypatch):
     return make_app(PHONE_LOOKUP="twilio-lookup", TWILIO_ACCOUNT_SID="AC" + "0" * 32,
                     TWILIO_AUTH_TOKEN="test-auth-token-0123456789abcdef",
                     TWILIO_BASE_URL=fake_twilio.url, TWILIO_LOOKUP_FIELDS=LOOKUP_FIELDS)
-
-
-# ---- helpers shared by tests -------------------------------------------------------------
-
-CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-def csrf_token(page_html: str) -> str:
-    """The CSRF token in a rendered form."""
-    match = CSRF_RE.search(page_html)
-    assert match, "the page has no CSRF token"
-    return match.group(1)
-
-
-def read_outbox(app) -> list[dict]:
-    """Messages the console senders wrote, oldest first."""
-    path = Path(app.config["OUTBOX_PATH"])
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def last_code(app, to: str) -> str:
-    """The last 6-digit code sent to `to`."""
-    for message in reversed(read_outbox(app)):
-        if message["to"] == to:
-            match = re.search(r"\b(\d{6})\b", message["body"])
-            if match:
-                return match.group(1)
-    raise AssertionError(f"no code was sent to {to}")

@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import func, select
 
-from app.auth.login import password_login
+from app.auth.flow import password_login
 from app.extensions import db
 from app.identity import customer_ids
 from app.models import (AuditEvent, Customer, Identifier, LinkedAccount, OAuthClient,

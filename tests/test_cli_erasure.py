@@ -13,8 +13,8 @@ from app.directory.customers import get_by_customer_id
 from app.extensions import db
 from app.identity.customer_ids import format_for_people
 from app.models import AuditEvent, Identifier
-from tests.conftest import read_outbox
 from tests.factories import TEST_ORIGIN, make_customer
+from tests.helpers import read_outbox
 
 START = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
 

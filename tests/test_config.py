@@ -265,6 +265,6 @@ def test_an_unknown_env_is_refused(build) -> None:
 def test_phone_lookup_settings_are_checked_at_start_up(settings, named, tmp_path):
     from app import create_app
     from app.config import ConfigError
-    from tests.conftest import base_config
+    from tests.helpers import base_config
     with pytest.raises(ConfigError, match=named):
         create_app(base_config(tmp_path, f"sqlite:///{tmp_path / 'x.db'}") | settings)

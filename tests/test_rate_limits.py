@@ -5,7 +5,7 @@ import redis
 
 from app.extensions import limiter
 from app.platform.client_network import network_key
-from tests.conftest import csrf_token
+from tests.helpers import csrf_token
 
 
 def post_login(client, **environ) -> int:

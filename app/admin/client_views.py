@@ -6,13 +6,14 @@ as a resource server (which decides whose tokens it may introspect). Clients are
 registered and changed with `flask clients`; never their secrets here."""
 from __future__ import annotations
 
-from flask import jsonify
+from flask import Blueprint, jsonify
 
 from app.admin.auth import admin_required
 from app.admin.requests import audit
-from app.admin.views import bp
 from app.extensions import db
 from app.oidc.clients import client_settings, list_clients
+
+bp = Blueprint("clients", __name__)  # nested in admin_api: app/admin/blueprint.py
 
 
 @bp.get("/clients")

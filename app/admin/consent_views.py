@@ -10,19 +10,20 @@ reason. An erased customer has no consents left to read or change: 409 either wa
 """
 from __future__ import annotations
 
-from flask import g, jsonify
+from flask import Blueprint, g, jsonify
 
 from app.admin.auth import admin_required
 from app.admin.requests import (ApiProblem, PathCustomer, audit, bool_field, claim_version, invalid,
                                 json_body, only_fields, path_customer, string_field, with_etag,
                                 writable_customer)
-from app.admin.views import bp
 from app.directory import communication_consents
 from app.directory.communication_consents import (CHANNELS, PURPOSES, WORDING_VERSION_MAX, WORDINGS,
                                                   OutdatedWording)
 from app.directory.customers import CustomerError
 from app.extensions import db
 from app.models import Customer
+
+bp = Blueprint("consents", __name__)  # nested in admin_api: app/admin/blueprint.py
 
 #: At most one change per channel and purpose.
 MAX_CHANGES = len(WORDINGS)

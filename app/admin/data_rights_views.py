@@ -3,7 +3,7 @@
 app/directory/data_export.py and app/directory/erasure.py; the rules are written there."""
 from __future__ import annotations
 
-from flask import Response, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import update
 
 from app.admin.auth import admin_required
@@ -11,7 +11,6 @@ from app.admin.customer_view import customer_view, tombstone_view
 from app.admin.requests import (ApiProblem, PathCustomer, audit, claim_version, invalid, json_body,
                                 only_fields, path_customer, string_field, with_etag,
                                 writable_customer)
-from app.admin.views import bp
 from app.directory import data_export, erasure
 from app.directory.customer_merge import MergeConflict, lock_pair, merge
 from app.directory.customers import get_by_customer_id
@@ -21,6 +20,8 @@ from app.identity import customer_ids
 from app.identity.customer_ids import format_for_people
 from app.models import Customer
 from app.platform.notifications import notify_support_action
+
+bp = Blueprint("data_rights", __name__)  # nested in admin_api: app/admin/blueprint.py
 
 #: Longer than any ETag we issue ("<13-symbol ID>.<version>" in quotes).
 ETAG_MAX = 200

@@ -13,38 +13,37 @@ bulk lookup of account numbers in another system.
 Every change takes If-Match (428 without, 412 when stale), is one transaction, is
 audited as the admin call and by the service as the change itself, and answers with the
 customer view and its new ETag. Support is trusted to learn that an identifier or an
-account number is taken, never by whom. The customer hears of every phone and email
-support adds, verifies or removes, on every channel we trust (notify_support_action):
-a change made by support is exactly what an impostor talks support into.
+account number is taken, never by whom. Identifiers are added, verified and removed by
+app/directory/identifier_changes.py, the service the account pages use too: it holds the
+"last way in" rule and tells the customer of every phone and email support adds,
+verifies or removes, on every channel we trust.
 """
 from __future__ import annotations
 
 import re
 
-from flask import current_app, g, jsonify
+from flask import Blueprint, g, jsonify
 
 from app.admin.auth import admin_required
 from app.admin.customer_view import customer_view
 from app.admin.requests import (ApiProblem, audit, bool_field, claim_version, invalid, json_body,
                                 only_fields, string_field, with_etag, writable_customer)
-from app.admin.views import bp
+from app.directory import identifier_changes
 from app.directory.customers import (ACCOUNT_NUMBER_MAX, LOCALE_MAX, NAME_MAX, PROFILE_FIELDS,
-                                     CustomerError, IdentifierTaken, InvalidProfileValue,
-                                     add_identifier, customer_ids_by_linked_account, link_account,
-                                     normalize_identifier, normalize_linked_account,
-                                     normalize_profile, normalize_system, remove_identifier,
-                                     unlink_account, update_profile, verify_identifier)
+                                     AlreadyOnAccount, CustomerError, IdentifierTaken,
+                                     InvalidProfileValue, customer_ids_by_linked_account,
+                                     link_account, normalize_identifier, normalize_linked_account,
+                                     normalize_profile, normalize_system, unlink_account,
+                                     update_profile)
 from app.extensions import db
 from app.models import Customer, Identifier, LinkedAccount
 from app.models.customer import IDENTIFIER_KINDS
-from app.platform.notifications import SECURITY_NOTICES, notify_support_action
-from app.providers import ProviderError, email_sender
+
+bp = Blueprint("directory", __name__)  # nested in admin_api: app/admin/blueprint.py
 
 IDENTIFIER_MAX = 320
 SYSTEM_MAX = 64
 RESOLVE_MAX = 1000
-#: Kinds the customer is told about (there is no notice for a username).
-NOTIFIED_KINDS = ("email", "phone")
 _IDENTIFIER_ID_RE = re.compile(r"[0-9]{1,18}")
 
 
@@ -66,12 +65,10 @@ def add_customer_identifier(customer_id: str):
     except CustomerError as error:
         raise _unprocessable("value", error) from None
     claim_version(customer)
-    if any(row.kind == kind and row.match_key == identifier.match_key
-           for row in customer.identifiers):
-        raise ApiProblem(409, "Conflict", f"This {kind} is already on the account.",
-                         "identifier-on-account")
     try:
-        row = add_identifier(customer, identifier, g.admin.origin, verified=verified)
+        row = identifier_changes.add(customer, identifier, g.admin.origin, verified=verified)
+    except AlreadyOnAccount as error:
+        raise ApiProblem(409, "Conflict", str(error), "identifier-on-account") from None
     except IdentifierTaken as error:
         raise ApiProblem(409, "Conflict", str(error), "identifier-taken") from None
     except CustomerError as error:
@@ -79,7 +76,6 @@ def add_customer_identifier(customer_id: str):
     audit("identifier_added", customer.customer_id, identifier_id=row.id, kind=kind,
           verified=verified)
     db.session.commit()
-    _tell_customer(customer, kind, "added", identifier.value)
     return _customer_response(customer, 201)
 
 
@@ -91,15 +87,10 @@ def verify_customer_identifier(customer_id: str, identifier_id: str):
     customer = writable_customer(customer_id)
     identifier = _identifier_of(customer, identifier_id)
     claim_version(customer)
-    newly_verified = identifier.verified_at is None
-    kind, value = identifier.kind, identifier.value
-    verify_identifier(identifier, g.admin.origin)
+    newly_verified = identifier_changes.verify(identifier, g.admin.origin)
     audit("identifier_verified", customer.customer_id, identifier_id=identifier.id,
-          kind=kind, newly_verified=newly_verified)
+          kind=identifier.kind, newly_verified=newly_verified)
     db.session.commit()
-    if newly_verified:
-        # From now on it logs in (a phone) or receives notices (an email): worth a word.
-        _tell_customer(customer, kind, "added", value)
     return _customer_response(customer, 200)
 
 
@@ -111,21 +102,14 @@ def remove_customer_identifier(customer_id: str, identifier_id: str):
     customer = writable_customer(customer_id)
     identifier = _identifier_of(customer, identifier_id)
     claim_version(customer)
-    if len(customer.identifiers) <= 1:
-        raise ApiProblem(409, "Conflict", "This is the customer's only identifier; add "
-                         "another first.", "last-identifier")
-    kind, value, was_verified = identifier.kind, identifier.value, identifier.verified_at
-    audit("identifier_removed", customer.customer_id, identifier_id=identifier.id, kind=kind)
+    audit("identifier_removed", customer.customer_id, identifier_id=identifier.id,
+          kind=identifier.kind)
     try:
-        remove_identifier(identifier, g.admin.origin)
-    except CustomerError as error:
-        raise ApiProblem(409, "Conflict", str(error), "last-identifier") from None
+        identifier_changes.remove(customer, identifier.id, g.admin.origin)
+    except identifier_changes.LastWayIn:
+        raise ApiProblem(409, "Conflict", "This is the customer's only identifier; add "
+                         "another first.", "last-identifier") from None
     db.session.commit()
-    _tell_customer(customer, kind, "removed", value)
-    if kind == "email" and was_verified:
-        # The address is gone from the account, yet its owner should hear of it most of
-        # all: an impostor has support remove the address that would warn the customer.
-        _tell_removed_address(value)
     return _customer_response(customer, 200)
 
 
@@ -298,18 +282,3 @@ def _nullable_string(body: dict, name: str) -> str | None:
         return None
     return string_field(body, name, max_length=LOCALE_MAX if name == "locale" else NAME_MAX)
 
-
-def _tell_customer(customer: Customer, kind: str, change: str, value: str) -> None:
-    """Tell the customer support added or removed a phone or email (after the commit)."""
-    if kind in NOTIFIED_KINDS:
-        notify_support_action(customer, f"{kind}_{change}", value)
-
-
-def _tell_removed_address(address: str) -> None:
-    subject, first_line = SECURITY_NOTICES["email_removed"]
-    try:
-        email_sender().send(address, subject, first_line.format(detail=address)
-                            + "\n\nThis address no longer receives messages about the "
-                              "account. If you did not ask for this, contact support.")
-    except ProviderError as error:
-        current_app.logger.warning("removal notice not sent: %s", error.reason)

@@ -54,8 +54,8 @@ class ListingQuery:
 
 def list_page(args) -> dict:
     """One page of the listing for the query string `args`, audited (one
-    "admin.customers_listed" event, no customer) and committed. Raises ApiProblem (400)
-    for a bad parameter; unknown parameters are ignored."""
+    "admin.customers_listed" event, no customer; the caller commits). Raises ApiProblem
+    (400) for a bad parameter; unknown parameters are ignored."""
     query = parse_query(args)
     customers = _fetch(query)
     page, more = customers[:query.limit], len(customers) > query.limit
@@ -63,7 +63,6 @@ def list_page(args) -> dict:
     audit("customers_listed", None, count=len(page), status=query.status,
           created_after=_iso(query.created_after), created_before=_iso(query.created_before),
           continued=query.position is not None, more=more)
-    db.session.commit()
     return {"items": [customer_summary(customer) for customer in page],
             "next_cursor": next_cursor}
 

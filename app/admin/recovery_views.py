@@ -9,26 +9,28 @@
     POST /customers/<id>/sessions/revoke
     POST /customers/<id>/recovery-links       {"channel": ..., "identifier_id": ...}
 
-The services are in app/auth/support.py and app/auth/recovery_links.py. If-Match is
-optional here (support acts on the customer as they are now), but a stale one is still
-412. Endpoints without a body ignore any body sent. Each answers with the customer view
+The services are in app/auth/support.py, app/phones/support_actions.py and
+app/auth/recovery_links.py. If-Match is optional here (support acts on the customer as
+they are now), but a stale one is still 412. Endpoints without a body ignore any body sent. Each answers with the customer view
 and its new ETag (a recovery link: the link, 201), and tells the customer through every
 trusted channel after the commit.
 """
 from __future__ import annotations
 
-from flask import g, jsonify
+from flask import Blueprint, g, jsonify
 
 from app.admin.auth import admin_required
 from app.admin.customer_view import customer_view
 from app.admin.requests import (ApiProblem, audit, claim_version, invalid, json_body, only_fields,
                                 string_field, with_etag, writable_customer)
-from app.admin.views import bp
 from app.auth import recovery_links, support
-from app.directory.customers import CustomerError
+from app.directory.customers import CustomerError, NotTheirs, StateConflict
 from app.extensions import db
 from app.models import Customer
+from app.phones import support_actions
 from app.platform.notifications import notify_support_action
+
+bp = Blueprint("recovery", __name__)  # nested in admin_api: app/admin/blueprint.py
 
 SCOPE = "admin:recovery"
 #: Database ids are 32-bit on PostgreSQL; anything outside cannot name a row.
@@ -37,9 +39,9 @@ MAX_ID = 2**31 - 1
 
 def _refusal(error: CustomerError) -> ApiProblem:
     """The problem for a service's refusal."""
-    if isinstance(error, support.NotTheirs):
+    if isinstance(error, NotTheirs):
         return ApiProblem(404, "Not found", str(error), error.kind)
-    if isinstance(error, support.StateConflict):
+    if isinstance(error, StateConflict):
         return ApiProblem(409, "Conflict", str(error), error.kind)
     if isinstance(error, recovery_links.LinkRefused):
         return ApiProblem(409, "Conflict", str(error), "recovery-link-refused")
@@ -145,14 +147,15 @@ def recovery_mfa_reset(customer_id: str):
 @admin_required(SCOPE)
 def recovery_release_binding(customer_id: str, binding_id: str):
     """SMS to this number stops opening the account; the phone stays, unverified."""
-    return _binding_action(customer_id, binding_id, support.release_binding, "phone_released")
+    return _binding_action(customer_id, binding_id, support_actions.release_binding,
+                           "phone_released")
 
 
 @bp.post("/customers/<customer_id>/phone-bindings/<binding_id>/recycled")
 @admin_required(SCOPE)
 def recovery_binding_recycled(customer_id: str, binding_id: str):
     """The number belongs to someone else now: binding recycled, phone removed."""
-    return _binding_action(customer_id, binding_id, support.mark_binding_recycled,
+    return _binding_action(customer_id, binding_id, support_actions.mark_binding_recycled,
                            "phone_recycled")
 
 

@@ -25,22 +25,19 @@ Checking:
 """
 from __future__ import annotations
 
-import secrets
-from datetime import datetime, timedelta
-
 from flask import current_app
 
 from app.auth import one_time_codes, throttle
-from app.auth.send_limits import (Limit, LimitReached, LimitsUnavailable, release, reserve)
+from app.auth.code_sender import HASH_PURPOSE, Channel, CodeError, new_code, send_code
+from app.auth.send_limits import Limit
 from app.directory.customers import CustomerError, normalize_identifier
 from app.extensions import db
-from app.models import Customer, VerificationCode, utcnow
+from app.models import Customer, VerificationCode
 from app.platform.audit import Origin, record_event
 from app.platform.keyed_hash import keyed_hash, matches
-from app.providers import ProviderError, email_sender
+from app.providers import email_sender
 
 PURPOSE = "verify_email"
-_HASH_PURPOSE = "verification-code"
 
 #: Send limits per address (module constants until they earn a setting in app/config.py).
 EMAIL_SENDS_PER_ADDRESS_PER_HOUR = 5
@@ -62,14 +59,8 @@ NOTICE_TEXT = ("Someone tried to add this email address to another Tessera accou
 EXPIRED_MESSAGE = "This code has expired. Ask for a new one."
 
 
-class EmailCodeError(ValueError):
-    """A code cannot be sent or accepted; `message` is safe to show. `retry_at` is set
-    when waiting helps."""
-
-    def __init__(self, message: str, retry_at: datetime | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retry_at = retry_at
+class EmailCodeError(CodeError):
+    """An email code cannot be sent or accepted; `message` is safe to show."""
 
 
 def normalize_code(text: str | None) -> str:
@@ -88,77 +79,78 @@ def email_limits(match_key: str) -> list[Limit]:
             Limit(EMAIL_ADDRESS_GAP, match_key, EMAIL_MIN_SECONDS_BETWEEN_SENDS, 1)]
 
 
-def send_email_code(email: str, origin: Origin, *, customer: Customer | None,
-                    deliver: bool = True, owner_notice: bool = False) -> int:
-    """Send a code to prove `email` for `customer` and return the code row's id.
-
-    With deliver=False everything happens (normalising, limits, the row) except the
-    message. With owner_notice=True the address is sent a notice that someone tried to add
-    it to another account, instead of the code; either way the row's code is one nobody
-    knows. Raises EmailCodeError (a malformed address, a limit, the provider failed).
-    """
+def _read_address(email: str) -> tuple[str, str]:
+    """The normalised address as (value, match key); EmailCodeError if it is not one."""
     try:
         identifier = normalize_identifier("email", email)
     except CustomerError as error:
         raise EmailCodeError(str(error)) from None
-    customer_id = customer.customer_id if customer else None
-    try:
-        reservation = reserve(email_limits(identifier.match_key))
-    except LimitReached as error:
-        record_event("email.limited", origin, customer_id, purpose=PURPOSE,
-                     limit=error.limit.name)
-        db.session.commit()
-        raise EmailCodeError(_limit_message(error.limit.name), error.retry_at) from None
-    except LimitsUnavailable:
-        current_app.logger.error("email send limits unavailable; refusing to send")
-        raise EmailCodeError("Email cannot be sent right now. Try again later.") from None
+    return identifier.value, identifier.match_key
 
-    code = f"{secrets.randbelow(10**6):06d}"
-    now = utcnow()
-    seconds = int(current_app.config["VERIFICATION_CODE_SECONDS"])
-    sends_code = deliver and not owner_notice
-    row = VerificationCode(
-        purpose=PURPOSE, kind="email", destination=identifier.value,
-        match_key=identifier.match_key,
-        code_hash=keyed_hash(_HASH_PURPOSE, code if sends_code else secrets.token_hex(16)),
-        expires_at=now + timedelta(seconds=seconds),
-        customer_pk=customer.id if customer else None)
-    db.session.add(row)
-    db.session.commit()
-    if not deliver:
-        return row.id
 
-    try:
-        if owner_notice:
-            email_sender().send(identifier.value, NOTICE_SUBJECT, NOTICE_TEXT)
-        else:
-            email_sender().send(identifier.value, CODE_SUBJECT,
-                                CODE_TEXT.format(code=code, minutes=seconds // 60))
-    except ProviderError as error:
-        _release_quietly(reservation)
-        # The code can never be used: nobody received it.
-        row.expires_at = now
-        record_event("email.failed", origin, customer_id, purpose=PURPOSE,
-                     provider=error.provider, reason=error.reason, status=error.status,
-                     code=error.code)
-        db.session.commit()
-        current_app.logger.warning("email not sent (%s %s)", error.provider, error.reason)
-        raise EmailCodeError(error.message) from None
-    if sends_code:
-        # Only a delivered code is "sent"; a notice leaves sent_at empty, for the record.
-        row.sent_at = utcnow()
-    # The same event for a code and a notice: the asker's activity reads the same.
-    record_event("email.sent", origin, customer_id, purpose=PURPOSE, verification_id=row.id,
-                 notice=owner_notice)
+def _open_limits(match_key: str, origin: Origin, purpose: str,
+                 customer_id: str | None) -> list[Limit]:
+    """The limits reserved when an email code opens: the address's (email_limits)."""
+    return email_limits(match_key)
+
+
+def _no_delivery_limits(address: str) -> list[Limit]:
+    """Email has no limit counted only on delivery."""
+    return []
+
+
+def _email_code(row: VerificationCode, purpose: str, notice: bool) -> None:
+    """Email the code, or with `notice` the owner notice instead (the row's code then
+    stays one nobody knows). The code's hash is committed before the email leaves."""
+    if notice:
+        email_sender().send(row.destination, NOTICE_SUBJECT, NOTICE_TEXT)
+        return
+    code = new_code()
+    row.code_hash = keyed_hash(HASH_PURPOSE, code)
     db.session.commit()
-    return row.id
+    minutes = int(current_app.config["VERIFICATION_CODE_SECONDS"]) // 60
+    email_sender().send(row.destination, CODE_SUBJECT,
+                        CODE_TEXT.format(code=code, minutes=minutes))
+
+
+def _limit_message(name: str) -> str:
+    if name == EMAIL_ADDRESS_GAP:
+        return "We just sent a code to this address. Wait a moment before asking again."
+    return "Too many codes were sent to this address. Try again later."
+
+
+#: The email channel of app/auth/code_sender.py: `send_code(EMAIL, address, PURPOSE, ...)`.
+EMAIL = Channel(
+    name="email", label="email", kind="email", purposes=(PURPOSE,),
+    seconds_setting="VERIFICATION_CODE_SECONDS", error=EmailCodeError,
+    unavailable_message="Email cannot be sent right now. Try again later.",
+    read_destination=_read_address, limits=_open_limits,
+    delivery_limits=_no_delivery_limits, transmit=_email_code, limit_message=_limit_message,
+    notices=True)
+
+
+def send_email_code(email: str, origin: Origin, *, customer: Customer | None,
+                    deliver: bool = True, owner_notice: bool = False) -> int:
+    """Send a code to prove `email` for `customer` and return the code row's id: the
+    shared code sender over EMAIL (app/auth/code_sender.send_code), kept as a short name
+    for the many callers that ask for one address's code.
+
+    With owner_notice=True the address is sent a notice that someone tried to add it to
+    another account, instead of the code. Raises EmailCodeError.
+    """
+    return send_code(EMAIL, email, PURPOSE, origin, customer=customer, deliver=deliver,
+                     notice=owner_notice).verification_id
 
 
 def check_email_code(verification_id: int, text: str, origin: Origin, *,
                      customer: Customer | None) -> VerificationCode:
     """Accept the code typed for the code row `verification_id`, once, and return the
     spent row. The row must be a "verify_email" code of `customer`. Raise EmailCodeError
-    otherwise; a wrong code counts against the code."""
+    otherwise; a wrong code counts against the code.
+
+    Commits: a throttled or wrong code's audit event (the caller raises, and does not
+    commit), and a right code's spending, so a code is single use even if the rest of
+    the request fails."""
     code = normalize_code(text)
     row = db.session.get(VerificationCode, verification_id)
     if (row is None or row.purpose != PURPOSE or row.kind != "email"
@@ -176,30 +168,14 @@ def check_email_code(verification_id: int, text: str, origin: Origin, *,
     if attempts is None:
         raise EmailCodeError("This code has expired or was tried too often. Ask for a new one.")
     db.session.refresh(row)
-    if not matches(row.code_hash, _HASH_PURPOSE, code):
+    if not matches(row.code_hash, HASH_PURPOSE, code):
         record_event("email.code_failed", origin, customer.customer_id if customer else None,
                      purpose=PURPOSE, attempts=attempts)
         db.session.commit()
         raise EmailCodeError(one_time_codes.wrong_code_message(limit, attempts,
                                                                "Ask for a new one."))
     if not one_time_codes.spend(row.id):
-        db.session.rollback()
         raise EmailCodeError("This code has already been used.")
     throttle.clear(reservation.key_hash)
     db.session.commit()
     return row
-
-
-def _release_quietly(reservation: str) -> None:
-    """Give back a failed send's reservation; if the counters are gone too, the send
-    stays counted (the safe side) and the failure is only logged."""
-    try:
-        release(reservation)
-    except LimitsUnavailable:
-        current_app.logger.warning("could not release an email send reservation")
-
-
-def _limit_message(name: str) -> str:
-    if name == EMAIL_ADDRESS_GAP:
-        return "We just sent a code to this address. Wait a moment before asking again."
-    return "Too many codes were sent to this address. Try again later."

@@ -11,7 +11,8 @@
 
 A second factor is needed when the customer has an authenticator app (TOTP), when the
 login must reach ACR_MULTI_FACTOR (the app asked for it with acr_values, or a sensitive
-change asked for it), or when the risk policy (app/risk/policy.py) asks for a step up.
+change asked for it), or when the phone-risk decision on an SMS code (app/phones/trust.py)
+asks for a step up.
 
 The flow lives in the database (LoginFlow); the browser holds a random token whose keyed
 hash finds it. It expires after FLOW_SECONDS and ends at finish(). Until a first factor is
@@ -41,7 +42,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
-from app.auth import devices, recovery_codes, sms_codes, support, throttle, totp
+from app.auth import code_sender, devices, recovery_codes, sms_codes, support, throttle, totp
 from app.auth.levels import (ACR_MULTI_FACTOR, ACR_PHONE_UNCHECKED, ACR_SINGLE_FACTOR, AMR_MFA,
                              AMR_OTP, AMR_PASSWORD, AMR_SMS)
 from app.auth.login import GENERIC_FAILURE, LoginRefused, check_password
@@ -54,8 +55,8 @@ from app.phones import bindings, trust
 from app.phones.sms_policy import SmsNotAllowed, check_sms_destination
 from app.platform.audit import Origin, record_event
 from app.platform.keyed_hash import keyed_hash
-from app.platform.notifications import notify_security_change
-from app.risk import phone_policy, policy
+from app.platform.notifications import notify_security_change_after_commit
+from app.risk import phone_policy
 
 FIRST, SECOND, DONE = "first", "second", "done"
 #: Second-factor methods a page may offer.
@@ -77,6 +78,14 @@ class Started:
 
 
 @dataclass(frozen=True)
+class LoginSuccess:
+    """The customer who logged in and the session token for their cookie."""
+
+    customer: Customer
+    session_token: str
+
+
+@dataclass(frozen=True)
 class FlowState:
     """Where a flow stands: the step, and in SECOND which methods the customer may use
     (empty: none is set up, so this login cannot reach the level it needs)."""
@@ -88,7 +97,8 @@ class FlowState:
 
 def begin(origin: Origin, *, required_acr: str = ACR_SINGLE_FACTOR,
           next_path: str | None = None, customer: Customer | None = None) -> Started:
-    """Start a flow (committed). `customer` binds a re-authentication to who is logged in."""
+    """Start a flow (the caller commits). `customer` binds a re-authentication to who is
+    logged in."""
     if required_acr not in (ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR):
         raise ValueError(f"unknown acr {required_acr!r}")
     token = secrets.token_urlsafe(32)
@@ -99,7 +109,6 @@ def begin(origin: Origin, *, required_acr: str = ACR_SINGLE_FACTOR,
                      required_acr=required_acr, next_path=next_path, created_at=now,
                      expires_at=now + timedelta(seconds=FLOW_SECONDS))
     db.session.add(flow)
-    db.session.commit()
     return Started(flow, token)
 
 
@@ -130,7 +139,11 @@ def state(flow: LoginFlow, origin: Origin | None = None) -> FlowState:
 
 def prove_password(flow: LoginFlow, identifier_text: str, password: str,
                    origin: Origin) -> FlowState:
-    """The password as first factor (or as second, after an SMS code). LoginRefused."""
+    """The password as first factor (or as second, after an SMS code). LoginRefused.
+
+    A password support reset as suspected stolen is refused with a rollback (a refused
+    password's re-hash is not kept) and a committed "login.failed": the audit must
+    survive the caller rendering the refusal without committing."""
     step = state(flow)
     if step.step == DONE or (step.step == SECOND and METHOD_PASSWORD not in step.methods):
         raise LoginRefused("This step of the login is already done.")
@@ -151,14 +164,17 @@ def prove_password(flow: LoginFlow, identifier_text: str, password: str,
 
 def start_sms_login(flow: LoginFlow, phone_text: str, origin: Origin, *,
                     device_token: str | None = None, later: Later | None = None
-                    ) -> sms_codes.SentCode:
+                    ) -> code_sender.SentCode:
     """Send a login code to the phone typed in (the first factor). The answer, and the
     work done before it, are the same whether or not the number belongs to an account:
     one lookup, the send limits and a code row nobody can redeem yet, for every number
-    (sms_codes.open_code). The rest, only for a verified phone of an active customer (the
+    (code_sender.open_code). The rest, only for a verified phone of an active customer (the
     phone-risk decision, and the text if the number may be trusted), is the job handed to
     `later`, which runs it after the response (the web pages) or, by default, at once.
     SmsCodeError for an unfit number or a limit (run at once: also a provider failure).
+
+    Commits the flow and its code row before handing the job to `later`: the job runs
+    after the response, in a session of its own, and must find them.
 
     Security limit: the deferred job still runs in the same worker, so it delays what
     that worker serves next; with several workers behind a balancer that is noise, not
@@ -171,7 +187,7 @@ def start_sms_login(flow: LoginFlow, phone_text: str, origin: Origin, *,
     if flow.customer_pk is not None and (customer is None or customer.id != flow.customer_pk):
         customer = None  # re-authentication: only the logged-in customer's phone counts
     customer_pk, flow_pk = (customer.id if customer else None), flow.id
-    sent = sms_codes.open_code(sms_codes.LOGIN, phone, origin, customer=customer)
+    sent = code_sender.open_code(sms_codes.SMS, phone, sms_codes.LOGIN, origin, customer=customer)
     flow.verification_code_id = sent.verification_id
     db.session.commit()
     (later or run_now)(partial(_text_login_code, flow_pk, customer_pk, sent, origin,
@@ -179,28 +195,29 @@ def start_sms_login(flow: LoginFlow, phone_text: str, origin: Origin, *,
     return sent
 
 
-def _text_login_code(flow_pk: int, customer_pk: int | None, sent: sms_codes.SentCode,
+def _text_login_code(flow_pk: int, customer_pk: int | None, sent: code_sender.SentCode,
                      origin: Origin, device_token: str | None) -> None:
     """start_sms_login's deferred job: decide whether the number may be trusted, then
-    text the code; fails safe (the code stays unusable unless it is texted)."""
+    text the code; fails safe (the code stays unusable unless it is texted). It commits
+    itself: it runs after the response, with no request left to commit for it."""
     if customer_pk is None:
         return  # nobody's number: nobody is texted, and its code can never be redeemed
     flow = db.session.get(LoginFlow, flow_pk)
     customer = db.session.get(Customer, customer_pk)
     # Phone trust: a number held after a SIM swap, recycled, or otherwise not to be
     # trusted is not texted; the page read the same as for an unknown number.
-    decision = _assess(flow, customer, sent.phone, "login", origin, device_token)
+    decision = _assess(flow, customer, sent.destination, "login", origin, device_token)
     if decision.action == phone_policy.STEP_UP:
         if not (decision.unchecked and not _has_another_factor(customer)):
             flow.required_acr = ACR_MULTI_FACTOR
         # else: the number could not be checked and the customer has nothing else to
         # prove: the code alone lets them in, to a weaker session (see `finish`).
     elif decision.action != phone_policy.ALLOW:
-        sms_codes.void_code(sent.verification_id)
+        code_sender.void_code(sent.verification_id)
         db.session.commit()
         return
     db.session.commit()  # the level the flow needs, before its code can prove anything
-    sms_codes.deliver_code(sent, sms_codes.LOGIN, origin, customer=customer)
+    code_sender.deliver_code(sms_codes.SMS, sent, sms_codes.LOGIN, origin, customer=customer)
 
 
 def run_now(job: Callable[[], None]) -> None:
@@ -209,9 +226,12 @@ def run_now(job: Callable[[], None]) -> None:
 
 
 def start_sms_second_factor(flow: LoginFlow, origin: Origin, *,
-                            device_token: str | None = None) -> sms_codes.SentCode:
+                            device_token: str | None = None) -> code_sender.SentCode:
     """Text a code to the customer's verified phone as the second factor, if the phone
-    can be trusted now (else SmsCodeError says why: the customer is already known)."""
+    can be trusted now (else SmsCodeError says why: the customer is already known).
+    The caller commits the code's row on the flow. A refusal commits the phone-risk
+    decision kept on the flow (and its audit) before raising: the caller renders the
+    refusal without committing, and the decision must stand."""
     step = state(flow)
     if step.step != SECOND or METHOD_SMS not in step.methods:
         raise SmsCodeError("A text message code is not available for this login.")
@@ -220,10 +240,9 @@ def start_sms_second_factor(flow: LoginFlow, origin: Origin, *,
     if decision.action != phone_policy.ALLOW:
         db.session.commit()
         raise SmsCodeError(phone_policy.describe(decision))
-    sent = sms_codes.send_code(sms_codes.SECOND_FACTOR, phone, origin,
-                               customer=flow.customer)
+    sent = code_sender.send_code(sms_codes.SMS, phone, sms_codes.SECOND_FACTOR, origin,
+                                 customer=flow.customer)
     flow.verification_code_id = sent.verification_id
-    db.session.commit()
     return sent
 
 
@@ -273,7 +292,11 @@ def check_second_factor(customer: Customer, method: str, code: str | None, origi
                         *, failed_event: str) -> bool:
     """Check a TOTP or recovery code (METHOD_TOTP / METHOD_RECOVERY) under the customer's
     second-factor backoff: True if it is right; False after auditing `failed_event`;
-    LoginRefused while backing off. Shared by login and account recovery."""
+    LoginRefused while backing off. Shared by login and account recovery.
+
+    A throttled or wrong code's audit event is committed here: the caller answers with
+    LoginRefused and does not commit, and the event (which the customer's account page
+    and support read) must survive that."""
     reservation = throttle.reserve_attempt(_SECOND_FACTOR_THROTTLE, customer.customer_id)
     if not reservation.allowed:
         record_event("login.throttled", origin, customer.customer_id, factor=method)
@@ -295,15 +318,15 @@ def check_second_factor(customer: Customer, method: str, code: str | None, origi
 # ---- finishing ----------------------------------------------------------------------------
 
 def finish(flow: LoginFlow, origin: Origin, *, device_token: str | None = None) -> str:
-    """Start the login session of a DONE flow and return its cookie token (committed).
-    The flow ends here, so its token cannot start a second session."""
+    """Start the login session of a DONE flow and return its cookie token (the caller
+    commits; a notice of an unchecked login goes out once it has). The flow ends here,
+    so its token cannot start a second session."""
     if state(flow).step != DONE:
         raise LoginRefused("The login is not complete.")
     claimed = db.session.execute(
         db.update(LoginFlow).where(LoginFlow.id == flow.id, LoginFlow.finished_at.is_(None))
         .values(finished_at=utcnow())).rowcount
     if claimed != 1:
-        db.session.rollback()
         raise LoginRefused("This login was already completed.")
     amr, acr = levels_of(flow.factors)
     customer = flow.customer
@@ -314,12 +337,23 @@ def finish(flow: LoginFlow, origin: Origin, *, device_token: str | None = None) 
     if device_token:
         devices.remember(customer, device_token, origin.user_agent)
     record_event("login.succeeded", origin, customer.customer_id, amr=amr, acr=acr)
-    db.session.commit()
     if unchecked:
         # The owner hears of a login we could not vouch for, on another channel.
-        notify_security_change(customer, "login_phone_unchecked",
-                               mask_phone(_sms_phone(customer) or ""))
+        notify_security_change_after_commit(customer, "login_phone_unchecked",
+                                            mask_phone(_sms_phone(customer) or ""))
     return token
+
+
+def password_login(identifier_text: str, password: str, origin: Origin) -> LoginSuccess:
+    """Log in with a password alone: for customers who need no second factor. One who
+    does gets LoginRefused, so this can never skip a factor (the hosted pages use the
+    whole flow, which asks for it). The caller commits."""
+    login = begin(origin).flow
+    step = prove_password(login, identifier_text, password, origin)
+    if step.step != DONE:
+        raise LoginRefused("A second factor is needed to log in.")
+    token = finish(login, origin)
+    return LoginSuccess(login.customer, token)
 
 
 def levels_of(factors: list[str]) -> tuple[list[str], str]:
@@ -339,27 +373,18 @@ def mask_phone(phone: str) -> str:
 
 def _proved(flow: LoginFlow, customer: Customer, factor: str, origin: Origin, *,
             method: str | None = None) -> FlowState:
-    """Record a proved factor on the flow, after the checks that bind it to one customer."""
+    """Record a proved factor on the flow, after the checks that bind it to one customer
+    (the caller commits). A factor that proves another customer is refused with a
+    committed "login.failed": the caller renders the refusal without committing."""
     if flow.customer_pk is not None and flow.customer_pk != customer.id:
         record_event("login.failed", origin, customer.customer_id, factor=factor,
                      reason="another_customer")
         db.session.commit()
         raise LoginRefused(GENERIC_FAILURE)
-    if not flow.factors:
-        decision = policy.login_decision(customer, factor, origin)
-        if decision == policy.DENY:
-            record_event("login.failed", origin, customer.customer_id, factor=factor,
-                         reason="risk_denied")
-            db.session.commit()
-            raise LoginRefused(policy.DENY_MESSAGE)
-        if decision == policy.STEP_UP and flow.required_acr != ACR_MULTI_FACTOR:
-            flow.required_acr = ACR_MULTI_FACTOR
-            record_event("login.step_up", origin, customer.customer_id, factor=factor)
     flow.customer_pk = customer.id
     flow.customer = customer
     flow.factors = [*flow.factors, factor]
     record_event("login.factor_proved", origin, customer.customer_id, factor=method or factor)
-    db.session.commit()
     return state(flow)
 
 

@@ -10,7 +10,6 @@ budget of guesses per backoff window, not three.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import NoReturn
 
@@ -39,14 +38,6 @@ class LoginRefused(Exception):
         self.retry_at = retry_at
 
 
-@dataclass(frozen=True)
-class LoginSuccess:
-    """The customer who logged in and the session token for their cookie."""
-
-    customer: Customer
-    session_token: str
-
-
 def parse_login_identifier(text: str) -> NormalizedIdentifier:
     """Read an email, phone or username typed into one login box; raise CustomerError."""
     try:
@@ -61,7 +52,8 @@ def check_password(identifier_text: str, password: str, origin: Origin) -> Custo
 
     This proves the password factor only: the login flow (app/auth/flow.py) decides
     whether a second factor is needed and starts the session. Failures are audited and
-    committed here; a success re-hashes the password if the cost changed (the caller
+    committed here, because the caller answers LoginRefused without committing and the
+    audit event must survive that; a success re-hashes the password if the cost changed (the caller
     commits that with the rest of the login).
     """
     try:
@@ -123,26 +115,14 @@ def _refuse_paused_customer(customer: Customer | None, identifier: NormalizedIde
     "too many attempts" here would tell whoever failed with one identifier that another
     identifier belongs to the same account. The pause is the bounded login backoff (at
     most LOGIN_BACKOFF_MAX_SECONDS after a failure), never a permanent lock; the
-    customer sees it on their account page ("login.throttled").
+    customer sees it on their account page ("login.throttled"), which is why the event
+    is committed here: the caller does not commit a refusal.
     """
     passwords.verify_password(None, password)
     record_event("login.throttled", origin, customer.customer_id if customer else None,
                  kind=identifier.kind, scope="customer")
     db.session.commit()
     raise LoginRefused(GENERIC_FAILURE)
-
-
-def password_login(identifier_text: str, password: str, origin: Origin) -> LoginSuccess:
-    """Log in with a password alone: for customers who need no second factor. One who
-    does gets LoginRefused, so this can never skip a factor (the hosted pages use the
-    login flow, which asks for it)."""
-    from app.auth import flow
-    login = flow.begin(origin).flow
-    state = flow.prove_password(login, identifier_text, password, origin)
-    if state.step != flow.DONE:
-        raise LoginRefused("A second factor is needed to log in.")
-    token = flow.finish(login, origin)
-    return LoginSuccess(login.customer, token)
 
 
 def set_password(customer: Customer, password: str, origin: Origin) -> None:

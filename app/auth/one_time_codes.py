@@ -16,7 +16,9 @@ from app.models import VerificationCode, utcnow
 
 def count_attempt(row_id: int, limit: int) -> int | None:
     """Count one try of a live code and commit; the attempts so far, or None when the
-    code is spent, expired or out of tries."""
+    code is spent, expired or out of tries. It commits at once, before the code is
+    compared: a wrong guess must count even though the caller then raises and rolls back,
+    and concurrent guesses must see each other's counts."""
     attempts = db.session.execute(
         update(VerificationCode)
         .where(VerificationCode.id == row_id, VerificationCode.consumed_at.is_(None),

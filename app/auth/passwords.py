@@ -28,12 +28,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from zxcvbn import zxcvbn
 
+from app.config import AUTO_CONTEXT_WORDS, context_word_list
+
 MAX_LENGTH = 256
 #: The product name: always a context word under "auto".
 PRODUCT_NAME = "tessera"
-AUTO_CONTEXT_WORDS = "auto"
-CONTEXT_WORD_MIN_LENGTH = 3
-CONTEXT_WORD_MAX_LENGTH = 64
 # Issuer host labels that say what the host does, not whose it is.
 _GENERIC_HOST_LABELS = frozenset({"login", "auth", "oauth", "account", "accounts",
                                   "identity", "signin", "secure"})
@@ -95,18 +94,12 @@ def current_context_words() -> tuple[str, ...]:
 def context_words(setting: str, issuer: str) -> tuple[str, ...]:
     """The context words of a PASSWORD_CONTEXT_WORDS value, case-folded, "auto" expanded
     for `issuer`. ValueError (naming the fault) for a word too short to refuse by, too
-    long, or containing whitespace. Pure: config validation calls it too."""
+    long, or containing whitespace (the rule is app.config.context_word_list, which
+    config validation applies at start-up)."""
     words: list[str] = []
-    for word in (part.strip().casefold() for part in setting.split(",")):
-        if not word:
-            continue
+    for word in context_word_list(setting):
         if word == AUTO_CONTEXT_WORDS:
             words += [PRODUCT_NAME, *_issuer_words(issuer)]
-        elif (not CONTEXT_WORD_MIN_LENGTH <= len(word) <= CONTEXT_WORD_MAX_LENGTH
-              or any(ch.isspace() for ch in word)):
-            raise ValueError(f"has {word!r}: each word needs {CONTEXT_WORD_MIN_LENGTH} to "
-                             f"{CONTEXT_WORD_MAX_LENGTH} characters and no spaces "
-                             "(words are separated by commas)")
         else:
             words.append(unicodedata.normalize("NFKC", word))
     return tuple(dict.fromkeys(words))

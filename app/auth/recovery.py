@@ -24,7 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-from app.auth import devices, flow as login_flow, recovery_codes, sms_codes, support, totp
+from app.auth import (code_sender, devices, flow as login_flow, recovery_codes, sms_codes, support,
+                      totp)
 from app.auth.levels import ACR_MULTI_FACTOR, AMR_OTP, AMR_SMS
 from app.auth.login import LoginRefused, set_password
 from app.auth.sessions import end_all_sessions
@@ -33,7 +34,7 @@ from app.extensions import db
 from app.models import Customer, LoginFlow, utcnow
 from app.phones import trust
 from app.platform.audit import Origin, record_event
-from app.platform.notifications import notify_security_change
+from app.platform.notifications import notify_security_change_after_commit
 from app.risk import phone_policy
 
 CODE, SECOND, NEW_PASSWORD, STUCK = "code", "second", "new_password", "stuck"
@@ -49,19 +50,22 @@ class RecoveryState:
 
 def start(phone_text: str, origin: Origin, *, device_token: str | None = None,
           later: login_flow.Later | None = None
-          ) -> tuple[login_flow.Started, sms_codes.SentCode]:
+          ) -> tuple[login_flow.Started, code_sender.SentCode]:
     """Begin a recovery for the phone typed in. As for an SMS login (see
     login_flow.start_sms_login) the request does the same work for every number; the
     phone-risk decision and the text, for a number that may be trusted for recovery, are
     the job handed to `later` (default: run at once). SmsCodeError for an unfit number or
-    a limit (run at once: also a provider failure)."""
+    a limit (run at once: also a provider failure). Commits the flow and its code row
+    before handing the job to `later`: the job runs after the response, in a session of
+    its own, and must find them."""
     phone = login_flow.parse_phone(phone_text)
     started = login_flow.begin(origin)
     flow = started.flow
     flow.purpose = "recovery"
     customer = login_flow.customer_with_verified_phone(phone)
     customer_pk, flow_pk = (customer.id if customer else None), flow.id
-    sent = sms_codes.open_code(sms_codes.RECOVERY, phone, origin, customer=customer)
+    sent = code_sender.open_code(sms_codes.SMS, phone, sms_codes.RECOVERY, origin,
+                                 customer=customer)
     flow.verification_code_id = sent.verification_id
     db.session.commit()
     (later or login_flow.run_now)(partial(_text_recovery_code, flow_pk, customer_pk, sent,
@@ -69,26 +73,27 @@ def start(phone_text: str, origin: Origin, *, device_token: str | None = None,
     return started, sent
 
 
-def _text_recovery_code(flow_pk: int, customer_pk: int | None, sent: sms_codes.SentCode,
+def _text_recovery_code(flow_pk: int, customer_pk: int | None, sent: code_sender.SentCode,
                         origin: Origin, device_token: str | None) -> None:
     """start's deferred job: the phone-risk decision for "recovery", then the text; fails
-    safe (the code stays unusable unless it is texted)."""
+    safe (the code stays unusable unless it is texted). It commits itself: it runs after
+    the response, with no request left to commit for it."""
     if customer_pk is None:
         return  # nobody's number: nobody is texted, and its code can never be redeemed
     flow = db.session.get(LoginFlow, flow_pk)
     customer = db.session.get(Customer, customer_pk)
-    decision = trust.assess(customer, sent.phone, "recovery", origin,
+    decision = trust.assess(customer, sent.destination, "recovery", origin,
                             new_device=not devices.is_known(customer, device_token))
     flow.risk = [{"purpose": "recovery", "action": decision.action,
                   "signals": list(decision.signals)}]
     if decision.action == phone_policy.STEP_UP:
         flow.required_acr = ACR_MULTI_FACTOR
     elif decision.action != phone_policy.ALLOW:
-        sms_codes.void_code(sent.verification_id)  # held, recycled or rejected
+        code_sender.void_code(sent.verification_id)  # held, recycled or rejected
         db.session.commit()
         return
     db.session.commit()  # the level the recovery needs, before its code proves anything
-    sms_codes.deliver_code(sent, sms_codes.RECOVERY, origin, customer=customer)
+    code_sender.deliver_code(sms_codes.SMS, sent, sms_codes.RECOVERY, origin, customer=customer)
 
 
 def load(token: str | None) -> LoginFlow | None:
@@ -112,7 +117,7 @@ def state(flow: LoginFlow) -> RecoveryState:
 
 
 def prove_code(flow: LoginFlow, code: str, origin: Origin) -> RecoveryState:
-    """The texted code (SmsCodeError if wrong, expired or for nobody)."""
+    """The texted code (SmsCodeError if wrong, expired or for nobody); the caller commits."""
     if state(flow).step != CODE or flow.verification_code_id is None:
         raise SmsCodeError("Ask for a new code.")
     row = sms_codes.check_code(flow.verification_code_id, code, origin,
@@ -125,12 +130,12 @@ def prove_code(flow: LoginFlow, code: str, origin: Origin) -> RecoveryState:
     flow.factors = [AMR_SMS]
     flow.verification_code_id = None
     record_event("recovery.code_proved", origin, customer.customer_id)
-    db.session.commit()
     return state(flow)
 
 
 def prove_second(flow: LoginFlow, method: str, code: str, origin: Origin) -> RecoveryState:
-    """A TOTP or recovery code, when the recovery needs a second factor."""
+    """A TOTP or recovery code, when the recovery needs a second factor; the caller
+    commits."""
     current = state(flow)
     if current.step != SECOND or method not in current.methods:
         raise LoginRefused("That kind of code is not available here.")
@@ -138,13 +143,13 @@ def prove_second(flow: LoginFlow, method: str, code: str, origin: Origin) -> Rec
                                           failed_event="recovery.failed"):
         raise LoginRefused("That code is not right.")
     flow.factors = [*flow.factors, AMR_OTP]
-    db.session.commit()
     return state(flow)
 
 
 def set_new_password(flow: LoginFlow, password: str, origin: Origin) -> Customer:
     """Set the new password (PasswordRejected if the policy refuses it), end every
-    session, invalidate every token, finish the recovery and tell the customer."""
+    session, invalidate every token and finish the recovery; the caller commits, and the
+    customer is told once it has."""
     if state(flow).step != NEW_PASSWORD:
         raise LoginRefused("Prove the code first.")
     customer = flow.customer
@@ -154,12 +159,10 @@ def set_new_password(flow: LoginFlow, password: str, origin: Origin) -> Customer
         db.update(LoginFlow).where(LoginFlow.id == flow.id, LoginFlow.finished_at.is_(None))
         .values(finished_at=utcnow())).rowcount
     if claimed != 1:
-        db.session.rollback()
         raise LoginRefused("This recovery was already completed.")
     ended = end_all_sessions(customer)
     customer.tokens_not_before = utcnow()
     record_event("recovery.completed", origin, customer.customer_id, factors=flow.factors,
                  sessions_ended=ended)
-    db.session.commit()
-    notify_security_change(customer, "password_changed")
+    notify_security_change_after_commit(customer, "password_changed")
     return customer

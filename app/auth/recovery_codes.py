@@ -18,7 +18,7 @@ from app.extensions import db
 from app.models import Customer, RecoveryCode, TotpCredential, utcnow
 from app.platform.audit import Origin, record_event
 from app.platform.keyed_hash import keyed_hash
-from app.platform.notifications import notify_security_change
+from app.platform.notifications import notify_security_change_after_commit
 
 COUNT = 10
 ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
@@ -74,9 +74,10 @@ def generate(customer: Customer, origin: Origin) -> list[str]:
 
 
 def renew(customer: Customer, origin: Origin) -> list[str]:
-    """A new set for a customer with a confirmed app: commit, then notify the customer.
+    """A new set for a customer with a confirmed app; the caller commits, and the
+    customer is notified once it has.
 
-    RecoveryCodeError (nothing changed) without an app: codes only stand in for one. The
+    RecoveryCodeError (nothing written) without an app: codes only stand in for one. The
     credential row is locked first so a concurrent removal cannot leave codes behind.
     """
     credential = db.session.execute(
@@ -86,20 +87,20 @@ def renew(customer: Customer, origin: Origin) -> list[str]:
         .with_for_update()
     ).first()
     if credential is None:
-        db.session.rollback()
         raise RecoveryCodeError("Recovery codes stand in for an authenticator app. Set up "
                                 "an authenticator app first.")
     codes = generate(customer, origin)
-    db.session.commit()
-    notify_security_change(customer, "recovery_codes_renewed")
+    notify_security_change_after_commit(customer, "recovery_codes_renewed")
     return codes
 
 
 def use(customer: Customer, code: str, origin: Origin) -> bool:
     """Spend one recovery code: True once per code, then never again.
 
-    On success audits "recovery_code.used" with how many remain, and commits. Malformed
-    input returns False without touching the database. Failure counting is the caller's.
+    On success audits "recovery_code.used" with how many remain, and commits itself: the
+    code is spent before the login proceeds, so it stays spent even if the rest of the
+    request fails, and a concurrent request cannot use it too. Malformed input returns
+    False without touching the database. Failure counting is the caller's.
     """
     normalised = normalise(code)
     if normalised is None:

@@ -35,7 +35,6 @@ from sqlalchemy import select, update
 from app.auth import support
 from app.auth.flow import mask_phone
 from app.auth.login import set_password
-from app.auth.passwords import PasswordRejected
 from app.directory.customers import CustomerError, bump_version
 from app.extensions import db
 from app.identity.customer_ids import format_for_people
@@ -45,8 +44,9 @@ from app.phones import bindings, trust
 from app.phones.sms_policy import SmsNotAllowed, check_sms_destination
 from app.platform.audit import Origin, record_event
 from app.platform.keyed_hash import keyed_hash
-from app.platform.notifications import notify_security_change, notify_support_action
-from app.providers import ProviderError, email_sender, sms_sender
+from app.platform.notifications import notify_security_change_after_commit, notify_support_action
+from app.providers import email_sender, sms_sender
+from app.providers.base import ProviderError
 from app.risk import phone_policy
 
 EMAIL, SMS, HANDOVER = "email", "sms", "handover"
@@ -219,8 +219,8 @@ def find_usable(token: str | None) -> RecoveryLink | None:
 
 
 def use(token: str, password: str, origin: Origin) -> Customer:
-    """Set the customer's new password with a link, consuming it; commits, then emails the
-    customer. Signs them out everywhere (a link is for a suspected compromise as much as
+    """Set the customer's new password with a link, consuming it; the caller commits, and
+    the customer is emailed once it has. Signs them out everywhere (a link is for a suspected compromise as much as
     a forgotten password); logs nobody in.
 
     The policy is checked before the link is claimed, so PasswordRejected leaves it
@@ -231,12 +231,8 @@ def use(token: str, password: str, origin: Origin) -> Customer:
     if link is None:
         raise LinkInvalid("This link cannot be used.")
     customer = link.customer
-    try:
-        support.refuse_reset_password(customer, password)
-        set_password(customer, password, origin)
-    except PasswordRejected:
-        db.session.rollback()
-        raise
+    support.refuse_reset_password(customer, password)
+    set_password(customer, password, origin)
     now = utcnow()
     claimed = db.session.execute(
         update(RecoveryLink)
@@ -244,11 +240,9 @@ def use(token: str, password: str, origin: Origin) -> Customer:
                RecoveryLink.expires_at > now)
         .values(used_at=now).execution_options(synchronize_session=False)).rowcount
     if claimed != 1:
-        db.session.rollback()
         raise LinkInvalid("This link cannot be used.")
     signed_out = support.sign_out_everywhere(customer)
     record_event("recovery_link.used", origin, customer.customer_id, channel=link.channel,
                  sessions_ended=signed_out.sessions, grants_revoked=signed_out.grants)
-    db.session.commit()
-    notify_security_change(customer, "password_changed")
+    notify_security_change_after_commit(customer, "password_changed")
     return customer

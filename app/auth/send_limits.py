@@ -43,6 +43,7 @@ from app.extensions import db
 from app.models import RateEvent, RateLock, utcnow
 from app.phones.sms_policy import canonical_number, country_prefix
 from app.platform.client_network import network_key
+from app.platform.faults import LimitsUnavailable
 from app.platform.keyed_hash import keyed_hash
 
 #: Limit names of sms_limits(); callers map them to what they tell the customer.
@@ -59,7 +60,6 @@ RESERVATION_PREFIX = "tessera:send-reservation:"
 #: A short wait for Redis: a counter that does not answer fails the send closed, quickly.
 REDIS_TIMEOUT_SECONDS = 2
 
-UNAVAILABLE_MESSAGE = "Text messages cannot be sent right now. Please try again later."
 RESERVATION_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -98,15 +98,6 @@ class LimitReached(Exception):
         self.retry_at = retry_at
 
 
-class LimitsUnavailable(Exception):
-    """The counters (Redis, or the database) cannot be reached: do not send.
-    `message` is safe to show."""
-
-    def __init__(self, detail: str = "") -> None:
-        super().__init__(f"send limits unavailable: {detail}" if detail else UNAVAILABLE_MESSAGE)
-        self.message = UNAVAILABLE_MESSAGE
-
-
 def stored_key(limit: Limit) -> str:
     """The key a limit is counted under in the table or in Redis (a keyed hash)."""
     return keyed_hash("send-limit", f"{limit.name}:{limit.key}")
@@ -119,7 +110,11 @@ def reserve(limits: list[Limit]) -> str:
     All or nothing: if any limit is full, nothing is counted anywhere and LimitReached
     names the first full limit. Raises LimitsUnavailable when the counters cannot be
     reached. On the database backend this commits db.session (its own transaction):
-    call it before the request writes anything else.
+    call it before the request writes anything else. It must commit, whatever the
+    request does next: the count holds across concurrent requests only once committed
+    (and the key locks are held until then), and a send that then fails is taken back by
+    `release`, not by a rollback. A database error rolls back, so the caller's session
+    stays usable for the refusal it reports.
     """
     limits = list(limits)
     if not limits:
@@ -141,7 +136,10 @@ def release(reservation: str) -> None:
 
     Releasing twice, or a reservation whose window has passed, does nothing. Raises
     ValueError for something that is not a reservation id, LimitsUnavailable when the
-    counters cannot be reached. On the database backend this commits db.session.
+    counters cannot be reached. On the database backend this commits db.session: the
+    events taken back must be gone for concurrent requests at once, and the caller is
+    on a failure path that does not commit (a database error rolls back, as in
+    `reserve`).
     """
     if not isinstance(reservation, str) or not RESERVATION_RE.match(reservation):
         raise ValueError("not a reservation id")

@@ -72,7 +72,13 @@ def start_session(customer: Customer, amr: list[str], acr: str, origin: Origin, 
 
 
 def load_session(token: str | None) -> LoginSession | None:
-    """The live session for a cookie token, or None if unknown, ended, idle or expired."""
+    """The live session for a cookie token, or None if unknown, ended, idle or expired.
+
+    Touching `last_seen_at` commits here, before the request's own work: it runs before
+    every request, most of which (pages that only read) never commit, yet the idle
+    timeout must see the customer was active; it is committed alone, so a request that
+    later fails cannot lose it.
+    """
     if not token or len(token) > 128:
         return None
     login_session = db.session.execute(
@@ -93,12 +99,12 @@ def load_session(token: str | None) -> LoginSession | None:
 
 
 def end_session(login_session: LoginSession, origin: Origin) -> None:
-    """End one session on the server and audit the logout; commits. The clients that had
-    the session are told after the commit (see the module docstring)."""
+    """End one session on the server and audit the logout (the caller commits). The
+    clients that had the session are told once that commit is done (see the module
+    docstring)."""
     login_session.ended_at = utcnow()
     record_event("logout", origin, login_session.customer.customer_id)
     _queue_ends(login_session.customer_pk, [login_session.id], origin)
-    db.session.commit()
 
 
 def end_all_sessions(customer: Customer, *, now: datetime | None = None,

@@ -30,8 +30,9 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from app.auth import one_time_codes, passwords, throttle
+from app.auth.code_sender import HASH_PURPOSE
 from app.auth.levels import ACR_SINGLE_FACTOR, AMR_PASSWORD
-from app.auth.send_limits import LimitReached, LimitsUnavailable, release, reserve, sms_limits
+from app.auth.send_limits import LimitReached, release, reserve, sms_limits
 from app.auth.sessions import start_session
 from app.directory import communication_consents
 from app.directory.customers import (CustomerError, IdentifierTaken, add_identifier,
@@ -42,12 +43,13 @@ from app.identity import customer_ids
 from app.models import Customer, PasswordCredential, VerificationCode, utcnow
 from app.phones.sms_policy import SmsNotAllowed, check_sms_destination
 from app.platform.audit import Origin, record_event
+from app.platform.faults import LimitsUnavailable
 from app.platform.keyed_hash import keyed_hash, matches
-from app.platform.notifications import send_welcome
-from app.providers import ProviderError, email_sender, sms_sender
+from app.platform.notifications import send_welcome_after_commit
+from app.providers import email_sender, sms_sender
+from app.providers.base import ProviderError
 
 PURPOSE = "signup"
-_HASH_PURPOSE = "verification-code"
 # Sign-up messages one destination receives per hour at most, whoever asks.
 MESSAGES_PER_DESTINATION_PER_HOUR = 5
 
@@ -80,7 +82,10 @@ def start_signup(identifier_text: str, kind: str, password: str, origin: Origin,
     """Check the input, hash the password and send a code (or, if the identifier is taken,
     a notice to its owner). `consents_given`: the (channel, purpose) of each communication
     consent ticked, recorded once the account exists. Raise CustomerError or
-    PasswordRejected for bad input."""
+    PasswordRejected for bad input.
+
+    The code row (its hash) is committed before anything is sent, so a code never goes
+    out that the database lacks; the caller commits the rest (the row's sent time)."""
     if kind not in ("email", "phone"):
         raise CustomerError("Sign up with an email address or a phone number.")
     consents = _consents_payload(consents_given)
@@ -108,7 +113,7 @@ def start_signup(identifier_text: str, kind: str, password: str, origin: Origin,
         purpose=PURPOSE, kind=identifier.kind, destination=identifier.value,
         match_key=identifier.match_key,
         # A taken identifier gets a code no one is ever told.
-        code_hash=keyed_hash(_HASH_PURPOSE, secrets.token_hex(16) if owner else code),
+        code_hash=keyed_hash(HASH_PURPOSE, secrets.token_hex(16) if owner else code),
         expires_at=now + timedelta(seconds=code_seconds(identifier.kind)),
         payload={"password_hash": password_hash, "given_name": given_name,
                  "family_name": family_name, "communication_consents": consents},
@@ -127,7 +132,9 @@ def _deliver(verification: VerificationCode, owner: Customer | None, code: str,
              origin: Origin) -> None:
     """Send the code (or, to an owner, the notice) within the SMS send limits. A limit or
     a provider failure raises SignupError, the same whoever owns the identifier, and the
-    code row is expired: nobody received it."""
+    code row is expired: nobody received it. That expiry (and the failure's audit event)
+    is committed here, since the caller renders the error without committing; a sent
+    code's sent time is committed by the caller."""
     kind, destination = verification.kind, verification.destination
     reservation = None
     try:
@@ -156,7 +163,6 @@ def _deliver(verification: VerificationCode, owner: Customer | None, code: str,
         db.session.commit()
         raise SignupError(error.message) from error
     verification.sent_at = utcnow()
-    db.session.commit()
 
 
 def code_seconds(kind: str) -> int:
@@ -167,7 +173,11 @@ def code_seconds(kind: str) -> int:
 
 def complete_signup(verification_id: int, code: str, origin: Origin) -> SignupCompleted:
     """Prove the code and create the customer, its verified identifier and password, and
-    log them in. Raise SignupError with a message otherwise; nothing is half-created."""
+    log them in; the caller commits, and the welcome message goes once it has. Raise
+    SignupError with a message otherwise; nothing is half-created (the caller does not
+    commit after an error). The attempt counts are committed as they are made
+    (one_time_codes.count_attempt), and a throttled attempt's audit event here, so they
+    survive the error."""
     code = (code or "").strip().replace(" ", "")
     if not (len(code) == 6 and code.isascii() and code.isdigit()):
         raise SignupError("Enter the 6-digit code we sent you.")
@@ -190,10 +200,9 @@ def complete_signup(verification_id: int, code: str, origin: Origin) -> SignupCo
     if attempts is None:
         raise SignupError("This code has expired or was tried too often. Start again.")
     db.session.refresh(verification)
-    if not matches(verification.code_hash, _HASH_PURPOSE, code):
+    if not matches(verification.code_hash, HASH_PURPOSE, code):
         raise SignupError(one_time_codes.wrong_code_message(limit, attempts, "Start again."))
     if not one_time_codes.spend(verification.id):
-        db.session.rollback()
         raise SignupError("This code has already been used.")
     throttle.clear(throttle_reservation.key_hash)
     payload = verification.payload or {}
@@ -202,7 +211,6 @@ def complete_signup(verification_id: int, code: str, origin: Origin) -> SignupCo
         customer = create_customer(origin, payload.get("given_name"), payload.get("family_name"))
         add_identifier(customer, identifier, origin, verified=True)
     except IdentifierTaken:
-        db.session.rollback()
         raise SignupError("This code is no longer valid. Start again.") from None
     db.session.add(PasswordCredential(customer_pk=customer.id,
                                       password_hash=payload["password_hash"]))
@@ -213,8 +221,7 @@ def complete_signup(verification_id: int, code: str, origin: Origin) -> SignupCo
     record_event("signup.completed", origin, customer.customer_id, kind=identifier.kind)
     record_event("login.succeeded", origin, customer.customer_id, kind=identifier.kind,
                  amr=[AMR_PASSWORD], via="signup")
-    db.session.commit()
-    send_welcome(customer, identifier.kind, identifier.value)
+    send_welcome_after_commit(customer, identifier.kind, identifier.value)
     return SignupCompleted(customer, token)
 
 

@@ -15,11 +15,13 @@ Sending:
 - a code is 6 digits from `secrets`, stored as a keyed hash, valid SMS_CODE_SECONDS.
   With Twilio Verify the provider makes and checks the code; we keep the same row (its
   code hash is of a random value nobody knows) for the attempt count and single use;
-- sending is two steps: open_code() (the fitness check, the limits, a row nobody can
-  redeem yet), which costs the same for every number, and deliver_code() (the country
-  budget, the code, the text). An SMS login or recovery runs the second step only for a
-  number with an account, after the response (app/auth/flow.py), so neither the answer
-  nor its timing says whether the number has one.
+- sending is the shared code sender (app/auth/code_sender.py) over the SMS channel
+  defined here, in two steps: open_code(SMS, ...) (the fitness check, the limits, a row
+  nobody can redeem yet), which costs the same for every number, and
+  deliver_code(SMS, ...) (the country budget, the code, the text). An SMS login or
+  recovery runs the second step only for a number with an account, after the response
+  (app/auth/flow.py), so neither the answer nor its timing says whether the number has
+  one.
 
 Checking:
 - at most SMS_CODE_MAX_ATTEMPTS wrong tries per code, counted by an atomic UPDATE before the
@@ -33,27 +35,24 @@ number or customer never proves another.
 """
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-
 from flask import current_app
+
 from app.auth import one_time_codes, throttle
-from app.auth.send_limits import (SMS_NUMBER_GAP, SMS_NUMBER_HOUR, SMS_PREFIX_HOUR, Limit,
-                                  LimitReached, LimitsUnavailable, release, reserve, sms_limits)
+from app.auth.code_sender import HASH_PURPOSE, Channel, CodeError, new_code
+from app.auth.send_limits import SMS_NUMBER_GAP, SMS_NUMBER_HOUR, SMS_PREFIX_HOUR, Limit, sms_limits
 from app.extensions import db
 from app.models import Customer, VerificationCode, utcnow
 from app.phones.sms_policy import SmsNotAllowed, check_sms_destination
 from app.platform.audit import Origin, record_event
 from app.platform.keyed_hash import keyed_hash, matches
-from app.providers import EXPIRED, MAX_ATTEMPTS, ProviderError, sms_sender
+from app.providers import sms_sender
+from app.providers.base import EXPIRED, MAX_ATTEMPTS, ProviderError
 
 LOGIN = "sms_login"
 VERIFY_PHONE = "verify_phone"
 SECOND_FACTOR = "sms_mfa"
 RECOVERY = "sms_recovery"
 PURPOSES = (LOGIN, VERIFY_PHONE, SECOND_FACTOR, RECOVERY)
-_HASH_PURPOSE = "verification-code"
 THROTTLE_KIND = "sms-code"
 
 _TEXTS = {
@@ -68,24 +67,8 @@ _TEXTS = {
 }
 
 
-class SmsCodeError(ValueError):
-    """A code cannot be sent or accepted; `message` is safe to show. `retry_at` is set
-    when waiting helps."""
-
-    def __init__(self, message: str, retry_at: datetime | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retry_at = retry_at
-
-
-@dataclass(frozen=True)
-class SentCode:
-    """A code on its way: the row's id (for the flow or page to keep), the number, and
-    the request's send-limit reservation (given back if the text is not sent)."""
-
-    verification_id: int
-    phone: str
-    reservation: str | None = field(default=None, repr=False, compare=False)
+class SmsCodeError(CodeError):
+    """A text-message code cannot be sent or accepted; `message` is safe to show."""
 
 
 def normalize_code(text: str | None) -> str:
@@ -97,123 +80,23 @@ def normalize_code(text: str | None) -> str:
     return code
 
 
-def send_code(purpose: str, phone: str, origin: Origin, *, customer: Customer | None,
-              deliver: bool = True, payload: dict | None = None) -> SentCode:
-    """Send a code for `purpose` to the E.164 `phone` and return its row id: open_code()
-    then, with deliver=True, deliver_code().
-
-    `customer` is who the code will prove (None: nobody, e.g. a login to an unknown
-    number). With deliver=False everything happens (policy, limits, the row) except the
-    message itself, and the code can never be redeemed.
-    Raises SmsCodeError (unfit number, a limit, the provider failed).
-    """
-    sent = open_code(purpose, phone, origin, customer=customer, payload=payload)
-    db.session.commit()
-    if deliver:
-        deliver_code(sent, purpose, origin, customer=customer)
-    return sent
-
-
-def open_code(purpose: str, phone: str, origin: Origin, *, customer: Customer | None,
-              payload: dict | None = None) -> SentCode:
-    """The part of sending a code that costs the same whoever the number belongs to: the
-    number's fitness, the send limits (the country budget only checked: deliver_code
-    counts it, so only texts we send use it up), and a code row that nobody can redeem yet
-    (the hash of a random value), flushed for its id; the caller commits.
-
-    An SMS login or recovery runs only this on the request path, for known and unknown
-    numbers alike, so neither the time nor the queries of the answer say which it was.
-    Raises SmsCodeError (unfit number, a limit: audited and committed).
-    """
-    if purpose not in PURPOSES:
-        raise ValueError(f"unknown purpose {purpose!r}")
-    # Read now: reserve() commits, and an expired customer would cost a query to reload.
-    customer_pk, customer_id = (customer.id, customer.customer_id) if customer else (None, None)
+def _read_phone(phone: str) -> tuple[str, str]:
+    """An E.164 number fit for SMS, as (value, match key); checked before anything else,
+    for known and unknown numbers alike."""
     try:
         check_sms_destination(phone)
     except SmsNotAllowed as error:
         raise SmsCodeError(str(error)) from None
-    try:
-        # A second factor (a first one was proved) has its own per-number budget, out of
-        # strangers' reach.
-        proved_by = customer_id if purpose == SECOND_FACTOR else None
-        reservation = reserve(sms_limits(phone, origin.ip, delivered=False,
-                                         proved_by=proved_by))
-    except LimitReached as error:
-        record_event("sms.limited", origin, customer_id, purpose=purpose,
-                     limit=error.limit.name)
-        db.session.commit()
-        raise SmsCodeError(_limit_message(error.limit.name), error.retry_at) from None
-    except LimitsUnavailable:
-        current_app.logger.error("SMS send limits unavailable; refusing to send")
-        raise SmsCodeError("Text messages cannot be sent right now. Try again later.") from None
-    now = utcnow()
-    row = VerificationCode(
-        purpose=purpose, kind="phone", destination=phone, match_key=phone,
-        code_hash=keyed_hash(_HASH_PURPOSE, secrets.token_hex(16)), created_at=now,
-        expires_at=now + timedelta(seconds=int(current_app.config["SMS_CODE_SECONDS"])),
-        customer_pk=customer_pk, payload=payload)
-    db.session.add(row)
-    db.session.flush()
-    return SentCode(row.id, phone, reservation)
+    return phone, phone
 
 
-def deliver_code(sent: SentCode, purpose: str, origin: Origin, *,
-                 customer: Customer | None) -> None:
-    """Text the code of a row open_code() made: count it in the country's budget, make
-    the code (or let Twilio Verify make it) and send it (committed).
-
-    The code becomes redeemable (its hash is stored and committed) just before it is
-    sent, never for a text that did not leave. When the country budget is full or the
-    provider fails, the row is voided, the send limits are given back, the failure is
-    audited, and SmsCodeError says why.
-    """
-    customer_id = customer.customer_id if customer else None
-    row = db.session.get(VerificationCode, sent.verification_id)
-    try:
-        counted = reserve(_country_budget(sent.phone))
-    except LimitReached as error:
-        _not_sent(row, sent.reservation)
-        record_event("sms.limited", origin, customer_id, purpose=purpose,
-                     limit=error.limit.name)
-        db.session.commit()
-        raise SmsCodeError(_limit_message(error.limit.name), error.retry_at) from None
-    except LimitsUnavailable:
-        _not_sent(row, sent.reservation)
-        db.session.commit()
-        current_app.logger.error("SMS send limits unavailable; refusing to send")
-        raise SmsCodeError("Text messages cannot be sent right now. Try again later.") from None
-    sender = sms_sender()
-    try:
-        if sender.holds_codes:
-            row.provider_ref = sender.start_verification(sent.phone)[:64]
-        else:
-            code = f"{secrets.randbelow(10**6):06d}"
-            row.code_hash = keyed_hash(_HASH_PURPOSE, code)
-            db.session.commit()
-            minutes = int(current_app.config["SMS_CODE_SECONDS"]) // 60
-            sender.send(sent.phone, _TEXTS[purpose].format(code=code, minutes=minutes))
-    except ProviderError as error:
-        _not_sent(row, sent.reservation, counted)
-        record_event("sms.failed", origin, customer_id, purpose=purpose,
-                     provider=error.provider, reason=error.reason, status=error.status,
-                     code=error.code)
-        db.session.commit()
-        current_app.logger.warning("SMS not sent (%s %s %s)", error.provider, error.reason,
-                                   error.code)
-        raise SmsCodeError(error.message) from None
-    row.sent_at = utcnow()
-    record_event("sms.sent", origin, customer_id, purpose=purpose,
-                 verification_id=sent.verification_id)
-    db.session.commit()
-
-
-def void_code(verification_id: int) -> None:
-    """Make a code row unusable for good (it was not sent: e.g. the phone-risk decision
-    refused the number). The caller commits."""
-    row = db.session.get(VerificationCode, verification_id)
-    if row is not None:
-        row.expires_at = utcnow()
+def _open_limits(phone: str, origin: Origin, purpose: str,
+                 customer_id: str | None) -> list[Limit]:
+    """The send limits reserved when a code opens; the country budget is only checked
+    (delivery counts it). A second factor (a first one was proved) has its own
+    per-number budget, out of strangers' reach."""
+    proved_by = customer_id if purpose == SECOND_FACTOR else None
+    return sms_limits(phone, origin.ip, delivered=False, proved_by=proved_by)
 
 
 def _country_budget(phone: str) -> list[Limit]:
@@ -221,15 +104,36 @@ def _country_budget(phone: str) -> list[Limit]:
     return [limit for limit in sms_limits(phone, None) if limit.name == SMS_PREFIX_HOUR]
 
 
-def _not_sent(row: VerificationCode, *reservations: str | None) -> None:
-    """A text that did not leave: the code can never be used, and nothing counts it."""
-    row.expires_at = utcnow()
-    for reservation in reservations:
-        if reservation is not None:
-            try:
-                release(reservation)
-            except LimitsUnavailable:
-                current_app.logger.warning("send limits unavailable; a reservation stays")
+def _text_code(row: VerificationCode, purpose: str, notice: bool) -> None:
+    """Make the code (or let Twilio Verify make it) and text it. Our own code's hash is
+    committed before the text leaves: a code is never texted that the database lacks."""
+    sender = sms_sender()
+    if sender.holds_codes:
+        row.provider_ref = sender.start_verification(row.destination)[:64]
+        return
+    code = new_code()
+    row.code_hash = keyed_hash(HASH_PURPOSE, code)
+    db.session.commit()
+    minutes = int(current_app.config["SMS_CODE_SECONDS"]) // 60
+    sender.send(row.destination, _TEXTS[purpose].format(code=code, minutes=minutes))
+
+
+def _limit_message(name: str) -> str:
+    if name == SMS_NUMBER_GAP:
+        return "We just sent a code to this number. Wait a moment before asking again."
+    if name == SMS_NUMBER_HOUR:
+        return ("Too many codes were sent to this number. Try again later, or log in "
+                "another way (with your password).")
+    return "Too many text messages were sent from here. Try again later."
+
+
+#: The SMS channel of app/auth/code_sender.py: `send_code(SMS, phone, purpose, ...)`.
+SMS = Channel(
+    name="sms", label="SMS", kind="phone", purposes=PURPOSES,
+    seconds_setting="SMS_CODE_SECONDS", error=SmsCodeError,
+    unavailable_message="Text messages cannot be sent right now. Try again later.",
+    read_destination=_read_phone, limits=_open_limits, delivery_limits=_country_budget,
+    transmit=_text_code, limit_message=_limit_message)
 
 
 def check_code(verification_id: int, text: str, origin: Origin, *, purpose: str,
@@ -240,6 +144,10 @@ def check_code(verification_id: int, text: str, origin: Origin, *, purpose: str,
 
     `customer`, when given, must be the row's customer: a code sent to someone else proves
     nothing here.
+
+    Commits: a throttled or wrong code's audit event (the caller raises, and does not
+    commit), and a right code's spending, so a code is single use even if the rest of
+    the request fails.
     """
     code = normalize_code(text)
     row = db.session.get(VerificationCode, verification_id)
@@ -264,7 +172,6 @@ def check_code(verification_id: int, text: str, origin: Origin, *, purpose: str,
         raise SmsCodeError(one_time_codes.wrong_code_message(limit, attempts,
                                                              "Ask for a new one."))
     if not one_time_codes.spend(row.id):
-        db.session.rollback()
         raise SmsCodeError("This code has already been used.")
     throttle.clear(reservation.key_hash)
     db.session.commit()
@@ -272,9 +179,11 @@ def check_code(verification_id: int, text: str, origin: Origin, *, purpose: str,
 
 
 def _code_matches(row: VerificationCode, code: str, origin: Origin) -> bool:
-    """Compare the code: ours by keyed hash (constant time), Verify's by asking Twilio."""
+    """Compare the code: ours by keyed hash (constant time), Verify's by asking Twilio.
+    A failed check's audit event (and the row's expiry) is committed before SmsCodeError:
+    the caller does not commit a refusal."""
     if not row.provider_ref:
-        return matches(row.code_hash, _HASH_PURPOSE, code)
+        return matches(row.code_hash, HASH_PURPOSE, code)
     try:
         return sms_sender().check_verification(row.destination, code)
     except ProviderError as error:
@@ -293,12 +202,3 @@ def _code_matches(row: VerificationCode, code: str, origin: Origin) -> bool:
 def _customer_id(row: VerificationCode) -> str | None:
     customer = db.session.get(Customer, row.customer_pk) if row.customer_pk else None
     return customer.customer_id if customer else None
-
-
-def _limit_message(name: str) -> str:
-    if name == SMS_NUMBER_GAP:
-        return "We just sent a code to this number. Wait a moment before asking again."
-    if name == SMS_NUMBER_HOUR:
-        return ("Too many codes were sent to this number. Try again later, or log in "
-                "another way (with your password).")
-    return "Too many text messages were sent from here. Try again later."

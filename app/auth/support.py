@@ -1,13 +1,12 @@
 """Support's recovery actions on a customer's account: lock and unlock, a forced password
-reset, an MFA reset, releasing a phone binding or marking it recycled, and signing the
-customer out everywhere. The admin API (app/admin/recovery_views.py) calls these; recovery
-links live in app/auth/recovery_links.py.
+reset, an MFA reset, and signing the customer out everywhere. The admin API
+(app/admin/recovery_views.py) calls these; recovery links live in
+app/auth/recovery_links.py.
 
 Every service takes plain arguments and an Origin, changes the database in the caller's
 transaction (the caller commits once, so a refusal leaves nothing behind), writes its own
-audit event and bumps the customer's version. Refusals raise SupportError subclasses:
-StateConflict (the customer's state forbids it: the API answers 409) and NotTheirs (the
-thing named is not this customer's: 404).
+audit event and bumps the customer's version. Refusals raise StateConflict (the
+customer's state forbids it: the API answers 409; app/directory/customers.py).
 
 "Signing out everywhere" (`sign_out_everywhere`) is one rule shared by every action that
 does it (lock, forced password reset, MFA reset, revoke everything, and using a recovery
@@ -33,16 +32,7 @@ the one to finish it. Only someone who proves a verified channel may:
   a channel proof can do while the action is pending: `may_replace_second_factor`). A
   login with the old password alone reaches the page and is told how to prove it.
 
-Phone bindings (see app/phones/bindings.py), decided here:
-- released: the binding ends and the phone identifier stays on the account but is marked
-  unverified. Every path that lets a phone open the account needs a verified identifier
-  with an active binding (the SMS login and recovery lookups, the second-factor offer,
-  the notices), so SMS no longer opens it; the customer can prove the number again from
-  their account page ("Add a phone", the same number), which makes a new binding.
-- recycled: the number belongs to someone else now. The binding is marked recycled and the
-  identifier removed, as app/customers.take_over_phone does for a previous owner, so the
-  number is free for its new holder and never opens this account again. The account is
-  still found by its customer ID and any other identifier.
+Releasing a phone binding or marking it recycled: app/phones/support_actions.py.
 """
 from __future__ import annotations
 
@@ -54,13 +44,11 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from app.auth import passwords
 from app.auth.levels import AMR_SMS
 from app.auth.sessions import end_all_sessions
-from app.directory.customers import CustomerError, bump_version
+from app.directory.customers import CustomerError, StateConflict, bump_version
 from app.extensions import db
 from app.models import (AuditEvent, AuthorizationCode, Customer, IssuedToken, PasswordCredential,
-                        PhoneBinding, RecoveryCode, RecoveryLink, TotpCredential, utcnow)
+                        RecoveryCode, RecoveryLink, TotpCredential, utcnow)
 from app.models.customer import REQUIRED_ACTIONS
-from app.models.phone import RECYCLED, RELEASED
-from app.phones import bindings
 from app.platform.audit import Origin, record_event
 
 UPDATE_PASSWORD, CONFIGURE_TOTP = REQUIRED_ACTIONS
@@ -69,30 +57,6 @@ LOCK_REASON_MAX = 200
 #: to a verified phone). A password does not: it is what a forced reset distrusts.
 CHANNEL_PROOFS = frozenset({AMR_SMS})
 REUSED_PASSWORD = "Choose a password you have not used on this account."
-
-
-class SupportError(CustomerError):
-    """A support action that cannot be done; the message says why, for the agent.
-    `kind` is a short stable name for the refusal (the API's problem type)."""
-
-    kind = "refused"
-
-    def __init__(self, message: str, kind: str | None = None) -> None:
-        super().__init__(message)
-        if kind is not None:
-            self.kind = kind
-
-
-class StateConflict(SupportError):
-    """The customer's state forbids the action (already locked, nothing to reset ...)."""
-
-    kind = "conflict"
-
-
-class NotTheirs(SupportError):
-    """The binding (or other thing) named does not belong to this customer."""
-
-    kind = "not-found"
 
 
 @dataclass(frozen=True)
@@ -312,56 +276,3 @@ def _sign_out_and_record(customer: Customer, origin: Origin, event: str,
     record_event(event, origin, customer.customer_id, **details,
                  sessions_ended=signed_out.sessions, grants_revoked=signed_out.grants)
     return signed_out
-
-
-# ---- phone bindings -----------------------------------------------------------------------
-
-def binding_of_customer(customer: Customer, binding_id: int) -> PhoneBinding:
-    """The customer's phone binding with this id; NotTheirs if there is none."""
-    binding = db.session.get(PhoneBinding, binding_id)
-    if binding is None or binding.customer_pk != customer.id:
-        raise NotTheirs("This customer has no phone binding with this id.",
-                        "unknown-phone-binding")
-    return binding
-
-
-def _phone_identifier(customer: Customer, e164: str):
-    return next((i for i in customer.identifiers if i.kind == "phone" and i.match_key == e164),
-                None)
-
-
-def release_binding(customer: Customer, binding_id: int, origin: Origin) -> PhoneBinding:
-    """SMS to this number no longer opens the account: the binding is released and the
-    phone identifier kept, unverified (see the module docstring). StateConflict if the
-    binding is already released or recycled."""
-    binding = binding_of_customer(customer, binding_id)
-    if binding.status in (RELEASED, RECYCLED):
-        raise StateConflict(f"This phone binding is already {binding.status}.",
-                            f"binding-{binding.status}")
-    bindings.release(binding, "admin", origin)
-    identifier = _phone_identifier(customer, binding.e164)
-    unverified = identifier is not None and identifier.verified_at is not None
-    if unverified:
-        identifier.verified_at = None
-    bump_version(customer)
-    record_event("phone.released", origin, customer.customer_id, binding_id=binding.id,
-                 phone_hint=binding.e164[-2:], identifier_unverified=unverified)
-    return binding
-
-
-def mark_binding_recycled(customer: Customer, binding_id: int, origin: Origin) -> PhoneBinding:
-    """The number was reassigned to someone else: the binding is marked recycled and the
-    phone identifier removed (see the module docstring). A released binding may still be
-    marked recycled; StateConflict if it already is."""
-    binding = binding_of_customer(customer, binding_id)
-    if binding.status == RECYCLED:
-        raise StateConflict("This phone binding is already recycled.", "binding-recycled")
-    bindings.mark_recycled(binding, "marked recycled by support", origin)
-    identifier = _phone_identifier(customer, binding.e164)
-    if identifier is not None:
-        record_event("identifier.removed", origin, customer.customer_id, kind="phone",
-                     value=identifier.value, reason="recycled")
-        customer.identifiers.remove(identifier)
-        db.session.flush()
-    bump_version(customer)
-    return binding

@@ -56,6 +56,9 @@ def code_kind(identifier_kind: str) -> str:
 
 def reserve_attempt(kind: str, match_key: str) -> Reservation:
     """Count one attempt in its own committed transaction; refuse it while backing off.
+    It commits at once (also a refused attempt's read): the count must hold whether the
+    attempt then fails, and the caller rolls back, or not, and concurrent attempts must
+    see it.
 
     The attempt that reaches the threshold (and each one after it) sets the next wait, in
     the same transaction that counted it: the row stays locked until commit, so a

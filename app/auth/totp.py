@@ -27,7 +27,7 @@ from app.identity.customer_ids import format_for_people
 from app.models import Customer, RecoveryCode, TotpCredential, utcnow
 from app.platform.audit import Origin, record_event
 from app.platform.crypto import seal, unseal
-from app.platform.notifications import notify_security_change
+from app.platform.notifications import notify_security_change_after_commit
 
 ISSUER_NAME = "Tessera"
 DIGITS = 6
@@ -131,7 +131,7 @@ def begin_enrolment(customer: Customer) -> Enrolment:
     """Start (or restart) adding an app: a new secret replaces any pending one.
 
     Refused with TotpError while a confirmed app exists: replacing it would silently
-    drop a factor, so the customer removes it first. Commits.
+    drop a factor, so the customer removes it first. The caller commits.
     """
     secret = pyotp.random_base32()  # 160 bits, as RFC 4226 recommends
     sealed = seal(secret.encode(), _context(customer))
@@ -142,18 +142,16 @@ def begin_enrolment(customer: Customer) -> Enrolment:
     ).rowcount
     if not replaced:
         if has_totp(customer):
-            db.session.rollback()
             raise TotpError("An authenticator app is already set up. Remove it first to "
                             "set up another.")
         try:
             with db.session.begin_nested():
                 db.session.add(TotpCredential(customer_pk=customer.id, secret_sealed=sealed))
         except IntegrityError:
-            # Another request created one between our UPDATE and INSERT.
-            db.session.rollback()
+            # Another request created one between our UPDATE and INSERT (the savepoint
+            # is rolled back; the caller does not commit).
             raise TotpError("The authenticator app setup changed meanwhile. Reload the "
                             "page and try again.") from None
-    db.session.commit()
     return _enrolment(customer, secret)
 
 
@@ -172,8 +170,8 @@ def confirm_enrolment(customer: Customer, code: str, origin: Origin) -> list[str
     In one transaction: the credential is confirmed with the code's time step recorded
     (so this code cannot then log in), a new set of recovery codes replaces any old one,
     support's "configure_totp" required action is cleared, and "totp.enrolled" is
-    audited. The customer is notified after the commit. A wrong or malformed code raises
-    TotpError and changes nothing.
+    audited; the caller commits, and the customer is notified once it has. A wrong or
+    malformed code raises TotpError and writes nothing.
     """
     credential = _credential(customer, confirmed=False)
     if credential is None:
@@ -184,7 +182,6 @@ def confirm_enrolment(customer: Customer, code: str, origin: Origin) -> list[str
     secret = unseal(credential.secret_sealed, _context(customer)).decode()
     step = _matching_step(secret, normalised) if normalised else None
     if step is None:
-        db.session.rollback()
         raise TotpError(WRONG_CODE)
     # Conditional on the very secret we checked: a concurrent restart or confirmation
     # makes this match no row, and nothing is written.
@@ -197,20 +194,21 @@ def confirm_enrolment(customer: Customer, code: str, origin: Origin) -> list[str
         .execution_options(synchronize_session=False)
     ).rowcount
     if confirmed != 1:
-        db.session.rollback()
         raise TotpError("The authenticator app setup changed meanwhile. Reload the page "
                         "and try again.")
     codes = recovery_codes.generate(customer, origin)
     support.clear_required_action(customer, support.CONFIGURE_TOTP)
     record_event("totp.enrolled", origin, customer.customer_id)
-    db.session.commit()
-    notify_security_change(customer, "totp_added")
+    notify_security_change_after_commit(customer, "totp_added")
     return codes
 
 
 def verify_totp(customer: Customer, code: str) -> bool:
     """True if `code` is the customer's current code (within one step of drift) and its
     step was not used before; the step is then claimed and committed.
+
+    It commits itself, whatever the caller does next: the claimed step must stand at once,
+    so the same code replayed in a concurrent request (or after this one fails) is refused.
 
     Malformed input returns False without touching the database. Failure counting and
     backoff belong to the caller (the login flow), which also audits the login.
@@ -239,8 +237,9 @@ def verify_totp(customer: Customer, code: str) -> bool:
 
 
 def remove_totp(customer: Customer, origin: Origin) -> None:
-    """Remove the customer's app and its recovery codes, audit "totp.removed", commit,
-    then notify the customer. TotpError (nothing changed) if no app is set up."""
+    """Remove the customer's app and its recovery codes and audit "totp.removed"; the
+    caller commits, and the customer is notified once it has. TotpError (nothing
+    written) if no app is set up."""
     removed = db.session.execute(
         delete(TotpCredential)
         .where(TotpCredential.customer_pk == customer.id,
@@ -248,12 +247,10 @@ def remove_totp(customer: Customer, origin: Origin) -> None:
         .execution_options(synchronize_session=False)
     ).rowcount
     if removed != 1:
-        db.session.rollback()
         raise TotpError("No authenticator app is set up.")
     codes = db.session.execute(
         delete(RecoveryCode).where(RecoveryCode.customer_pk == customer.id)
         .execution_options(synchronize_session=False)
     ).rowcount
     record_event("totp.removed", origin, customer.customer_id, recovery_codes_deleted=codes)
-    db.session.commit()
-    notify_security_change(customer, "totp_removed")
+    notify_security_change_after_commit(customer, "totp_removed")

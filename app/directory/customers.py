@@ -41,6 +41,41 @@ class IdentifierTaken(CustomerError):
     public: sign-up answers the same either way."""
 
 
+class AlreadyOnAccount(CustomerError):
+    """The identifier is already on this very customer (verified or not)."""
+
+
+class LastIdentifier(CustomerError):
+    """Removing it would leave the customer with no identifier: nobody could find the
+    account again. The floor of the "last way in" rule (app/directory/identifier_changes.py
+    adds the customer's own, stricter, half)."""
+
+
+class SupportError(CustomerError):
+    """A support action that cannot be done; the message says why, for the agent.
+    `kind` is a short stable name for the refusal (the API's problem type). Support's
+    actions live in app/auth/support.py and app/phones/support_actions.py."""
+
+    kind = "refused"
+
+    def __init__(self, message: str, kind: str | None = None) -> None:
+        super().__init__(message)
+        if kind is not None:
+            self.kind = kind
+
+
+class StateConflict(SupportError):
+    """The customer's state forbids the action (already locked, nothing to reset ...)."""
+
+    kind = "conflict"
+
+
+class NotTheirs(SupportError):
+    """The binding (or other thing) named does not belong to this customer."""
+
+    kind = "not-found"
+
+
 @dataclass(frozen=True)
 class NormalizedIdentifier:
     """An identifier as stored: `value` to show and send to, `match_key` to compare."""
@@ -114,7 +149,7 @@ def add_identifier(customer: Customer, identifier: NormalizedIdentifier, origin:
     existing = _find_identifier(identifier.kind, identifier.match_key)
     if existing is not None:
         if existing.customer_pk == customer.id:
-            raise CustomerError(f"This {identifier.kind} is already on the account.")
+            raise AlreadyOnAccount(f"This {identifier.kind} is already on the account.")
         raise IdentifierTaken(f"This {identifier.kind} belongs to another account.")
     if identifier.skeleton is not None and _skeleton_taken(identifier):
         raise IdentifierTaken(LOOKALIKE_MESSAGE)
@@ -151,11 +186,12 @@ def verify_identifier(identifier: Identifier, origin: Origin) -> None:
 
 
 def remove_identifier(identifier: Identifier, origin: Origin) -> None:
-    """Unbind an identifier; refuse to remove the customer's last one (they could never
-    log in again)."""
+    """Unbind an identifier; refuse to remove the customer's last one (LastIdentifier:
+    nobody could find the account again). The customer's own removals also keep a way to
+    log in: app/directory/identifier_changes.remove."""
     customer = identifier.customer
     if len(customer.identifiers) <= 1:
-        raise CustomerError("This is the only way to find the account; add another first.")
+        raise LastIdentifier("This is the only way to find the account; add another first.")
     bump_version(customer)
     record_event("identifier.removed", origin, customer.customer_id, kind=identifier.kind,
                  value=identifier.value)

@@ -67,7 +67,7 @@ from app.models import (AuditEvent, AuthorizationCode, CommunicationConsent, Con
                         LoginSession, PasswordCredential, PhoneBinding, PhoneEvent, PhoneLookup,
                         RecoveryCode, RecoveryLink, TotpCredential, VerificationCode, utcnow)
 from app.platform.audit import Origin, record_event
-from app.platform.notifications import notify_support_action
+from app.platform.notifications import notify_addresses
 
 #: Statuses that still hold personal data (a merged customer's data lives on its survivor).
 ERASABLE = ("active", "locked")
@@ -106,22 +106,6 @@ class ErasureError(CustomerError):
 
 class DeletionError(CustomerError):
     """A deletion cannot be scheduled or cancelled; the message is safe to show."""
-
-
-@dataclass(frozen=True)
-class _Addressee:
-    """What notify_support_action reads of a customer: its ID and verified emails (phones
-    are left out on purpose: see the module docstring)."""
-
-    customer_id: str
-    identifiers: tuple
-
-
-@dataclass(frozen=True)
-class _Address:
-    kind: str
-    value: str
-    verified_at: datetime
 
 
 @dataclass(frozen=True)
@@ -179,12 +163,7 @@ def erase(customer: Customer, origin: Origin, *, reason: str | None = None) -> E
 def send_notice(notice: ErasureNotice) -> int:
     """Tell the erased customer, at the addresses collected before the erasure (call it
     after the commit). How many messages went out; failures are logged, never raised."""
-    if not notice.emails:
-        return 0
-    now = utcnow()
-    addressee = _Addressee(notice.customer_id,
-                           tuple(_Address("email", email, now) for email in notice.emails))
-    return notify_support_action(addressee, "account_erased")  # type: ignore[arg-type]
+    return notify_addresses(notice.customer_id, notice.emails, "account_erased")
 
 
 # ---- what is personal ---------------------------------------------------------------------
@@ -379,7 +358,14 @@ def erase_due(origin: Origin) -> list[str]:
     """Erase every customer whose deletion is past due, each in its own transaction
     (committed here, then notified); return their customer IDs. A customer who cancels
     at the same moment is either erased before the cancel or skipped: the row is claimed
-    only while its deletion is still due."""
+    only while its deletion is still due.
+
+    This batch commits, unlike the rest of the directory, because it is a daily purge of
+    any number of customers (`flask customers erase-due`): each erasure must stand, and
+    its notice go out, whatever happens to the next, and no transaction may hold every
+    due customer's row until the end. So it commits the list it read (the claims start
+    fresh), rolls back a customer it may not erase (cancelled meanwhile, or erased or
+    merged: nothing of theirs changes), and commits each erasure before its notice."""
     now = utcnow()
     due = list(db.session.scalars(select(Customer.id).where(
         Customer.deletion_due_at.is_not(None), Customer.deletion_due_at <= now,

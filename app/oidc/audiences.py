@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from authlib.oauth2 import OAuth2Error
 
-from app.oidc import tokens
+from app.oidc.issuer import issuer
 
 ADMIN_API_PATH = "/admin/api"
 MAX_RESOURCES = 10
@@ -34,12 +34,12 @@ class InvalidTargetError(OAuth2Error):
 
 def admin_api_audience() -> str:
     """The audience of admin API tokens."""
-    return tokens.issuer() + ADMIN_API_PATH
+    return issuer() + ADMIN_API_PATH
 
 
 def userinfo_audience() -> str:
     """The audience of tokens that may call /userinfo: the issuer itself."""
-    return tokens.issuer()
+    return issuer()
 
 
 def check_resources(client, requested: list[str], within: list[str] | None = None) -> list[str]:
@@ -65,7 +65,7 @@ def for_token(client, requested: list[str], *, scope: str, for_customer: bool,
         chosen = list(within) if within is not None else list(client.resources or [])[:1]
     if for_customer and "openid" in scope.split():
         chosen.append(userinfo_audience())
-    return list(dict.fromkeys(chosen)) or [tokens.issuer()]
+    return list(dict.fromkeys(chosen)) or [issuer()]
 
 
 def resources_of(audience: list[str]) -> list[str]:

@@ -17,6 +17,7 @@ from joserfc.jwk import KeySet
 from app.extensions import db
 from app.models import IssuedToken, utcnow
 from app.oidc import keys, tokens
+from app.oidc.issuer import issuer
 
 
 class InvalidToken(Exception):
@@ -51,7 +52,7 @@ def validate_access_token(token: str, audience: str | None = None) -> ValidToken
     header, claims = decoded["header"], decoded["claims"]
     if header.get("typ") != "at+jwt":
         raise InvalidToken("not an access token")
-    if claims.get("iss") != tokens.issuer():
+    if claims.get("iss") != issuer():
         raise InvalidToken("issuer")
     aud = claims.get("aud")
     if audience is not None and audience not in (aud if isinstance(aud, list) else [aud]):

@@ -32,7 +32,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
-from app.oidc import tokens
+from app.oidc.issuer import issuer
 
 METHOD = "private_key_jwt"
 #: Algorithms a client may sign its assertion with.
@@ -63,8 +63,8 @@ class PrivateKeyJWTAuth(JWTBearerClientAssertion):
         return super().__call__(query_client, request)
 
     def get_audiences(self):
-        issuer = tokens.issuer()
-        return [f"{issuer}/token", issuer]
+        own_issuer = issuer()
+        return [f"{own_issuer}/token", own_issuer]
 
     def resolve_client_public_key(self, client):
         model = client.model

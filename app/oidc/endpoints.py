@@ -1,10 +1,11 @@
 """OpenID Connect endpoints: discovery, keys, authorization, token, userinfo.
 
-The authorization endpoint decides, in order: is the request well formed and the redirect
-URI registered (else an error page, never a redirect); is the browser logged in recently
-enough for prompt/max_age/id_token_hint (else to the login page, or login_required for
-prompt=none); has the customer consented (else the consent page, or consent_required);
-then a code goes back to the client with `state` and `iss`.
+The authorization endpoint first checks that the request is well formed and the redirect
+URI registered (else an error page, never a redirect). Then app/oidc/authorize_decisions.py
+decides, from the request's prompt/max_age/acr_values/id_token_hint, the login session
+and the stored consent: to the login page (or login_required for prompt=none), to the
+consent page (or consent_required), or a code goes back to the client with `state` and
+`iss`.
 """
 from __future__ import annotations
 
@@ -21,22 +22,20 @@ from werkzeug.wrappers import Request
 
 from app.auth.levels import ACR_MULTI_FACTOR, ACR_PHONE_UNCHECKED, ACR_SINGLE_FACTOR
 from app.extensions import authorization, csrf, db, limiter
-from app.models import Consent
 from app.oidc import audiences, claims, keys, tokens
+from app.oidc.authorize_decisions import (AskConsent, AuthorizeParams, IdTokenHint, Login, Refuse,
+                                          SessionFacts, decide)
 from app.oidc.bearer import InvalidToken, validate_access_token
+from app.oidc.connected_apps import consented_scopes, record_consent
+from app.oidc.forms import ConsentForm
+from app.oidc.issuer import issuer
 from app.oidc.logout import verify_id_token_hint
-from app.web.forms import ConsentForm
+from app.platform.audit import Origin
 
 bp = Blueprint("oidc", __name__)
 
 #: Parameters whose presence means "log in again" once satisfied by a fresh login.
 _REAUTH_PARAMS = ("max_age", "id_token_hint")
-#: acr_values we read as "multi-factor", besides our own ACR_MULTI_FACTOR: the OpenID PAPE
-#: multi-factor policy and the plain "mfa" some libraries send.
-MFA_ACR_ALIASES = {
-    "mfa": ACR_MULTI_FACTOR,
-    "http://schemas.openid.net/pape/policies/2007/06/multi-factor": ACR_MULTI_FACTOR,
-}
 
 
 @bp.get("/.well-known/openid-configuration")
@@ -44,16 +43,16 @@ MFA_ACR_ALIASES = {
 @limiter.exempt
 def discovery():
     """OpenID Provider / RFC 8414 metadata, with our exact issuer."""
-    issuer = tokens.issuer()
+    base = issuer()
     return jsonify({
-        "issuer": issuer,
-        "authorization_endpoint": f"{issuer}/authorize",
-        "token_endpoint": f"{issuer}/token",
-        "userinfo_endpoint": f"{issuer}/userinfo",
-        "jwks_uri": f"{issuer}/jwks.json",
-        "introspection_endpoint": f"{issuer}/introspect",
-        "revocation_endpoint": f"{issuer}/revoke",
-        "end_session_endpoint": f"{issuer}/end-session",
+        "issuer": base,
+        "authorization_endpoint": f"{base}/authorize",
+        "token_endpoint": f"{base}/token",
+        "userinfo_endpoint": f"{base}/userinfo",
+        "jwks_uri": f"{base}/jwks.json",
+        "introspection_endpoint": f"{base}/introspect",
+        "revocation_endpoint": f"{base}/revoke",
+        "end_session_endpoint": f"{base}/end-session",
         "scopes_supported": list(claims.SCOPES_SUPPORTED),
         "claims_supported": list(claims.CLAIMS_SUPPORTED),
         "response_types_supported": ["code"],
@@ -101,13 +100,13 @@ def authorize():
         # Answered here, not by Authlib: it echoes the value in its error description
         # (and fails with a 500 on characters RFC 6749 forbids there), and it calls a
         # missing response_type "unsupported" instead of invalid_request.
-        redirect_uri = _registered_redirect_uri()
+        redirect_uri = registered_redirect_uri()
         if redirect_uri is None:
             return _error_page("The request names no client with this redirect URI.")
         if not request.values.get("response_type"):
-            return _redirect_error(redirect_uri, "invalid_request", "response_type is missing.")
-        return _redirect_error(redirect_uri, "unsupported_response_type",
-                               "Only response_type=code is supported.")
+            return redirect_error(redirect_uri, "invalid_request", "response_type is missing.")
+        return redirect_error(redirect_uri, "unsupported_response_type",
+                              "Only response_type=code is supported.")
     login_session = g.login_session
     try:
         grant = authorization.get_consent_grant(end_user=login_session)
@@ -117,35 +116,65 @@ def authorize():
     redirect_uri = grant.redirect_uri
 
     if request.values.get("request"):
-        return _redirect_error(redirect_uri, "request_not_supported",
-                               "Request objects are not supported.")
+        return redirect_error(redirect_uri, "request_not_supported",
+                              "Request objects are not supported.")
     if request.values.get("request_uri"):
-        return _redirect_error(redirect_uri, "request_uri_not_supported",
-                               "request_uri is not supported.")
-    prompts = set((request.values.get("prompt") or "").split())
-    try:
-        needs_login = _needs_login(client, login_session, prompts)
-    except ValueError as error:
-        return _redirect_error(redirect_uri, "invalid_request", str(error))
-    wants_mfa = requested_acr(request.values.get("acr_values")) == ACR_MULTI_FACTOR
-    if not needs_login and wants_mfa and login_session.acr != ACR_MULTI_FACTOR:
-        needs_login = True  # a step up: the session has one factor, the app asks for two
-    if needs_login:
-        if "none" in prompts:
-            return _redirect_error(redirect_uri, "login_required", "The customer must log in.")
-        return redirect(url_for("web.login", next=_without_reauth_params(),
-                                login_hint=request.values.get("login_hint") or None,
-                                acr="2fa" if wants_mfa else None), 303)
-
+        return redirect_error(redirect_uri, "request_uri_not_supported",
+                              "request_uri is not supported.")
     # Scopes the client may not have are dropped (as in save_authorization_code).
     scopes = grant.client.get_allowed_scope(grant.request.payload.scope).split()
-    if _needs_consent(client, login_session, scopes, prompts):
-        if "none" in prompts:
-            return _redirect_error(redirect_uri, "consent_required",
-                                   "The customer has not agreed to share this.")
+    decision = decide(
+        _authorize_params(client, login_session), _session_facts(client, login_session),
+        now=time.time(), first_party=client.is_first_party, scopes=scopes,
+        consented_scopes=(consented_scopes(login_session.customer_pk, client.client_id)
+                          if login_session is not None and not client.is_first_party
+                          else None))
+    if isinstance(decision, Refuse):
+        return redirect_error(redirect_uri, decision.error, decision.description)
+    if isinstance(decision, Login):
+        return redirect(url_for("login.login", next=_without_reauth_params(),
+                                login_hint=request.values.get("login_hint") or None,
+                                acr="2fa" if decision.multi_factor else None), 303)
+    if isinstance(decision, AskConsent):
         return render_template("oidc/consent.html", client=client, scopes=scopes,
                                form=ConsentForm(request_query=_query_without("prompt")))
-    return authorization.create_authorization_response(grant=grant, grant_user=login_session)
+    response = authorization.create_authorization_response(grant=grant, grant_user=login_session)
+    db.session.commit()  # the code (save_authorization_code), before the client can use it
+    return response
+
+
+def _authorize_params(client, login_session) -> AuthorizeParams:
+    """The request's prompt, max_age, acr_values and id_token_hint, as decide() reads
+    them. The hint is verified only when there is a session to compare it with."""
+    hint = request.values.get("id_token_hint")
+    return AuthorizeParams(
+        prompts=frozenset((request.values.get("prompt") or "").split()),
+        max_age=request.values.get("max_age"), acr_values=request.values.get("acr_values"),
+        id_token_hint=(_hinted_subject(client, hint)
+                       if hint and login_session is not None else None))
+
+
+def _session_facts(client, login_session) -> SessionFacts | None:
+    """The login session's facts for decide(), None without a session."""
+    if login_session is None:
+        return None
+    return SessionFacts(auth_time=login_session.auth_time.timestamp(), acr=login_session.acr,
+                        subject=tokens.subject_for(client, login_session.customer))
+
+
+def _hinted_subject(client, hint: str) -> IdTokenHint:
+    """The `sub` of an id_token_hint, if it is an ID token of ours issued to this client
+    (expired ones included, OpenID Core 3.1.2.1); else why not. An access token is
+    refused even though it is signed by the same keys: its `typ` is at+jwt."""
+    try:
+        hinted = verify_id_token_hint(hint)
+    except InvalidToken:
+        return IdTokenHint(error="id_token_hint is not an ID token issued here.")
+    audience = hinted.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    if client.client_id not in audiences:
+        return IdTokenHint(error="id_token_hint was not issued to this client.")
+    return IdTokenHint(subject=hinted.get("sub"))
 
 
 @bp.post("/authorize/consent")
@@ -160,11 +189,13 @@ def consent():
     except OAuth2Error as error:
         return _error_response(error)
     if form.deny.data:
-        return _redirect_error(grant.redirect_uri, "access_denied", "The customer declined.",
-                               grant.request.payload.state)
+        return redirect_error(grant.redirect_uri, "access_denied", "The customer declined.",
+                              grant.request.payload.state)
     client_id = grant.client.model.client_id
     scopes = sorted(set(grant.client.get_allowed_scope(grant.request.payload.scope).split()))
-    record_consent(g.login_session.customer_pk, client_id, scopes)
+    record_consent(g.login_session.customer, client_id, scopes,
+                   Origin(actor="customer", ip=request.remote_addr))
+    db.session.commit()
     return redirect(f"{url_for('oidc.authorize')}?{query}", 303)
 
 
@@ -186,24 +217,7 @@ def _stored_grant(query: str):
 def _stored_request(query: str) -> Request:
     """The authorization request the consent page was shown for, to validate it again."""
     return Request(EnvironBuilder(path=url_for("oidc.authorize"), query_string=query,
-                                  base_url=tokens.issuer()).get_environ())
-
-
-def record_consent(customer_pk: int, client_id: str, scopes: list[str]) -> None:
-    """Store (or widen) a customer's consent for a client."""
-    from app.platform.audit import Origin, record_event
-    row = db.session.execute(db.select(Consent).where(
-        Consent.customer_pk == customer_pk, Consent.client_id == client_id)).scalar_one_or_none()
-    if row is None:
-        row = Consent(customer_pk=customer_pk, client_id=client_id, scopes=scopes)
-        db.session.add(row)
-    else:
-        row.scopes = sorted(set(row.scopes if row.revoked_at is None else []) | set(scopes))
-        row.revoked_at = None
-    customer_id = g.login_session.customer.customer_id
-    record_event("consent.granted", Origin(actor="customer", ip=request.remote_addr),
-                 customer_id, client_id=client_id, scopes=scopes)
-    db.session.commit()
+                                  base_url=issuer()).get_environ())
 
 
 @bp.post("/token")
@@ -271,64 +285,6 @@ def _bearer_error(error: str | None, status: int, description: str | None = None
     return response
 
 
-def _needs_login(client, login_session, prompts: set[str]) -> bool:
-    """Whether the browser must (re)authenticate before a code is issued."""
-    if login_session is None or "login" in prompts:
-        return True
-    max_age = request.values.get("max_age")
-    if max_age is not None:
-        if not max_age.isdigit():
-            raise ValueError("max_age must be a whole number of seconds.")
-        if time.time() - login_session.auth_time.timestamp() > int(max_age):
-            return True
-    hint = request.values.get("id_token_hint")
-    if hint:
-        hinted = _hinted_claims(client, hint)
-        if hinted.get("sub") != tokens.subject_for(client, login_session.customer):
-            return True
-    return False
-
-
-def _hinted_claims(client, hint: str) -> dict:
-    """The claims of an id_token_hint, if it is an ID token of ours issued to this client
-    (expired ones included, OpenID Core 3.1.2.1); ValueError otherwise. An access token is
-    refused even though it is signed by the same keys: its `typ` is at+jwt."""
-    try:
-        hinted = verify_id_token_hint(hint)
-    except InvalidToken:
-        raise ValueError("id_token_hint is not an ID token issued here.") from None
-    audience = hinted.get("aud")
-    audiences = audience if isinstance(audience, list) else [audience]
-    if client.client_id not in audiences:
-        raise ValueError("id_token_hint was not issued to this client.")
-    return hinted
-
-
-def requested_acr(acr_values: str | None) -> str | None:
-    """The level an authorization request asks for with acr_values, or None.
-
-    acr_values lists acceptable levels (OpenID Connect Core 3.1.2.1). Multi-factor is
-    required only when every level we recognise in the list is multi-factor; values we
-    do not know are ignored, as the request is voluntary for them.
-    """
-    known = [MFA_ACR_ALIASES.get(value, value) for value in (acr_values or "").split()
-             if value in MFA_ACR_ALIASES or value in (ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR)]
-    if not known:
-        return None
-    return ACR_MULTI_FACTOR if all(v == ACR_MULTI_FACTOR for v in known) else ACR_SINGLE_FACTOR
-
-
-def _needs_consent(client, login_session, scopes: list[str], prompts: set[str]) -> bool:
-    if client.is_first_party:
-        return False
-    if "consent" in prompts:
-        return True
-    row = db.session.execute(db.select(Consent).where(
-        Consent.customer_pk == login_session.customer_pk,
-        Consent.client_id == client.client_id)).scalar_one_or_none()
-    return row is None or row.revoked_at is not None or not set(scopes) <= set(row.scopes)
-
-
 def _query_without(*names: str) -> str:
     pairs = [(k, v) for k, v in request.values.items(multi=True) if k not in names]
     return urlencode(pairs)
@@ -357,13 +313,15 @@ def clean_description(text: str) -> str:
                    for ch in text)[:300]
 
 
-def _redirect_error(redirect_uri: str, error: str, description: str,
-                    state: str | None = None):
+def redirect_error(redirect_uri: str, error: str, description: str,
+                   state: str | None = None):
+    """An RFC 6749 4.1.2.1 error response at the client's (already validated) redirect
+    URI, with the request's `state` and our `iss` (RFC 9207)."""
     params = [("error", error), ("error_description", clean_description(description))]
     state = state or request.values.get("state")
     if state:
         params.append(("state", state))
-    params.append(("iss", tokens.issuer()))
+    params.append(("iss", issuer()))
     return redirect(add_params_to_uri(redirect_uri, params), 302)
 
 
@@ -372,13 +330,13 @@ def _error_response(error: OAuth2Error):
     description = error.get_error_description() or error.error
     # Authlib raises some errors (a repeated parameter) without the redirect URI although
     # client and redirect URI are fine: those go back to the client too (RFC 6749 4.1.2.1).
-    redirect_uri = error.redirect_uri or _registered_redirect_uri()
+    redirect_uri = error.redirect_uri or registered_redirect_uri()
     if redirect_uri:
-        return _redirect_error(redirect_uri, error.error, description, error.state)
+        return redirect_error(redirect_uri, error.error, description, error.state)
     return _error_page(description)
 
 
-def _registered_redirect_uri() -> str | None:
+def registered_redirect_uri() -> str | None:
     """This request's redirect_uri if client_id and redirect_uri each appear once and the
     URI is registered for that client; else None (never redirect on doubt)."""
     if request.endpoint != "oidc.authorize":

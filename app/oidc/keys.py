@@ -78,7 +78,12 @@ def create_key(alg: str, status: str) -> SigningKey:
 
 
 def ensure_keys() -> None:
-    """Make sure every algorithm has an active and a next key (first start, new alg)."""
+    """Make sure every algorithm has an active and a next key (first start, new alg).
+
+    Commits the keys it makes, whatever request it runs in: a key that has been published
+    in /jwks.json (a GET that commits nothing) or has signed a token must not vanish with
+    that request's rollback, or what it signed could never be verified.
+    """
     created = False
     for alg in SIGNING_ALGORITHMS:
         statuses = set(db.session.scalars(
@@ -99,6 +104,7 @@ def rotate_keys(origin: Origin, algorithms: tuple[str, ...] = SIGNING_ALGORITHMS
 
     Returns what changed, per algorithm. The retired key stays published for the longest
     token lifetime, so every token it signed can still be verified until it expires.
+    The caller (`flask keys rotate`) commits.
     """
     ensure_keys()
     now = utcnow()
@@ -117,7 +123,6 @@ def rotate_keys(origin: Origin, algorithms: tuple[str, ...] = SIGNING_ALGORITHMS
                         "next": fresh.kid})
         record_event("signing_key.rotated", origin, None, alg=alg, retired=active.kid,
                      active=upcoming.kid, next=fresh.kid)
-    db.session.commit()
     return changes
 
 

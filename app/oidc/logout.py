@@ -44,6 +44,7 @@ from app.models import Customer, IssuedToken, LoginSession, OAuthClient
 from app.oidc import keys, tokens
 from app.oidc.bearer import InvalidToken, verify_signature
 from app.oidc.clients import get_client
+from app.oidc.issuer import issuer
 from app.platform.audit import Origin, record_event
 
 bp = Blueprint("oidc_logout", __name__)
@@ -98,7 +99,7 @@ def verify_id_token_hint(hint: str) -> dict:
     decoded = verify_signature(hint, tuple(keys.SIGNING_ALGORITHMS))
     if decoded["header"].get("typ") != ID_TOKEN_TYPE:
         raise InvalidToken("not an ID token (typ)")
-    if decoded["claims"].get("iss") != tokens.issuer():
+    if decoded["claims"].get("iss") != issuer():
         raise InvalidToken("not issued here (iss)")
     return decoded["claims"]
 
@@ -145,7 +146,7 @@ def parse_logout_request(id_token_hint: str | None, client_id: str | None,
 def end_sso_session(login_session: LoginSession, origin: Origin) -> None:
     """End the SSO session: the session itself, the session's tokens (offline_access
     families excepted, see the module docstring), and a back-channel logout token to
-    every client with tokens in it that asked for one. Commits."""
+    every client with tokens in it that asked for one, once the caller has committed."""
     rows = db.session.execute(db.select(IssuedToken.family_id, IssuedToken.scope)
                               .where(IssuedToken.login_session_id == login_session.id)).all()
     offline = {row.family_id for row in rows if OFFLINE_ACCESS in row.scope.split()}
@@ -154,8 +155,8 @@ def end_sso_session(login_session: LoginSession, origin: Origin) -> None:
     if revoked:
         record_event("logout.tokens_revoked", origin, login_session.customer.customer_id,
                      tokens=revoked, kept_offline_families=len(offline))
-    # Audits "logout", commits with the revocation, and queues the back-channel logout
-    # that send_committed_logouts sends when the request is over.
+    # Audits "logout" and queues the back-channel logout that send_committed_logouts
+    # sends when the request is over, if the end committed.
     end_session(login_session, origin)
 
 
@@ -168,6 +169,8 @@ def send_committed_logouts(_error: BaseException | None = None) -> None:
     needs no call of their own, and nothing is sent from inside a transaction or for one
     that rolled back (app/auth/sessions.py keeps the queue). A teardown must not raise:
     the sign-out has happened whatever the apps say, so an unexpected error is logged.
+    It rolls back what the request left uncommitted (never to be committed with a
+    failure's audit) and commits those audits itself: no view or command is left to.
     """
     ends = take_committed_ends()
     if not ends:
@@ -191,7 +194,9 @@ def notify_backchannel(ended: EndedSession, unreachable: set[str]) -> None:
     Best effort by design: an unreachable or failing client is logged and audited, and the
     logout it was told about has happened regardless. A client that failed once goes into
     `unreachable` and is skipped for the other sessions of the same sign-out, so signing
-    out a customer with many sessions costs at most one timeout per client.
+    out a customer with many sessions costs at most one timeout per client. Each failure's
+    audit event is committed at once: this runs after the request (a teardown), when no
+    caller is left to commit it.
     """
     customer = db.session.get(Customer, ended.customer_pk)
     for client_id in ended.client_ids:
@@ -226,7 +231,7 @@ def make_logout_token(client: OAuthClient, customer: Customer, login_session_id:
     like the client's ID tokens so it verifies the same way."""
     now = int(time.time())
     claims = {
-        "iss": tokens.issuer(), "aud": client.client_id, "iat": now,
+        "iss": issuer(), "aud": client.client_id, "iat": now,
         "exp": now + LOGOUT_TOKEN_SECONDS, "jti": secrets.token_urlsafe(24),
         "sub": tokens.subject_for(client, customer),
         "sid": tokens.session_sid(login_session_id),
@@ -281,6 +286,7 @@ def end_session_endpoint():
     if logout.hinted_sub is not None and \
             logout.hinted_sub == tokens.subject_for(logout.client, login_session.customer):
         end_sso_session(login_session, _browser_origin())
+        db.session.commit()
         return _finish(logout)
     form = EndSessionForm(formdata=None, client_id=logout.client.client_id if logout.client else "",
                           post_logout_redirect_uri=logout.post_logout_redirect_uri or "",
@@ -302,6 +308,7 @@ def _confirmed_logout():
         return _error_page(str(error))
     if g.login_session is not None:
         end_sso_session(g.login_session, _browser_origin())
+        db.session.commit()
     return _finish(logout)
 
 

@@ -32,6 +32,7 @@ from app.models import IssuedToken, utcnow
 from app.oidc import audiences, keys, tokens
 from app.oidc.bearer import InvalidToken, validate_access_token, verify_signature
 from app.oidc.clients import get_client
+from app.oidc.issuer import issuer
 from app.platform.audit import Origin, record_event
 
 bp = Blueprint("oidc_tokens", __name__)
@@ -86,7 +87,7 @@ def _find_access_token(token: str, live_only: bool) -> FoundToken | None:
     except InvalidToken:
         return None
     claims = decoded["claims"]
-    if decoded["header"].get("typ") != "at+jwt" or claims.get("iss") != tokens.issuer():
+    if decoded["header"].get("typ") != "at+jwt" or claims.get("iss") != issuer():
         return None
     grant = db.session.execute(db.select(IssuedToken).where(
         IssuedToken.access_token_jti == str(claims.get("jti")))).scalar_one_or_none()
@@ -151,7 +152,7 @@ def introspection_payload(found: FoundToken | None) -> dict:
         "client_id": grant.client_id,
         "sub": tokens.subject_for(client, customer) if customer else grant.client_id,
         "exp": tokens.epoch(grant.refresh_expires_at),
-        "iat": tokens.epoch(grant.issued_at), "iss": tokens.issuer(),
+        "iat": tokens.epoch(grant.issued_at), "iss": issuer(),
     }
 
 
@@ -231,10 +232,7 @@ class TesseraRevocationEndpoint(_ClientAuthenticating, RevocationEndpoint):
         found = self.authenticate_token(request, client)
         origin = Origin(actor=f"client:{client.get_client_id()}", ip=request_ip(),
                         user_agent=request_user_agent())
-        if revoke(found, client.get_client_id(), origin):
-            db.session.commit()
-        else:
-            db.session.rollback()
+        revoke(found, client.get_client_id(), origin)  # revoke_token() commits
         return 200, {}, default_json_headers
 
 
@@ -265,4 +263,7 @@ def introspect():
 @csrf.exempt  # clients POST here with client credentials, not a browser form
 def revoke_token():
     """RFC 7009 token revocation."""
-    return authorization.create_endpoint_response(TesseraRevocationEndpoint.ENDPOINT_NAME)
+    response = authorization.create_endpoint_response(TesseraRevocationEndpoint.ENDPOINT_NAME)
+    if response.status_code == 200:
+        db.session.commit()  # the revocation and its audit event (nothing if none matched)
+    return response

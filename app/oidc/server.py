@@ -32,6 +32,7 @@ from app.extensions import db
 from app.models import AuthorizationCode, Customer, IssuedToken, LoginSession, utcnow
 from app.oidc import audiences, claims, keys, scopes, tokens
 from app.oidc.clients import get_client, verify_client_secret
+from app.oidc.issuer import issuer
 from app.oidc.revocation import customer_allows
 from app.platform.audit import Origin, record_event
 from app.platform.keyed_hash import keyed_hash
@@ -274,10 +275,15 @@ class AuthorizationCodeGrant(TokenIssuingGrant, grants.AuthorizationCodeGrant):
             auth_time=login_session.auth_time, amr=list(login_session.amr),
             acr=login_session.acr, created_at=now,
             expires_at=now + _seconds("AUTHORIZATION_CODE_SECONDS"),
-        ))
-        db.session.commit()
+        ))  # the authorize view commits once the redirect with the code is built
 
     def query_authorization_code(self, code, client):
+        """The code's row, claimed for this redemption; None refuses it (invalid_grant).
+
+        Commits on two refusals, as the token endpoint rolls back what it does not answer
+        with tokens: a replay's revocation of what the first use got and its audit event,
+        and the claim of an expired code (so a second try counts as a replay).
+        """
         if not code or len(code) > 128:
             return None
         model = db.session.execute(db.select(AuthorizationCode).where(
@@ -332,6 +338,13 @@ class RefreshTokenGrant(TokenIssuingGrant, grants.RefreshTokenGrant):
         return RefreshToken(model)
 
     def validate_token_request(self):
+        """Authlib's checks, the scope within the client's registration, the customer
+        still allowing tokens, then the refresh token redeemed (rotated).
+
+        A reused refresh token revokes its family: that and its audit event are committed
+        here, before invalid_grant is raised, because the token endpoint commits only
+        answers with tokens, and a family a thief holds a copy of must stay revoked.
+        """
         super().validate_token_request()
         model = self.request.refresh_token.model
         # Authlib checked the scope against the original grant; the client's own
@@ -391,7 +404,7 @@ class TesseraOpenIDCode(OpenIDCode):
         now = int(time.time())
         alg = client.id_token_signed_response_alg or keys.DEFAULT_ID_TOKEN_ALG
         id_claims = {
-            "iss": tokens.issuer(), "aud": client.client_id, "azp": client.client_id,
+            "iss": issuer(), "aud": client.client_id, "azp": client.client_id,
             "iat": now, "exp": now + int(current_app.config["ID_TOKEN_SECONDS"]),
             "auth_time": tokens.epoch(code.auth_time), "amr": list(code.amr), "acr": code.acr,
             "at_hash": half_hash(token["access_token"], alg),
@@ -415,7 +428,7 @@ class Issuer(IssuerParameter):
     """RFC 9207: `iss` in every authorization response."""
 
     def get_issuer(self):
-        return tokens.issuer()
+        return issuer()
 
 
 def _seconds(setting: str) -> timedelta:

@@ -115,8 +115,8 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         return targets[0]
 
     def create_token_response(self):
-        """Mint the exchanged token, audit it and commit (Cache-Control: no-store comes
-        with Authlib's TOKEN_RESPONSE_HEADER)."""
+        """Mint the exchanged token and audit it; the token endpoint commits the answer
+        (Cache-Control: no-store comes with Authlib's TOKEN_RESPONSE_HEADER)."""
         client = self.request.client.model
         subject, actor = self.subject, self.actor
         act = actor_claim(client.client_id, subject.claims,

@@ -23,15 +23,11 @@ from flask import current_app
 from app.extensions import db
 from app.models import AuthorizationCode, Customer, IssuedToken, LoginSession, OAuthClient, utcnow
 from app.oidc import audiences, keys, scopes
+from app.oidc.issuer import issuer
 from app.platform.keyed_hash import keyed_hash
 
 REFRESH_HASH_PURPOSE = "refresh-token"
 CUSTOMER_ID_SCOPE = "customer_id"
-
-
-def issuer() -> str:
-    """The exact issuer URL."""
-    return str(current_app.config["ISSUER"])
 
 
 def subject_for(client: OAuthClient, customer: Customer) -> str:

@@ -22,7 +22,7 @@ from app.models import Customer, PhoneBinding, PhoneEvent, utcnow
 from app.models.phone import ACTIVE, LOGIN, RECYCLED, RELEASED, SUSPECT
 from app.platform.audit import Origin, record_event
 from app.platform.notifications import notify_after_commit
-from app.providers.phone_lookup import offline_facts
+from app.providers.phone_facts import offline_facts
 
 
 def number_type_and_region(e164: str) -> tuple[str | None, str | None]:

@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import PhoneLookup, utcnow
-from app.providers.phone_lookup import PhoneFacts, phone_lookup
+from app.providers import phone_lookup
+from app.providers.phone_facts import PhoneFacts
 
 _DATETIME_FIELDS = ("sim_swapped_at", "fetched_at")
 #: Stored beside the facts: the last-verified date the provider was asked about.

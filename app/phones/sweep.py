@@ -20,7 +20,7 @@ from app.models import PhoneBinding, utcnow
 from app.models.phone import ACTIVE, LOGIN
 from app.phones import bindings, lookups
 from app.platform.audit import Origin
-from app.providers.phone_lookup import REASSIGNED
+from app.providers.phone_facts import REASSIGNED
 
 RECHECK_AFTER = timedelta(days=1)
 
@@ -34,8 +34,13 @@ class SweepResult:
 
 
 def sweep(origin: Origin, limit: int = 1000) -> SweepResult:
-    """Check up to `limit` dormant active login bindings; commit as it goes (one binding
-    per transaction, so a provider failure halfway loses nothing)."""
+    """Check up to `limit` dormant active login bindings; commit as it goes.
+
+    Unlike other services this commits, once per binding: a sweep is a long batch of
+    provider calls (up to `limit`, each with its timeout), so a failure or an interrupt
+    halfway keeps every binding already checked, and marked recycled, instead of rolling
+    the whole run back and sending none of the recycled notices (they go out on each
+    commit). The caller (`flask phones sweep`) has nothing left to commit."""
     now = utcnow()
     dormant_since = now - timedelta(days=int(current_app.config["RISK_DORMANT_DAYS_WARN"]))
     result = SweepResult()

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
+from app.config import RiskSettings
 from app.extensions import db
 from app.models import AuditEvent, Customer, PhoneBinding, VerificationCode, utcnow
 from app.models.phone import RECYCLED, RELEASED
@@ -21,7 +22,7 @@ from app.phones import bindings, lookups
 from app.platform.audit import Origin, record_event
 from app.risk.phone_policy import (ALLOW, HOLD, RECYCLING_SIGNALS, REVERIFY, STEP_UP, Decision,
                                    decide, describe)
-from app.risk.signals import BindingFacts, RequestFacts, RiskSettings, phone_signals
+from app.risk.signals import BindingFacts, RequestFacts, phone_signals
 
 #: Audit events that count as a recent sensitive change to the account.
 SENSITIVE_EVENTS = ("password.changed", "identifier.added", "identifier.removed",

@@ -16,8 +16,6 @@ from limits.errors import StorageError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from app.auth.send_limits import LimitsUnavailable
-
 logger = logging.getLogger(__name__)
 
 #: What a 503 tells the caller to wait: long enough for a Redis or PostgreSQL restart.
@@ -25,6 +23,17 @@ RETRY_AFTER_SECONDS = 10
 #: Connect and read timeout toward Redis for the readiness check and the per-IP limits'
 #: storage: an unreachable host fails the request in seconds, not after TCP's minutes.
 REDIS_TIMEOUT_SECONDS = 2
+#: What a customer reads when the send limits cannot be counted.
+LIMITS_UNAVAILABLE_MESSAGE = "Text messages cannot be sent right now. Please try again later."
+
+
+class LimitsUnavailable(Exception):
+    """The send limits' counters (Redis, or the database: app/auth/send_limits.py) cannot
+    be reached: do not send. An outage (`is_outage`), not a bug. `message` is safe to show."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(f"send limits unavailable: {detail}" if detail else LIMITS_UNAVAILABLE_MESSAGE)
+        self.message = LIMITS_UNAVAILABLE_MESSAGE
 
 
 def is_outage(error: BaseException) -> bool:

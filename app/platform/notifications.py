@@ -10,10 +10,15 @@ whether or not the message got through.
 from __future__ import annotations
 
 from flask import current_app
+from sqlalchemy import select
+
+from app.extensions import db
 from app.identity.customer_ids import format_for_people
-from app.models import Customer
+from app.models import Customer, PhoneBinding, utcnow
+from app.models.phone import ACTIVE, RECYCLED, RELEASED
 from app.platform import after_commit
-from app.providers import ProviderError, email_sender, sms_sender
+from app.providers import email_sender, sms_sender
+from app.providers.base import ProviderError
 
 #: What each notification says (subject, first line of the body).
 SECURITY_NOTICES = {
@@ -108,17 +113,85 @@ def notify_security_change(customer: Customer, notice: str, detail: str = "") ->
     return sent
 
 
+# ---- identifier changes (app/directory/identifier_changes.py) -----------------------------
+
+#: To the owner of a phone number someone asked to add to another account: the code went
+#: to whoever holds the phone now (numbers are recycled), so the owner hears of it.
+PHONE_CLAIM_SUBJECT = "Someone tried to add your phone number to another account"
+PHONE_CLAIM_TEXT = ("Someone tried to add the phone number {phone}, which is on your "
+                    "Tessera account, to another account, and a code was texted to it. "
+                    "Nothing changes unless that code is typed in by whoever holds the "
+                    "phone.\n\nIf you still hold this number, ignore the code and this "
+                    "email. If your number has been reassigned, add your new one.")
+#: The end of the notice to a verified email address removed from an account, by who
+#: removed it: the customer on the account page, or support.
+REMOVED_ADDRESS_FOOTERS = {
+    "customer": ("\n\nThis address no longer receives messages about the account. If you "
+                 "did not remove it, contact support."),
+    "support": ("\n\nThis address no longer receives messages about the account. If you "
+                "did not ask for this, contact support."),
+}
+
+
+def notify_security_change_after_commit(customer: Customer, notice: str,
+                                        detail: str = "") -> None:
+    """Queue the email notice of `notify_security_change` for when the caller's
+    transaction commits (nothing is sent if it rolls back). The recipients are read now:
+    call it after the change, so an address just added hears of it too."""
+    subject, first_line = SECURITY_NOTICES[notice]
+    body = first_line.format(detail=detail) + _FOOTER.format(
+        customer_id=format_for_people(customer.customer_id))
+    after_commit.defer(_NOTICES, (notice, [("email", address, subject, body)
+                                           for address in _verified(customer, "email")]))
+
+
+def notify_removed_address_after_commit(address: str, removed_by: str) -> None:
+    """Queue the "email_removed" notice to the address itself, for when the removal
+    commits. It is no longer among the account's recipients, yet its owner should hear of
+    it most of all: an attacker removes the address that would warn them. `removed_by`
+    is "customer" or "support" (REMOVED_ADDRESS_FOOTERS)."""
+    subject, first_line = SECURITY_NOTICES["email_removed"]
+    body = first_line.format(detail=address) + REMOVED_ADDRESS_FOOTERS[removed_by]
+    after_commit.defer(_NOTICES, ("email_removed", [("email", address, subject, body)]))
+
+
+def notify_phone_claimed_after_commit(owner: Customer, phone: str) -> None:
+    """Queue PHONE_CLAIM_TEXT to every verified email address of `owner` (not to the
+    phone: whoever holds it now got the code), for when the caller's transaction
+    commits."""
+    body = PHONE_CLAIM_TEXT.format(phone=phone)
+    after_commit.defer(_NOTICES, ("phone_claimed", [
+        ("email", address, PHONE_CLAIM_SUBJECT, body)
+        for address in _verified(owner, "email")]))
+
+
+def notify_addresses(customer_id: str, addresses: tuple[str, ...], notice: str) -> int:
+    """Email `notice` to `addresses`, collected before the customer's records of them
+    were deleted (app/directory/erasure.py: "account_erased"); call it after the commit.
+    Returns how many were sent; failures are logged, never raised."""
+    subject, first_line = SECURITY_NOTICES[notice]
+    text = first_line.format(detail="") + _FOOTER.format(
+        customer_id=format_for_people(customer_id))
+    return _send(notice, [("email", address, subject, text) for address in addresses])
+
+
 def _trusted_phones(customer: Customer) -> list[str]:
     """Verified phones whose binding is active and not on an SMS hold: a number that may
-    have gone to someone else must not hear about this account."""
-    from app.models import utcnow
-    from app.phones import bindings
+    have gone to someone else must not hear about this account. A phone's binding is its
+    newest one not released or recycled (app/phones/bindings.binding_of); read here from
+    the models, because app/phones builds on this module."""
+    current: dict[str, PhoneBinding] = {}
+    for binding in db.session.scalars(select(PhoneBinding).where(
+            PhoneBinding.customer_pk == customer.id,
+            PhoneBinding.status.notin_([RELEASED, RECYCLED])).order_by(PhoneBinding.id.desc())):
+        current.setdefault(binding.e164, binding)
+    now = utcnow()
     phones = []
     for e164 in _verified(customer, "phone"):
-        binding = bindings.binding_of(customer, e164)
-        if binding is None or binding.status != bindings.ACTIVE:
+        binding = current.get(e164)
+        if binding is None or binding.status != ACTIVE:
             continue
-        if binding.sms_hold_until is not None and binding.sms_hold_until > utcnow():
+        if binding.sms_hold_until is not None and binding.sms_hold_until > now:
             continue
         phones.append(e164)
     return phones
@@ -183,18 +256,13 @@ def _send(notice: str, messages: list[tuple[str, str, str, str]]) -> int:
     return sent
 
 
-def send_welcome(customer: Customer, kind: str, destination: str) -> bool:
-    """Tell a new customer their customer ID, grouped as on the account page, by the
-    channel they signed up with. True if it was sent."""
+def send_welcome_after_commit(customer: Customer, kind: str, destination: str) -> None:
+    """Queue, for when the caller's transaction commits (the sign-up stands), the message
+    telling a new customer their customer ID, grouped as on the account page, by the
+    channel they signed up with (`kind` "email" or "phone"). A failed send is logged."""
     customer_id = format_for_people(customer.customer_id)
     text = (f"Welcome to Tessera. Your customer ID is {customer_id}. Quote it when you "
             "contact support; it never changes.")
-    try:
-        if kind == "email":
-            email_sender().send(destination, "Welcome: your customer ID", text)
-        else:
-            sms_sender().send(destination, text)
-    except ProviderError as error:
-        current_app.logger.warning("welcome message not sent: %s", error.reason)
-        return False
-    return True
+    channel = "email" if kind == "email" else "sms"
+    after_commit.defer(_NOTICES, ("welcome", [(channel, destination,
+                                               "Welcome: your customer ID", text)]))

@@ -41,17 +41,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import requests
 
-from app.providers.phone_lookup import (
-    NOT_REASSIGNED,
-    NOT_SWAPPED,
-    REASSIGNED,
-    SWAPPED,
-    UNKNOWN,
-    PhoneFacts,
-    number_tail,
-    offline_facts,
-    utcnow,
-)
+from app.providers.base import number_tail
+from app.providers.phone_facts import (NOT_REASSIGNED, NOT_SWAPPED, REASSIGNED, SWAPPED, UNKNOWN,
+                                       PhoneFacts, offline_facts, utcnow)
 
 log = logging.getLogger("tessera.providers")
 

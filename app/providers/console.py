@@ -13,6 +13,8 @@ import os
 import uuid
 from datetime import UTC, datetime
 
+from app.providers.base import UNAVAILABLE, UNSUPPORTED, ProviderError
+
 log = logging.getLogger("tessera.outbox")
 
 
@@ -27,8 +29,6 @@ def _append(path: str, message: dict, provider: str) -> None:
         finally:
             os.close(fd)
     except OSError as error:
-        # Imported here: app.providers imports this module before defining ProviderError.
-        from app.providers import UNAVAILABLE, ProviderError
         logging.getLogger("tessera.providers").error(
             "%s: cannot write the outbox %s: %s", provider, path, error.strerror or error)
         raise ProviderError("Messages cannot be sent right now. Try again in a few minutes.",
@@ -79,7 +79,6 @@ class ConsoleEmailSender:
         return _message_id()
 
 
-def _unsupported():
-    from app.providers import UNSUPPORTED, ProviderError
+def _unsupported() -> ProviderError:
     return ProviderError("Text messages cannot be checked this way.", UNSUPPORTED,
                          provider="console")

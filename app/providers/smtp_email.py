@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 
-from app.providers import REJECTED, TIMEOUT, UNAVAILABLE, ProviderError
+from app.providers.base import REJECTED, TIMEOUT, UNAVAILABLE, ProviderError
 
 log = logging.getLogger("tessera.providers")
 

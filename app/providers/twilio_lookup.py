@@ -1,7 +1,7 @@
 """Phone facts from Twilio Lookup v2 (`PHONE_LOOKUP = "twilio-lookup"`).
 
 One GET /v2/PhoneNumbers/{number}?Fields=... per lookup, made by the twilio SDK with the
-client app/providers/twilio_sms.py builds (same credentials, same TWILIO_BASE_URL for the
+client app/providers/twilio_client.py builds (same credentials, same TWILIO_BASE_URL for the
 fakes), bounded by PHONE_LOOKUP_TIMEOUT_SECONDS and never retried: a lookup sits in the
 login path, and an unknown answer is safe where a slow one is not.
 
@@ -37,22 +37,11 @@ import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.rest import Client
 
-from app.providers.phone_lookup import (
-    ACTIVE,
-    INACTIVE,
-    NOT_REASSIGNED,
-    NOT_SWAPPED,
-    OFF,
-    ON,
-    REASSIGNED,
-    SWAPPED,
-    UNKNOWN,
-    PhoneFacts,
-    number_tail,
-    offline_facts,
-    utcnow,
-)
-from app.providers.twilio_sms import _status_and_code, twilio_client
+from app.providers.base import number_tail
+from app.providers.phone_facts import (ACTIVE, INACTIVE, NOT_REASSIGNED, NOT_SWAPPED, OFF, ON,
+                                       REASSIGNED, SWAPPED, UNKNOWN, PhoneFacts, offline_facts,
+                                       utcnow)
+from app.providers.twilio_client import status_and_code, twilio_client
 
 log = logging.getLogger("tessera.providers")
 
@@ -120,7 +109,7 @@ class TwilioPhoneLookup:
 
     @classmethod
     def from_config(cls, config: Mapping) -> TwilioPhoneLookup:
-        """The SDK client of twilio_sms.twilio_client, with the lookup's own timeout."""
+        """The SDK client of twilio_client.twilio_client, with the lookup's own timeout."""
         timeout = config["PHONE_LOOKUP_TIMEOUT_SECONDS"]
         client = twilio_client(dict(config) | {"TWILIO_TIMEOUT_SECONDS": timeout})
         return cls(client, fields=parse_fields(str(config["TWILIO_LOOKUP_FIELDS"])))
@@ -169,7 +158,7 @@ class TwilioPhoneLookup:
         try:
             return self.client.lookups.v2.phone_numbers(e164).fetch(**params), None
         except (TwilioRestException, TwilioServiceException) as error:
-            status, code = _status_and_code(error)
+            status, code = status_and_code(error)
             # Without a Twilio code in the body the SDK repeats the HTTP status as the code.
             shown = code if code and code != status else None
             why = f"Twilio answered HTTP {status}" + (f" (error {shown})" if shown else "")

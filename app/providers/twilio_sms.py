@@ -10,9 +10,8 @@ usually momentary, and one retry turns most of them into a delivered code instea
 customer pressing "resend". Timeouts are not retried: the request may have been acted on,
 and the customer is already waiting TWILIO_TIMEOUT_SECONDS.
 
-TWILIO_BASE_URL (tests only; refused in production by app.config) sends every call the
-SDK makes to one base URL, such as a fake Twilio on 127.0.0.1, keeping the path and
-naming the original host in an X-Original-Host header.
+The SDK client (credentials, timeout, TWILIO_BASE_URL for the fakes) comes from
+app/providers/twilio_client.py, shared with the Twilio phone lookup.
 """
 from __future__ import annotations
 
@@ -20,24 +19,14 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
-from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from app.providers import (
-    EXPIRED,
-    INVALID_NUMBER,
-    MAX_ATTEMPTS,
-    RATE_LIMITED,
-    REJECTED,
-    TIMEOUT,
-    UNAVAILABLE,
-    UNSUPPORTED,
-    ProviderError,
-)
+from app.providers.base import (EXPIRED, INVALID_NUMBER, MAX_ATTEMPTS, RATE_LIMITED, REJECTED,
+                                TIMEOUT, UNAVAILABLE, UNSUPPORTED, ProviderError, number_tail)
+from app.providers.twilio_client import status_and_code, twilio_client
 
 log = logging.getLogger("tessera.providers")
 
@@ -67,51 +56,6 @@ MESSAGES = {
 }
 
 T = TypeVar("T")
-
-
-class RedirectingHttpClient(TwilioHttpClient):
-    """The SDK's own HTTP client, with two changes.
-
-    - With a base URL, each request goes to it instead of the Twilio host the SDK chose,
-      keeping the path and query; the original host travels in X-Original-Host so a fake
-      server can tell api.twilio.com from verify.twilio.com. The environment's proxy
-      settings are ignored then: the base URL is a local fake.
-    - The connection is closed after each request. A sender lives for one call (the
-      factories make a new one each time), so pooled connections would only linger
-      until garbage collection.
-    """
-
-    def __init__(self, *, timeout: float, base_url: str = "") -> None:
-        super().__init__(timeout=timeout)
-        self.base_url = base_url.rstrip("/")
-        if self.base_url:
-            self.session.trust_env = False
-
-    def request(self, method, url, params=None, data=None, headers=None, auth=None,
-                timeout=None, allow_redirects=False):
-        if self.base_url:
-            parts = urlsplit(url)
-            headers = dict(headers or {})
-            headers["X-Original-Host"] = parts.netloc
-            url = self.base_url + parts.path + (f"?{parts.query}" if parts.query else "")
-        try:
-            return super().request(method, url, params=params, data=data, headers=headers,
-                                   auth=auth, timeout=timeout,
-                                   allow_redirects=allow_redirects)
-        finally:
-            self.session.close()
-
-
-def twilio_client(config: Mapping) -> Client:
-    """A twilio SDK client from the TWILIO_* settings. An API key (SID and secret) is used
-    when both are set, as Twilio recommends for servers; otherwise the auth token."""
-    http_client = RedirectingHttpClient(timeout=float(config["TWILIO_TIMEOUT_SECONDS"]),
-                                        base_url=str(config["TWILIO_BASE_URL"] or ""))
-    account_sid = config["TWILIO_ACCOUNT_SID"]
-    if config["TWILIO_API_KEY_SID"] and config["TWILIO_API_KEY_SECRET"]:
-        return Client(config["TWILIO_API_KEY_SID"], config["TWILIO_API_KEY_SECRET"],
-                      account_sid, http_client=http_client)
-    return Client(account_sid, config["TWILIO_AUTH_TOKEN"], http_client=http_client)
 
 
 class TwilioSmsSender:
@@ -159,10 +103,10 @@ class TwilioSmsSender:
             try:
                 return request()
             except (TwilioRestException, TwilioServiceException) as error:
-                status, code = _status_and_code(error)
+                status, code = status_and_code(error)
                 if status >= 500 and attempt == 1:
                     log.warning("%s %s to %s: HTTP %s (Twilio error %s); retrying once",
-                                self.provider, operation, _tail(to), status, code)
+                                self.provider, operation, number_tail(to), status, code)
                     time.sleep(RETRY_BACKOFF_SECONDS)
                     continue
                 raise self._failure(operation, to, self._reason(operation, status, code),
@@ -199,7 +143,7 @@ class TwilioSmsSender:
         # configuration, so it is logged as an error, the rest as warnings.
         level = logging.ERROR if reason in (REJECTED, UNSUPPORTED) else logging.WARNING
         log.log(level, "%s %s to %s failed: %s (HTTP %s, Twilio error %s%s)",
-                self.provider, operation, _tail(to), reason, status, code,
+                self.provider, operation, number_tail(to), reason, status, code,
                 f", {detail}" if detail else "")
         return ProviderError(MESSAGES[reason], reason, provider=self.provider,
                              status=status, code=code)
@@ -248,18 +192,3 @@ class TwilioVerifySender(TwilioSmsSender):
                            lambda: self._service().verification_checks.create(
                                to=to, code=code))
         return check.status == "approved"
-
-
-def _status_and_code(error: TwilioRestException | TwilioServiceException
-                     ) -> tuple[int, int | None]:
-    status = int(error.status or 0)
-    try:
-        code = int(error.code) if error.code is not None else None
-    except (TypeError, ValueError):
-        code = None
-    return status, code
-
-
-def _tail(number: str) -> str:
-    """Enough of a number to tell log lines apart, not enough to identify anyone."""
-    return "..." + number[-2:] if len(number) > 2 else "..."

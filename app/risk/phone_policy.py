@@ -50,12 +50,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from app.config import RiskSettings
 from app.risk.signals import (CARRIER_CHANGED, CHANGE_FACTOR, LINE_INACTIVE, LOGIN,
                               LINE_TYPE_LANDLINE, NUMBER_INVALID, NUMBER_REASSIGNED, RECOVERY,
                               RECYCLED, RELEASED, SIM_SWAP_AFTER_VERIFICATION, SIM_SWAP_RECENT,
                               SIM_SWAP_SIGNALS, SMS_PUMPING_RISK_HIGH, SUSPECT, UNKNOWN_SIGNALS,
-                              VERIFIED_BY_OTHER_CUSTOMER, BindingFacts, RequestFacts,
-                              RiskSettings, Signal)
+                              VERIFIED_BY_OTHER_CUSTOMER, BindingFacts, RequestFacts, Signal)
 
 ALLOW, STEP_UP, HOLD, REVERIFY, REJECT = "allow", "step_up", "hold", "reverify", "reject"
 #: How strict each answer is: the strictest answer of every rule that applies wins.

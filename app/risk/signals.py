@@ -6,7 +6,7 @@ facts and passes them in:
 
 - `BindingFacts`: what we recorded about the customer's phone binding (when it was last
   proved by a code, the carrier at binding time, a hold already in place);
-- the provider's `PhoneFacts` (app/providers/phone_lookup.py) from a lookup made now, or
+- the provider's `PhoneFacts` (app/providers/phone_facts.py) from a lookup made now, or
   None when there was none;
 - `RequestFacts`: why a code is being trusted (login, second factor, recovery, a change of
   login details), on what kind of device, and how busy the number has been.
@@ -27,15 +27,14 @@ means UTC): a provider's formatting must never make the risk check raise.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from app.config import ENV_PREFIX, ConfigError
+from app.config import RiskSettings
 
 if TYPE_CHECKING:  # the core stays importable, and testable, without the provider layer
-    from app.providers.phone_lookup import PhoneFacts
+    from app.providers.phone_facts import PhoneFacts
 
 #: RequestFacts.purpose values.
 LOGIN = "login"                   # an SMS code as the first factor
@@ -118,94 +117,9 @@ FAILURE_VELOCITY_THRESHOLD = 5
 #: A pumping score from which no text goes to the number at all.
 PUMPING_HARD_THRESHOLD = 90
 
-#: The longest period a RISK_*_DAYS setting may name (ten years): longer is a typo.
-MAX_DAYS = 3650
-
 #: Line types that carry text messages the way the binding expects; a change between them
 #: (phonenumbers' "fixed_or_mobile" for a US number, a lookup's "mobile") is no change.
 _MOBILE_TYPES = frozenset({"mobile", "fixed_or_mobile"})
-
-
-@dataclass(frozen=True)
-class RiskSettings:
-    """The thresholds of the phone-risk policy (RISK_* settings; see from_config)."""
-
-    dormant_days_warn: int = 45
-    dormant_days_high: int = 90
-    sim_swap_days: int = 7
-    sms_hold_days_after_sim_swap: int = 7
-    sms_hold_days_recovery: int = 14
-    step_up_score: int = 30
-    block_score: int = 60
-    recovery_step_up_score: int = 15
-    recovery_block_score: int = 40
-    pumping_risk_threshold: int = 70
-    sensitive_change_days: int = 7
-
-    #: Setting name for each field.
-    KEYS = {
-        "dormant_days_warn": "RISK_DORMANT_DAYS_WARN",
-        "dormant_days_high": "RISK_DORMANT_DAYS_HIGH",
-        "sim_swap_days": "RISK_SIM_SWAP_DAYS",
-        "sms_hold_days_after_sim_swap": "RISK_SMS_HOLD_DAYS_AFTER_SIM_SWAP",
-        "sms_hold_days_recovery": "RISK_SMS_HOLD_DAYS_RECOVERY",
-        "step_up_score": "RISK_STEP_UP_SCORE",
-        "block_score": "RISK_BLOCK_SCORE",
-        "recovery_step_up_score": "RISK_RECOVERY_STEP_UP_SCORE",
-        "recovery_block_score": "RISK_RECOVERY_BLOCK_SCORE",
-        "pumping_risk_threshold": "RISK_PUMPING_THRESHOLD",
-        "sensitive_change_days": "RISK_SENSITIVE_CHANGE_DAYS",
-    }
-
-    def __post_init__(self) -> None:
-        problems = []
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if type(value) is not int or value < 0:
-                problems.append(f"{self._name(item.name)} must be a whole number of 0 or "
-                                f"more, not {value!r}")
-        if problems:
-            raise ConfigError("; ".join(problems))
-        # Orderings whose violation would silently weaken the policy.
-        pairs = [("dormant_days_warn", "dormant_days_high"),
-                 ("step_up_score", "block_score"),
-                 ("recovery_step_up_score", "recovery_block_score"),
-                 ("recovery_step_up_score", "step_up_score"),
-                 ("recovery_block_score", "block_score")]
-        for low, high in pairs:
-            if getattr(self, low) > getattr(self, high):
-                problems.append(f"{self._name(low)} must not be more than {self._name(high)}")
-        for name in self.KEYS:
-            if "days" in name and getattr(self, name) > MAX_DAYS:
-                problems.append(f"{self._name(name)} must be at most {MAX_DAYS} days")
-        if self.pumping_risk_threshold > 100:
-            problems.append(f"{self._name('pumping_risk_threshold')} must be 0 to 100")
-        if self.step_up_score == 0 or self.recovery_step_up_score == 0:
-            problems.append("a step-up score of 0 would ask every login for a second factor")
-        if problems:
-            raise ConfigError("; ".join(problems))
-
-    @classmethod
-    def from_config(cls, config: Mapping) -> RiskSettings:
-        """Read the RISK_* settings from a mapping (app.config), each with its default
-        when absent. ConfigError names any setting that is not a sensible whole number."""
-        values = {}
-        for name, key in cls.KEYS.items():
-            if key not in config:
-                continue
-            raw = config[key]
-            if isinstance(raw, bool):
-                raise ConfigError(f"{ENV_PREFIX}{key} must be a whole number, not {raw!r}")
-            try:
-                values[name] = int(raw)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{ENV_PREFIX}{key} must be a whole number, "
-                                  f"not {raw!r}") from None
-        return cls(**values)
-
-    @classmethod
-    def _name(cls, field_name: str) -> str:
-        return ENV_PREFIX + cls.KEYS[field_name]
 
 
 @dataclass(frozen=True)

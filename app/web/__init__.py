@@ -21,35 +21,33 @@ OAUTH_JSON_ENDPOINTS = frozenset({"oidc.token", "oidc.userinfo", "oidc_tokens.in
 
 
 def register_web(app: Flask) -> None:
-    """Register the hosted pages, health checks, security headers and error pages."""
-    from app.admin.views import bp as admin_bp
-    from app.oidc.endpoints import bp as oidc_bp
-    from app.oidc.logout import bp as oidc_logout_bp
-    from app.oidc.revocation import bp as oidc_tokens_bp
-    from app.web import login_views  # noqa: F401  (adds the login pages to pages_bp)
+    """Register the hosted pages and health checks, load the browser's login session before
+    every request, and add the security headers and error pages every response shares.
+    The OIDC and admin blueprints are the factory's to register (app/__init__.py)."""
     from app.web.account_identifiers import bp as identifiers_bp
     from app.web.consent_pages import bp as consents_bp
     from app.web.data_rights_pages import bp as data_rights_bp
     from app.web.factors import bp as factors_bp
     from app.web.health import bp as health_bp
+    from app.web.login_session import load_login_session
+    from app.web.login_views import bp as login_bp
     from app.web.pages import bp as pages_bp
     from app.web.recovery_link_pages import bp as recovery_link_bp
     from app.web.required_actions import bp as required_actions_bp
 
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
+    # Before required_actions' hook, which reads the login session this one loads.
+    app.before_request(load_login_session)
     app.register_blueprint(health_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(login_bp)
     app.register_blueprint(factors_bp)
     app.register_blueprint(identifiers_bp)
     app.register_blueprint(consents_bp)
     app.register_blueprint(data_rights_bp)
     app.register_blueprint(recovery_link_bp)
     app.register_blueprint(required_actions_bp)
-    app.register_blueprint(oidc_bp)
-    app.register_blueprint(oidc_tokens_bp)
-    app.register_blueprint(oidc_logout_bp)
-    app.register_blueprint(admin_bp)
     app.after_request(add_security_headers)
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)
@@ -77,7 +75,7 @@ def limit_request_body() -> None:
     parsed. The declared length is checked here; a body sent without one (chunked) is cut
     off at the same size when read. Admin API bodies have their own limit; every other
     endpoint takes MAX_BODY_BYTES (no hosted page or OAuth endpoint needs more)."""
-    if request.blueprint == "admin_api":
+    if "admin_api" in request.blueprints:
         limit = int(current_app.config["ADMIN_MAX_BODY_BYTES"])
     else:
         limit = int(current_app.config["MAX_BODY_BYTES"])

@@ -20,7 +20,7 @@ from app.directory.communication_consents import WORDINGS, ConsentState
 from app.extensions import db
 from app.models import Customer
 from app.web.forms import CommunicationChoicesForm
-from app.web.pages import login_required, request_origin
+from app.web.login_session import login_required, request_origin
 
 bp = Blueprint("consents", __name__)
 

@@ -24,7 +24,7 @@ from app.directory import data_export, erasure
 from app.extensions import db
 from app.platform.audit import record_event
 from app.platform.notifications import notify_support_action
-from app.web.pages import login_required, request_origin
+from app.web.login_session import login_required, request_origin
 from app.web.reauth import fresh_login_required
 
 bp = Blueprint("data_rights", __name__)

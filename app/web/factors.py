@@ -19,8 +19,9 @@ from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
 from app.auth import recovery_codes, support, totp
+from app.extensions import db
 from app.models import Customer
-from app.web.pages import request_origin
+from app.web.login_session import request_origin
 from app.web.reauth import fresh_login_required
 
 bp = Blueprint("factors", __name__)
@@ -96,12 +97,14 @@ def totp_enrol():
         except totp.TotpError as error:
             form.code.errors.append(str(error))
         else:
+            db.session.commit()
             return render_template("web/totp_confirmed.html", codes=codes)
     try:
         enrolment = totp.pending_enrolment(customer) or totp.begin_enrolment(customer)
     except totp.TotpError as error:
         flash(str(error))
         return redirect(url_for("web.account"), 303)
+    db.session.commit()
     return _render_enrol(form, enrolment, 400 if form.errors else 200)
 
 
@@ -117,6 +120,7 @@ def totp_remove():
         except totp.TotpError as error:
             flash(str(error))
         else:
+            db.session.commit()
             flash("The authenticator app was removed. Your recovery codes no longer work.")
         return redirect(url_for("web.account"), 303)
     if not totp.has_totp(customer):
@@ -137,6 +141,7 @@ def recovery_codes_page():
         except recovery_codes.RecoveryCodeError as error:
             return render_template("web/recovery_codes.html", form=form, codes=None,
                                    error=str(error), remaining=0), 400
+        db.session.commit()
         return render_template("web/recovery_codes.html", form=form, codes=codes,
                                error=None, remaining=len(codes))
     summary = factor_summary(customer)

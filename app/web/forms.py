@@ -107,14 +107,6 @@ class LogoutForm(FlaskForm):
     submit = SubmitField("Log out")
 
 
-class ConsentForm(FlaskForm):
-    """Allow or deny a client; carries the authorization request to resume."""
-
-    request_query = HiddenField(validators=[DataRequired(), Length(max=8000)])
-    allow = SubmitField("Allow")
-    deny = SubmitField("Deny")
-
-
 class PhoneForm(FlaskForm):
     """A phone number to text a code to."""
 

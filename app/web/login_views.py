@@ -12,7 +12,7 @@ confirms it is them before a sensitive change; mfa: with two factors).
 """
 from __future__ import annotations
 
-from flask import (after_this_request, current_app, flash, g, redirect, render_template,
+from flask import (Blueprint, after_this_request, current_app, flash, g, redirect, render_template,
                    request, session, url_for)
 
 from app.auth import devices, recovery
@@ -22,10 +22,12 @@ from app.auth.login import LoginRefused
 from app.auth.passwords import PasswordRejected
 from app.auth.sms_codes import SmsCodeError
 from app.extensions import db, limiter
-from app.web.forms import (ButtonForm, LoginForm, OneTimeCodeForm, PasswordOnlyForm,
-                           PhoneForm, RecoveryCodeForm)
 from app.oidc.logout import forget_login
-from app.web.pages import _start_logged_in, bp, request_origin, safe_next
+from app.web.forms import (ButtonForm, LoginForm, OneTimeCodeForm, PasswordOnlyForm, PhoneForm,
+                           RecoveryCodeForm)
+from app.web.login_session import request_origin, safe_next, start_logged_in
+
+bp = Blueprint("login", __name__)
 
 FLOW_KEY = "login_flow"
 
@@ -61,19 +63,22 @@ def _current_flow():
 
 
 def _after_step(flow, state):
-    """Go where the flow's state says: finish, or the second-factor page."""
+    """Go where the flow's state says: finish, or the second-factor page; either way the
+    request's changes (the factor proved, the session started) are committed here."""
     if state.step == login_flow.DONE:
         device = _device_token() or devices.new_token()
         token = login_flow.finish(flow, request_origin(), device_token=device)
-        # _start_logged_in ends the browser's previous session.
-        response = _start_logged_in(redirect(flow.next_path or url_for("web.account"), 303),
+        # start_logged_in ends the browser's previous session.
+        response = start_logged_in(redirect(flow.next_path or url_for("web.account"), 303),
                                     token)
         config = current_app.config
         response.set_cookie(devices.COOKIE_NAME, device, httponly=True, samesite="Lax",
                             secure=config["SESSION_COOKIE_SECURE"], path="/",
                             max_age=int(config["DEVICE_COOKIE_DAYS"]) * 86400)
-        return response
-    return redirect(url_for("web.login_second_factor"), 303)
+    else:
+        response = redirect(url_for("login.login_second_factor"), 303)
+    db.session.commit()
+    return response
 
 
 def _device_token() -> str | None:
@@ -91,7 +96,7 @@ def _after_response(job) -> None:
     This is what makes /login/sms and /recover cost the same for a number with an
     account: its phone-risk decision and its text run here, off the request. A failure
     here reaches nobody: it was audited (sms.limited, sms.failed) or is logged, and the
-    code stays unusable (sms_codes.open_code)."""
+    code stays unusable (code_sender.open_code)."""
     app = current_app._get_current_object()
     pending = [job]
 
@@ -126,7 +131,7 @@ def _body_then(body, run):
 
 def _expired():
     flash("Your login took too long or was already completed. Start again.")
-    return redirect(url_for("web.login"), 303)
+    return redirect(url_for("login.login"), 303)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -174,7 +179,7 @@ def login_sms():
             return render_template("web/login_sms.html", form=form,
                                    flow_args=_flow_args()), 400
         session["login_phone_hint"] = login_flow.mask_phone(sent.phone)
-        return redirect(url_for("web.login_code"), 303)
+        return redirect(url_for("login.login_code"), 303)
     return render_template("web/login_sms.html", form=form, flow_args=_flow_args()), \
         400 if form.errors else 200
 
@@ -219,8 +224,9 @@ def login_code_resend():
     except SmsCodeError as error:
         flash(error.message)
     else:
+        db.session.commit()
         flash("We sent a new code.")
-    return redirect(url_for("web.login_code"), 303)
+    return redirect(url_for("login.login_code"), 303)
 
 
 @bp.get("/login/second-factor")
@@ -260,9 +266,10 @@ def login_second_factor_submit(method: str):
                                                       device_token=_device_token())
         except SmsCodeError as error:
             flash(error.message)
-            return redirect(url_for("web.login_second_factor"), 303)
+            return redirect(url_for("login.login_second_factor"), 303)
+        db.session.commit()
         session["login_phone_hint"] = login_flow.mask_phone(sent.phone)
-        return redirect(url_for("web.login_code"), 303)
+        return redirect(url_for("login.login_code"), 303)
     # Each method has its own endpoint, so the forms may share field names.
     forms = {"totp": OneTimeCodeForm, "recovery": RecoveryCodeForm, "pwd": PasswordOnlyForm}
     if method not in forms:
@@ -309,7 +316,7 @@ def recover():
             return _render_recovery("phone", form, 400)
         session[RECOVERY_KEY] = started.token
         session["recovery_phone_hint"] = login_flow.mask_phone(sent.phone)
-        return redirect(url_for("web.recover_code"), 303)
+        return redirect(url_for("login.recover_code"), 303)
     return _render_recovery("phone", form, 400 if form.errors else 200)
 
 
@@ -319,13 +326,13 @@ def _recovery_flow():
 
 def _recovery_expired():
     flash("Your password reset took too long or was already completed. Start again.")
-    return redirect(url_for("web.recover"), 303)
+    return redirect(url_for("login.recover"), 303)
 
 
 def _recovery_next(state):
-    target = {recovery.CODE: "web.recover_code", recovery.SECOND: "web.recover_second",
-              recovery.STUCK: "web.recover_second",
-              recovery.NEW_PASSWORD: "web.recover_password"}[state.step]
+    target = {recovery.CODE: "login.recover_code", recovery.SECOND: "login.recover_second",
+              recovery.STUCK: "login.recover_second",
+              recovery.NEW_PASSWORD: "login.recover_password"}[state.step]
     return redirect(url_for(target), 303)
 
 
@@ -338,9 +345,12 @@ def recover_code():
     form = OneTimeCodeForm()
     if form.validate_on_submit():
         try:
-            return _recovery_next(recovery.prove_code(flow, form.code.data, request_origin()))
+            proved = recovery.prove_code(flow, form.code.data, request_origin())
         except SmsCodeError as error:
             form.code.errors.append(error.message)
+        else:
+            db.session.commit()
+            return _recovery_next(proved)
     return _render_recovery("code", form, 400 if form.errors else 200,
                             phone_hint=session.get("recovery_phone_hint"))
 
@@ -358,10 +368,12 @@ def recover_second():
     method = request.args.get("method", "totp")
     if form.validate_on_submit():
         try:
-            return _recovery_next(recovery.prove_second(flow, method, form.code.data,
-                                                        request_origin()))
+            proved = recovery.prove_second(flow, method, form.code.data, request_origin())
         except LoginRefused as error:
             form.code.errors.append(error.message)
+        else:
+            db.session.commit()
+            return _recovery_next(proved)
     return _render_recovery("second", form, 400 if form.errors else 200, state=state,
                             method=method)
 
@@ -380,8 +392,9 @@ def recover_password():
         except PasswordRejected as error:
             form.password.errors.append(str(error))
         else:
+            db.session.commit()
             session.pop(RECOVERY_KEY, None)
             flash("Your password was changed, and you were logged out everywhere. "
                   "Log in with your new password.")
-            return forget_login(redirect(url_for("web.login"), 303))
+            return forget_login(redirect(url_for("login.login"), 303))
     return _render_recovery("password", form, 400 if form.errors else 200)

@@ -40,10 +40,10 @@ def fresh_login_required(*, second_factor: bool = False):
         @wraps(view)
         def wrapped(*args, **kwargs):
             if g.login_session is None:
-                return redirect(url_for("web.login", next=request.path), 303)
+                return redirect(url_for("login.login", next=request.path), 303)
             if not is_fresh(g.login_session, second_factor=second_factor):
                 mfa = needs_two_factors(g.login_session, second_factor)
-                return redirect(url_for("web.login", next=request.path,
+                return redirect(url_for("login.login", next=request.path,
                                         reauth="mfa" if mfa else "1"), 303)
             return view(*args, **kwargs)
         return wrapped

@@ -23,19 +23,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import (Blueprint, current_app, flash, redirect, render_template, request,
-                   url_for)
+from flask import (Blueprint, current_app, flash, redirect, render_template, request, url_for)
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SubmitField
 from wtforms.validators import DataRequired, Length
 
 from app.auth import recovery_links
 from app.auth.passwords import PasswordRejected
-from app.extensions import csrf, limiter
+from app.extensions import csrf, db, limiter
 from app.models import utcnow
 from app.oidc.logout import forget_login
 from app.web.forms import PASSWORD_FIELD_MAX
-from app.web.pages import request_origin
+from app.web.login_session import request_origin
 
 bp = Blueprint("recovery_link", __name__)
 
@@ -143,7 +142,8 @@ def use_link():
     except PasswordRejected as error:
         form.password.errors.append(str(error))
         return _form_page(form, 400)
-    response = _without_token_cookie(forget_login(redirect(url_for("web.login"), 303)))
+    db.session.commit()
+    response = _without_token_cookie(forget_login(redirect(url_for("login.login"), 303)))
     flash("Your new password is saved and you were logged out everywhere. Log in with "
           "your new password.")
     return response

@@ -6,13 +6,14 @@ before their session opens anything else. Support sets them (app/auth/support.py
                                                    (factors.totp_enrol); confirming the
                                                    app clears the action
 
-`enforce_required_actions` runs before every request, after pages.load_login_session (it
-is registered after the "web" blueprint, and Flask runs app-wide hooks in registration
-order). When the browser's login session belongs to a customer with a pending action, a
-hosted page (the blueprints in GUARDED_BLUEPRINTS and the OIDC authorization endpoint and
-consent answer) answers 303 to the first action's page, with `next` = where they were
-going; so an app gets no authorization code until the actions are done. An authorization
-request with prompt=none gets `interaction_required` at the app's redirect URI instead.
+`enforce_required_actions` runs before every request, after
+login_session.load_login_session (register_web adds that hook before it registers this
+blueprint, and Flask runs app-wide hooks in registration order). When the browser's
+login session belongs to a customer with a pending action, a hosted page (the blueprints
+in GUARDED_BLUEPRINTS and the OIDC authorization endpoint and consent answer) answers 303
+to the first action's page, with `next` = where they were going; so an app gets no
+authorization code until the actions are done. An authorization request with prompt=none
+gets `interaction_required` at the app's redirect URI instead.
 
 Not redirected: logout, static files, health checks, the admin API, the token,
 introspection, revocation and userinfo endpoints (they do not use the login session), the
@@ -45,18 +46,18 @@ from app.oidc import endpoints
 from app.platform.audit import record_event
 from app.platform.notifications import notify_security_change
 from app.web.forms import PASSWORD_FIELD_MAX, LogoutForm
-from app.web.pages import load_login_session, request_origin, safe_next
+from app.web.login_session import load_login_session, request_origin, safe_next
 from app.web.reauth import fresh_login_required
 
 bp = Blueprint("required_actions", __name__)
 
-#: Blueprints of hosted pages a pending action stands in front of.
+#: Blueprints of hosted pages a pending action stands in front of (not "login": logging in
+#: and the self-service reset stay open).
 GUARDED_BLUEPRINTS = frozenset({"web", "factors", "identifiers", "consents", "data_rights"})
 #: OIDC endpoints that use the login session: no code before the actions are done.
 GUARDED_ENDPOINTS = frozenset({"oidc.authorize", "oidc.consent"})
-#: Pages of guarded blueprints that stay open (logging out, logging in, self-service reset).
+#: Pages of guarded blueprints that stay open (logging out).
 OPEN_ENDPOINTS = frozenset({"web.logout"})
-OPEN_PREFIXES = ("web.login", "web.recover")
 #: The page of each action.
 ACTION_PAGES = {support.UPDATE_PASSWORD: "required_actions.update_password",
                 support.CONFIGURE_TOTP: "required_actions.configure_totp"}
@@ -98,7 +99,7 @@ def _prompts() -> set[str]:
 
 
 def _guarded(endpoint: str | None) -> bool:
-    if endpoint is None or endpoint in OPEN_ENDPOINTS or endpoint.startswith(OPEN_PREFIXES):
+    if endpoint is None or endpoint in OPEN_ENDPOINTS:
         return False
     return endpoint in GUARDED_ENDPOINTS or endpoint.partition(".")[0] in GUARDED_BLUEPRINTS
 
@@ -117,11 +118,11 @@ def _interaction_required():
     """prompt=none must not show a page: tell the app at its redirect URI, with the
     endpoint's own rule for which URIs an error may go to (client and URI registered,
     each given once). None when there is no such URI: then it is held like any page."""
-    redirect_uri = endpoints._registered_redirect_uri()
+    redirect_uri = endpoints.registered_redirect_uri()
     if redirect_uri is None:
         return None
-    return endpoints._redirect_error(redirect_uri, "interaction_required", "The customer "
-                                     "must complete actions on their account first.")
+    return endpoints.redirect_error(redirect_uri, "interaction_required", "The customer "
+                                    "must complete actions on their account first.")
 
 
 def _resume_after_actions():
@@ -148,7 +149,7 @@ def update_password():
     verified channel with two factors (a texted code and an authenticator app); any other
     session is told how to set it (a recovery code or link). The old one is refused."""
     if g.login_session is None:
-        return redirect(url_for("web.login", next=request.path), 303)
+        return redirect(url_for("login.login", next=request.path), 303)
     customer = g.login_session.customer
     if support.UPDATE_PASSWORD not in support.pending_actions(customer):
         return _continue(support.pending_actions(customer))
@@ -188,14 +189,14 @@ PASSWORD_PROOF = (
      "To choose a new one, confirm it is you: use \"Forgot your password?\" and we will "
      "text a code to the phone on your account, or ask support to send you a recovery "
      "link by email. Quote your customer ID."),
-    (("Reset my password with a code to my phone", "web.recover"),))
+    (("Reset my password with a code to my phone", "login.recover"),))
 TOTP_PROOF = (
     "Confirm it is you first",
     ("Support removed the authenticator app from your account. Before you set up a new "
      "one, confirm it is you with a code we text to the phone on your account.",
      "If you have no phone on your account, or cannot use it, ask support for a recovery "
      "link: set a new password with it, then log in with that password and set up the app."),
-    (("Confirm with your password and a code to my phone", "web.login"),))
+    (("Confirm with your password and a code to my phone", "login.login"),))
 
 
 def _prove_first(proof: tuple):
@@ -207,7 +208,7 @@ def _prove_first(proof: tuple):
     db.session.commit()
     # Logging in again (password, then a texted code) comes back here.
     hrefs = [(label, url_for(endpoint, reauth="mfa", next=request.path)
-              if endpoint == "web.login" else url_for(endpoint)) for label, endpoint in links]
+              if endpoint == "login.login" else url_for(endpoint)) for label, endpoint in links]
     return render_template("web/required_proof.html", title=title, paragraphs=paragraphs,
                            links=hrefs, logout_form=LogoutForm()), 403
 

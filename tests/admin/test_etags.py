@@ -16,8 +16,8 @@ from app.directory.customers import get_by_customer_id, link_account
 from app.extensions import db
 from app.models import AuditEvent
 from tests.admin.helpers import assert_problem, auth, read_customer
-from tests.conftest import csrf_token
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
+from tests.helpers import csrf_token
 
 
 @pytest.fixture

@@ -24,8 +24,8 @@ from app.admin.openapi import document
 from app.directory.customers import link_account
 from app.extensions import db
 from tests.admin.helpers import admin_token
-from tests.conftest import free_port
 from tests.factories import TEST_ORIGIN, make_customer
+from tests.postgres import free_port
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance,

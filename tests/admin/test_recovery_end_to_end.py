@@ -23,8 +23,8 @@ from app.auth.login import check_password
 from app.directory.customers import get_by_customer_id
 from app.extensions import db
 from tests.admin.helpers import admin_token, auth, read_customer
-from tests.conftest import csrf_token, read_outbox
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
+from tests.helpers import csrf_token, read_outbox
 from tests.oidc.helpers import REDIRECT_URI, make_client
 
 EMAIL = "ada@example.com"
@@ -90,6 +90,7 @@ def test_support_recovers_an_account_after_a_lost_phone_and_password(app):
             customer = make_customer(email=EMAIL, phone=PHONE)
             old_secret = totp.begin_enrolment(customer).secret
             totp.confirm_enrolment(customer, pyotp.TOTP(old_secret).now(), TEST_ORIGIN)
+            db.session.commit()
             customer_id = customer.customer_id
         clock.shift(STEP)
 

@@ -15,8 +15,8 @@ from app.auth import email_codes
 from app.auth.email_codes import EmailCodeError, check_email_code, send_email_code
 from app.extensions import db
 from app.models import AuditEvent, Customer, VerificationCode, utcnow
-from tests.conftest import last_code, read_outbox
 from tests.factories import TEST_ORIGIN, make_customer
+from tests.helpers import last_code, read_outbox
 
 START = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
 ADDRESS = "new.address@example.org"

@@ -15,8 +15,8 @@ from sqlalchemy import event, select
 from app.extensions import db
 from app.models import AuditEvent, VerificationCode, utcnow
 from app.phones import bindings
-from tests.conftest import csrf_token, read_outbox
 from tests.factories import make_customer
+from tests.helpers import csrf_token, read_outbox
 
 KNOWN = "+447400123456"
 UNKNOWN = "+447911123456"

@@ -5,12 +5,13 @@ import time
 import pytest
 from sqlalchemy import select
 
-from app.auth.login import GENERIC_FAILURE, LoginRefused, password_login
+from app.auth.flow import password_login
+from app.auth.login import GENERIC_FAILURE, LoginRefused
 from app.auth.sessions import load_session
 from app.extensions import db
 from app.models import AuditEvent, LoginSession
-from tests.conftest import csrf_token
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
+from tests.helpers import csrf_token
 
 
 @pytest.mark.parametrize("identifier", ["ada@example.com", "+1 415 555 2671", "ada.l"])

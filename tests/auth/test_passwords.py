@@ -3,7 +3,7 @@ import pytest
 from sqlalchemy import select
 
 from app.auth import passwords
-from app.auth.login import password_login
+from app.auth.flow import password_login
 from app.extensions import db
 from app.models import AuditEvent, PasswordCredential
 from tests.factories import TEST_ORIGIN, make_customer

@@ -17,8 +17,8 @@ from app.auth import recovery_codes, totp
 from app.extensions import db
 from app.models import AuditEvent, Customer, RecoveryCode
 from app.platform.keyed_hash import keyed_hash
-from tests.conftest import read_outbox
 from tests.factories import TEST_ORIGIN, make_customer
+from tests.helpers import read_outbox
 
 CODE_RE = re.compile(r"^[23456789abcdefghjkmnpqrstuvwxyz]{5}-[23456789abcdefghjkmnpqrstuvwxyz]{5}$")
 START = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
@@ -198,7 +198,7 @@ def test_renew_commits_a_new_set_and_tells_the_customer(app, app_context):
     first = with_totp(customer)
 
     renewed = recovery_codes.renew(customer, TEST_ORIGIN)
-    db.session.rollback()  # nothing left for the caller to commit
+    db.session.commit()  # the caller's commit (the account page's)
 
     assert recovery_codes.remaining(customer) == 10
     assert recovery_codes.use(customer, first[0], TEST_ORIGIN) is False

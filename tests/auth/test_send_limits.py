@@ -19,11 +19,12 @@ import time_machine
 from sqlalchemy import func, select
 
 from app.auth.send_limits import (COUNTER_PREFIX, SMS_IP_HOUR, SMS_NUMBER_GAP, SMS_NUMBER_HOUR,
-                                  SMS_PREFIX_HOUR, Limit, LimitReached, LimitsUnavailable, ip_key,
-                                  release, reserve, sms_limits, stored_key)
+                                  SMS_PREFIX_HOUR, Limit, LimitReached, ip_key, release, reserve,
+                                  sms_limits, stored_key)
 from app.extensions import db
 from app.models import RateEvent, RateLock, utcnow
 from app.phones.sms_policy import SmsNotAllowed
+from app.platform.faults import LimitsUnavailable
 from app.platform.keyed_hash import keyed_hash
 from tests.postgres import free_port
 

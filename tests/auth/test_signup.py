@@ -8,8 +8,8 @@ import pytest
 import time_machine
 
 from app.auth.signup import SignupError, complete_signup, start_signup
-from tests.conftest import last_code
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN
+from tests.helpers import last_code
 
 START = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
 

@@ -12,13 +12,14 @@ import time_machine
 from sqlalchemy import select
 
 from app.auth import sms_codes
-from app.auth.sms_codes import SmsCodeError, check_code, send_code
+from app.auth.code_sender import send_code
+from app.auth.sms_codes import SMS, SmsCodeError, check_code
 from app.extensions import db
 from app.models import AuditEvent, VerificationCode, utcnow
 from app.platform.audit import Origin
 from app.providers import twilio_sms
-from tests.conftest import last_code, read_outbox
 from tests.factories import TEST_ORIGIN, make_customer
+from tests.helpers import last_code, read_outbox
 
 PHONE = "+447400123456"
 ACCOUNT_SID = "AC" + "0" * 32
@@ -44,7 +45,7 @@ def events(name: str) -> list[AuditEvent]:
 
 
 def send(customer, phone=PHONE, origin=TEST_ORIGIN):
-    return send_code(sms_codes.LOGIN, phone, origin, customer=customer)
+    return send_code(SMS, phone, sms_codes.LOGIN, origin, customer=customer)
 
 
 def check(sent, code, customer=None):
@@ -106,7 +107,7 @@ def test_a_code_for_another_customer_or_purpose_proves_nothing(app):
     with app.app_context():
         ada = make_customer(phone=PHONE)
         bob = make_customer(email="bob@example.com", phone="+447911123456")
-        sent = send_code(sms_codes.SECOND_FACTOR, PHONE, TEST_ORIGIN, customer=ada)
+        sent = send_code(SMS, PHONE, sms_codes.SECOND_FACTOR, TEST_ORIGIN, customer=ada)
         code = last_code(app, PHONE)
         with pytest.raises(SmsCodeError):
             check_code(sent.verification_id, code, TEST_ORIGIN,
@@ -171,13 +172,14 @@ def test_per_ip_limit_through_send_code(make_app):
     origin = Origin(actor="customer", ip="198.51.100.7")
     with app.app_context():
         for n in range(3):
-            send_code(sms_codes.LOGIN, f"+4474001234{n:02d}", origin, customer=None,
+            send_code(SMS, f"+4474001234{n:02d}", sms_codes.LOGIN, origin, customer=None,
                       deliver=False)
         with pytest.raises(SmsCodeError, match="from here"):
-            send_code(sms_codes.LOGIN, "+447400123499", origin, customer=None, deliver=False)
+            send_code(SMS, "+447400123499", sms_codes.LOGIN, origin, customer=None,
+                      deliver=False)
         # Another IP is not held back.
-        send_code(sms_codes.LOGIN, "+447400123499", Origin(ip="203.0.113.5"), customer=None,
-                  deliver=False)
+        send_code(SMS, "+447400123499", sms_codes.LOGIN, Origin(ip="203.0.113.5"),
+                  customer=None, deliver=False)
 
 
 def test_unfit_numbers_are_refused_before_anything(app):
@@ -185,7 +187,7 @@ def test_unfit_numbers_are_refused_before_anything(app):
         for number, words in (("+442071838750", "landline"), ("+449090123456", "premium"),
                               ("+448001234567", "free")):
             with pytest.raises(SmsCodeError, match=words):
-                send_code(sms_codes.LOGIN, number, TEST_ORIGIN, customer=None)
+                send_code(SMS, number, sms_codes.LOGIN, TEST_ORIGIN, customer=None)
         assert db.session.scalars(select(VerificationCode)).all() == []
     assert read_outbox(app) == []
 

@@ -16,16 +16,18 @@ from app.auth import flow, recovery, support, totp
 from app.auth.levels import ACR_SINGLE_FACTOR
 from app.auth.login import set_password
 from app.auth.sessions import load_session, start_session
-from app.directory.customers import add_identifier, normalize_identifier, verify_identifier
+from app.directory.customers import (NotTheirs, add_identifier, normalize_identifier,
+                                     verify_identifier)
 from app.extensions import db
 from app.models import (AuditEvent, Customer, IssuedToken, PhoneBinding, RecoveryCode, RecoveryLink,
                         TotpCredential, utcnow)
 from app.models.phone import ACTIVE, RECYCLED, RELEASED
 from app.oidc import tokens
 from app.oidc.clients import get_client
+from app.phones import support_actions
 from app.platform.notifications import notify_support_action
-from tests.conftest import last_code, read_outbox
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
+from tests.helpers import last_code, read_outbox
 from tests.oidc.helpers import make_client
 
 PHONE = "+447400123456"
@@ -321,7 +323,7 @@ def test_a_released_binding_stops_every_sms_path_and_keeps_the_phone_unverified(
         assert sms_login_texted(app)  # works before
         bound = binding(customer)
 
-        support.release_binding(customer, bound.id, TEST_ORIGIN)
+        support_actions.release_binding(customer, bound.id, TEST_ORIGIN)
         db.session.commit()
 
         assert bound.status == RELEASED and bound.release_reason == "admin"
@@ -346,7 +348,7 @@ def test_a_recycled_binding_removes_the_phone_and_frees_the_number(make_app):
     with app.app_context():
         customer = make_customer(phone=PHONE)
         bound = binding(customer)
-        support.mark_binding_recycled(customer, bound.id, TEST_ORIGIN)
+        support_actions.mark_binding_recycled(customer, bound.id, TEST_ORIGIN)
         db.session.commit()
         assert bound.status == RECYCLED
         assert [i.kind for i in customer.identifiers] == ["email"]
@@ -364,23 +366,23 @@ def test_a_recycled_binding_removes_the_phone_and_frees_the_number(make_app):
 def test_a_released_binding_can_still_be_marked_recycled_but_not_twice(app_context):
     customer = make_customer(phone=PHONE)
     bound = binding(customer)
-    support.release_binding(customer, bound.id, TEST_ORIGIN)
+    support_actions.release_binding(customer, bound.id, TEST_ORIGIN)
     with pytest.raises(support.StateConflict):
-        support.release_binding(customer, bound.id, TEST_ORIGIN)
-    support.mark_binding_recycled(customer, bound.id, TEST_ORIGIN)
+        support_actions.release_binding(customer, bound.id, TEST_ORIGIN)
+    support_actions.mark_binding_recycled(customer, bound.id, TEST_ORIGIN)
     with pytest.raises(support.StateConflict):
-        support.mark_binding_recycled(customer, bound.id, TEST_ORIGIN)
+        support_actions.mark_binding_recycled(customer, bound.id, TEST_ORIGIN)
     with pytest.raises(support.StateConflict):
-        support.release_binding(customer, bound.id, TEST_ORIGIN)
+        support_actions.release_binding(customer, bound.id, TEST_ORIGIN)
 
 
 def test_another_customers_binding_is_not_theirs(app_context):
     customer = make_customer(phone=PHONE)
     other = make_customer(email="grace@example.com")
-    with pytest.raises(support.NotTheirs):
-        support.release_binding(other, binding(customer).id, TEST_ORIGIN)
-    with pytest.raises(support.NotTheirs):
-        support.mark_binding_recycled(other, 10**6, TEST_ORIGIN)
+    with pytest.raises(NotTheirs):
+        support_actions.release_binding(other, binding(customer).id, TEST_ORIGIN)
+    with pytest.raises(NotTheirs):
+        support_actions.mark_binding_recycled(other, 10**6, TEST_ORIGIN)
     db.session.rollback()
     assert binding(customer).status == ACTIVE
 
@@ -395,9 +397,10 @@ def test_every_action_bumps_the_version(app_context):
                lambda: support.require_password_reset(customer, TEST_ORIGIN),
                lambda: support.reset_mfa(customer, TEST_ORIGIN),
                lambda: support.revoke_everything(customer, TEST_ORIGIN),
-               lambda: support.release_binding(customer, binding(customer).id, TEST_ORIGIN),
-               lambda: support.mark_binding_recycled(customer, binding(customer).id,
-                                                     TEST_ORIGIN)]
+               lambda: support_actions.release_binding(customer, binding(customer).id,
+                                                       TEST_ORIGIN),
+               lambda: support_actions.mark_binding_recycled(customer, binding(customer).id,
+                                                             TEST_ORIGIN)]
     for action in actions:
         before = db.session.get(Customer, customer.id).version
         action()

@@ -7,11 +7,12 @@ import requests
 import time_machine
 from sqlalchemy import func, select
 
-from app.auth.login import LoginRefused, password_login
+from app.auth.flow import password_login
+from app.auth.login import LoginRefused
 from app.extensions import db
 from app.models import AuditEvent
-from tests.conftest import csrf_token
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
+from tests.helpers import csrf_token
 
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

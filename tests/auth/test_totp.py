@@ -19,8 +19,8 @@ from app.extensions import db
 from app.identity.customer_ids import format_for_people
 from app.models import AuditEvent, Customer, RecoveryCode, TotpCredential
 from app.platform.crypto import DecryptionError, unseal
-from tests.conftest import read_outbox
 from tests.factories import TEST_ORIGIN, make_customer
+from tests.helpers import read_outbox
 
 # A step boundary (a multiple of 30 s since the epoch), far from midnight or DST.
 START = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
@@ -67,6 +67,7 @@ def enrol(customer) -> tuple[str, list[str]]:
     secret = totp.begin_enrolment(customer).secret
     now_step = int(datetime.now(UTC).timestamp()) // 30
     codes = totp.confirm_enrolment(customer, code_at(secret, now_step), TEST_ORIGIN)
+    db.session.commit()
     return secret, codes
 
 
@@ -301,6 +302,7 @@ def test_removal_deletes_the_app_and_recovery_codes_audits_and_notifies(app, app
     outbox_before = len(read_outbox(app))
 
     totp.remove_totp(customer, TEST_ORIGIN)
+    db.session.commit()
 
     assert credential(customer) is None
     assert count(RecoveryCode, RecoveryCode.customer_pk == customer.id) == 0

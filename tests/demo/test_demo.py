@@ -7,8 +7,8 @@ from werkzeug.serving import make_server
 
 from app.demo.__main__ import ensure_demo_apps
 from app.demo.relying_party import create_relying_party
-from tests.conftest import csrf_token
 from tests.factories import STRONG_PASSWORD, make_customer
+from tests.helpers import csrf_token
 from tests.postgres import free_port
 
 

@@ -13,11 +13,10 @@ from app.auth.levels import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
 from app.directory.customers import add_identifier, normalize_identifier
 from app.extensions import db
 from app.models import Customer, Identifier
-from tests.conftest import csrf_token, last_code
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN
-from tests.oidc.test_authorize import (  # noqa: F401  (op is a fixture)
-    EMAIL, assert_error_redirect, at_client, auth_params, authorize, id_token_claims, op, pkce,
-    redeem)
+from tests.helpers import csrf_token, last_code
+from tests.oidc.helpers import (EMAIL, assert_error_redirect, at_client, auth_params, authorize,
+                                id_token_claims, pkce, redeem)
 
 PHONE = "+447400123456"
 
@@ -111,6 +110,7 @@ def test_prompt_login_repeats_both_factors_for_a_totp_customer(op):
         customer = db.session.scalar(db.select(Customer))
         secret = totp.begin_enrolment(customer).secret
         totp.confirm_enrolment(customer, pyotp.TOTP(secret).at(time.time() - 30), TEST_ORIGIN)
+        db.session.commit()
     verifier, challenge = pkce()
     response = authorize(op, auth_params(op.client_id, challenge, prompt="login"))
     page = follow(op, response)

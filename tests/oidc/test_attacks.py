@@ -16,11 +16,9 @@ from joserfc.jwk import RSAKey
 
 from app.extensions import db
 from app.models import AuditEvent, utcnow
-from tests.oidc.helpers import REDIRECT_URI, make_client
-from tests.oidc.test_authorize import (  # noqa: F401  (op is a fixture)
-    STATE, assert_error_page, assert_error_redirect, at_client, auth_params, authorize,
-    get_code, op, pkce, redeem)
-from tests.oidc.test_token_endpoint import assert_token_error, refresh, token_request, userinfo
+from tests.oidc.helpers import (assert_error_page, assert_error_redirect, assert_token_error,
+                                at_client, auth_params, authorize, get_code, make_client, pkce,
+                                redeem, refresh, token_request, userinfo)
 
 
 # ---- redirect URI tricks: an error page, never a redirect ---------------------------------

@@ -13,9 +13,7 @@ from app.models import Customer
 from app.oidc import tokens
 from app.oidc.clients import get_client
 from tests.admin.helpers import admin_token
-from tests.oidc.helpers import make_client
-from tests.oidc.test_authorize import (  # noqa: F401  (op is a fixture)
-    Provider, auth_params, authorize, get_code, op, pkce, redeem)
+from tests.oidc.helpers import Provider, auth_params, authorize, get_code, make_client, pkce, redeem
 
 ORDERS = "https://orders.example/api"
 BILLING = "https://billing.example/api"

@@ -1,123 +1,29 @@
 """The authorization endpoint over real HTTP (OpenID Basic OP plan, RFC 6749/9207/9700).
 
 Every test is one exchange between a browser (requests.Session, cookies kept), the live
-server and what the relying party receives at its redirect URI. The helpers at the top are
-shared with test_token_endpoint.py and test_attacks.py.
+server and what the relying party receives at its redirect URI. The steps and assertions
+shared with the other OIDC endpoint tests are in helpers.py, the `op` fixture in conftest.py.
 """
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
-from base64 import urlsafe_b64encode
-from dataclasses import dataclass
 from datetime import timedelta
 from html import unescape
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 import requests
 import time_machine
-from joserfc import jwt
-from joserfc.jwk import KeySet
 
 from app.models import utcnow
-from tests.conftest import csrf_token
 from tests.factories import STRONG_PASSWORD
-from tests.oidc.helpers import REDIRECT_URI, logged_in_browser, make_client
-
-EMAIL = "ada@example.com"
-STATE = "st-4a7e"
-
-
-# ---- helpers shared by the OIDC endpoint tests ------------------------------------------
-
-@dataclass
-class Provider:
-    """A live Tessera with a logged-in browser and two registered clients."""
-
-    app: object
-    base: str
-    browser: requests.Session
-    client_id: str  # confidential, first party, client_secret_basic
-    secret: str
-    public_id: str  # public, first party (PKCE required)
+from tests.helpers import csrf_token
+from tests.oidc.helpers import (EMAIL, STATE, Provider, assert_error_page, assert_error_redirect,
+                                at_client, auth_params, authorize, id_token_claims, make_client,
+                                pkce, redeem)
 
 
-@pytest.fixture
-def op(app, live_server) -> Provider:
-    app.config["ISSUER"] = live_server
-    client_id, secret = make_client(app, first_party=True,
-                                    scope="openid profile email offline_access")
-    public_id, _ = make_client(app, public=True, first_party=True, scope="openid profile")
-    browser = logged_in_browser(app, live_server, EMAIL)
-    return Provider(app, live_server, browser, client_id, secret, public_id)
-
-
-def pkce() -> tuple[str, str]:
-    """(code_verifier, S256 code_challenge)."""
-    verifier = secrets.token_urlsafe(48)
-    challenge = urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
-    return verifier, challenge.rstrip(b"=").decode()
-
-
-def auth_params(client_id: str, challenge: str | None = None, **extra) -> dict:
-    """An authorization request; extra=None drops a parameter."""
-    params = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI,
-              "scope": "openid", "state": STATE}
-    if challenge:
-        params.update(code_challenge=challenge, code_challenge_method="S256")
-    params.update(extra)
-    return {k: v for k, v in params.items() if v is not None}
-
-
-def authorize(op: Provider, params: dict, method: str = "GET",
-              browser: requests.Session | None = None) -> requests.Response:
-    browser = browser or op.browser
-    if method == "POST":
-        return browser.post(f"{op.base}/authorize", data=params, timeout=10,
-                            allow_redirects=False)
-    return browser.get(f"{op.base}/authorize?{urlencode(params)}", timeout=10,
-                       allow_redirects=False)
-
-
-def at_client(response: requests.Response) -> dict:
-    """The query the relying party receives (the response must redirect to it)."""
-    assert response.status_code in (302, 303), (response.status_code, response.text[:300])
-    location = response.headers["Location"]
-    assert location.startswith(REDIRECT_URI + "?"), location
-    query = parse_qs(urlsplit(location).query, keep_blank_values=True)
-    assert all(len(v) == 1 for v in query.values()), query
-    return {k: v[0] for k, v in query.items()}
-
-
-def assert_clean_description(description: str) -> None:
-    """RFC 6749 4.1.2.1/5.2: error_description is %x20-21 / %x23-5B / %x5D-7E only."""
-    assert description
-    bad = [ch for ch in description if not (0x20 <= ord(ch) <= 0x7E) or ch in '"\\']
-    assert not bad, (description, bad)
-
-
-def assert_error_redirect(op: Provider, response: requests.Response, error: str,
-                          state: str | None = STATE) -> dict:
-    answer = at_client(response)
-    assert answer["error"] == error, answer
-    assert_clean_description(answer["error_description"])
-    assert answer["iss"] == op.base
-    assert "code" not in answer
-    if state is None:
-        assert "state" not in answer
-    else:
-        assert answer["state"] == state
-    return answer
-
-
-def assert_error_page(response: requests.Response) -> None:
-    """Refused without redirecting anywhere: a 400 page, no Location header."""
-    assert response.status_code == 400, (response.status_code, response.headers)
-    assert "Location" not in response.headers
-    assert "text/html" in response.headers["Content-Type"]
-
+# ---- helpers of this module -------------------------------------------------------------
 
 def login_page_redirect(op: Provider, response: requests.Response) -> str:
     """The login page URL an authorization request sent the browser to."""
@@ -141,38 +47,6 @@ def log_in_at(op: Provider, login_url: str, browser: requests.Session | None = N
     location = response.headers["Location"]
     return browser.get(location if location.startswith("http") else op.base + location,
                        timeout=10, allow_redirects=False)
-
-
-def redeem(op: Provider, code: str, verifier: str | None = None, *,
-           client_id: str | None = None, secret: str | None = None,
-           auth: str = "basic", redirect_uri: str = REDIRECT_URI) -> requests.Response:
-    """POST the code to the token endpoint as a confidential (basic/post) or public client."""
-    client_id = client_id or op.client_id
-    secret = op.secret if secret is None and client_id == op.client_id else secret
-    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
-    if verifier:
-        data["code_verifier"] = verifier
-    kwargs = {}
-    if auth == "basic":
-        kwargs["auth"] = (client_id, secret)
-    elif auth == "post":
-        data.update(client_id=client_id, client_secret=secret)
-    else:  # public client
-        data["client_id"] = client_id
-    return requests.post(f"{op.base}/token", data=data, timeout=10, **kwargs)
-
-
-def get_code(op: Provider, client_id: str | None = None, **extra) -> tuple[str, str]:
-    """(code, verifier) for a fresh authorization with PKCE."""
-    verifier, challenge = pkce()
-    answer = at_client(authorize(op, auth_params(client_id or op.client_id, challenge, **extra)))
-    assert "code" in answer, answer
-    return answer["code"], verifier
-
-
-def id_token_claims(op: Provider, id_token: str) -> dict:
-    key_set = KeySet.import_key_set(requests.get(f"{op.base}/jwks.json", timeout=10).json())
-    return dict(jwt.decode(id_token, key_set, algorithms=["RS256"]).claims)
 
 
 # ---- successful requests ------------------------------------------------------------------

@@ -15,6 +15,7 @@ from app.models import AuditEvent, SigningKey, utcnow
 from app.oidc import keys, tokens
 from app.oidc.bearer import validate_access_token, verify_signature
 from app.oidc.clients import get_client
+from app.oidc.issuer import issuer
 from tests.oidc.helpers import make_client
 
 
@@ -53,7 +54,7 @@ def issue_access_token(app, client_id: str) -> str:
 def sign_id_token(app) -> str:
     with app.app_context():
         now = int(utcnow().timestamp())
-        return keys.sign({"iss": tokens.issuer(), "sub": "x", "iat": now, "exp": now + 60},
+        return keys.sign({"iss": issuer(), "sub": "x", "iat": now, "exp": now + 60},
                          "RS256")
 
 

@@ -23,7 +23,7 @@ from joserfc.jwk import KeySet, OctKey, RSAKey
 from app.extensions import db
 from app.models import AuditEvent, IssuedToken, LoginSession
 from app.oidc.logout import BACKCHANNEL_EVENT
-from tests.conftest import csrf_token
+from tests.helpers import csrf_token
 from tests.oidc.helpers import REDIRECT_URI, follow_to_client, logged_in_browser, make_client
 from tests.postgres import free_port
 
@@ -423,6 +423,7 @@ def _password_recovery(customer):
     flow.purpose, flow.customer, flow.factors = "recovery", customer, [AMR_SMS]
     db.session.commit()
     recovery.set_new_password(flow, "a-brand-new-passphrase-42", TEST_ORIGIN)
+    db.session.commit()  # the request's commit (the recovery page commits once)
 
 
 def _erasure(customer):

@@ -11,9 +11,7 @@ from app.oidc import tokens
 from app.oidc.clients import ClientError, create_client, get_client
 from tests.admin.helpers import ALL_SCOPES
 from tests.factories import TEST_ORIGIN
-from tests.oidc.helpers import make_client
-from tests.oidc.test_authorize import (  # noqa: F401  (op is a fixture)
-    Provider, get_code, op, redeem)
+from tests.oidc.helpers import Provider, get_code, make_client, redeem
 
 
 def client_credentials(op: Provider, client_id: str, secret: str,

@@ -10,41 +10,14 @@ import requests
 
 from app.extensions import db
 from app.models import IssuedToken, utcnow
-from tests.oidc.helpers import REDIRECT_URI, make_client
-from tests.oidc.test_authorize import (  # noqa: F401  (op is a fixture)
-    Provider, assert_clean_description, get_code, id_token_claims, op, redeem)
-
-
-def token_request(op: Provider, data: dict, auth=None, **kwargs) -> requests.Response:
-    return requests.post(f"{op.base}/token", data=data, auth=auth, timeout=10, **kwargs)
-
-
-def assert_token_error(response: requests.Response, error: str, status: int = 400) -> dict:
-    assert response.status_code == status, (response.status_code, response.text)
-    assert response.headers["Cache-Control"] == "no-store"
-    assert response.headers["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert body["error"] == error, body
-    if "error_description" in body:
-        assert_clean_description(body["error_description"])
-    assert "access_token" not in body
-    return body
+from tests.oidc.helpers import (REDIRECT_URI, Provider, assert_token_error, get_code,
+                                id_token_claims, make_client, redeem, refresh, token_request,
+                                userinfo)
 
 
 def token_rows(op: Provider) -> int:
     with op.app.app_context():
         return db.session.scalar(db.select(db.func.count(IssuedToken.id)))
-
-
-def userinfo(op: Provider, access_token: str) -> requests.Response:
-    return requests.get(f"{op.base}/userinfo", timeout=10,
-                        headers={"Authorization": f"Bearer {access_token}"})
-
-
-def refresh(op: Provider, refresh_token: str, client_id: str | None = None,
-            secret: str | None = None) -> requests.Response:
-    return token_request(op, {"grant_type": "refresh_token", "refresh_token": refresh_token},
-                         auth=(client_id or op.client_id, secret or op.secret))
 
 
 # ---- success ------------------------------------------------------------------------------

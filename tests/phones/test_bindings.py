@@ -13,8 +13,8 @@ from app.extensions import db
 from app.models import AuditEvent, Identifier, PhoneBinding, PhoneEvent
 from app.models.phone import ACTIVE, LOGIN, RECYCLED, RELEASED
 from app.phones import bindings
-from tests.conftest import last_code, read_outbox
 from tests.factories import TEST_ORIGIN, make_customer
+from tests.helpers import last_code, read_outbox
 
 PHONE = "+447400123456"
 

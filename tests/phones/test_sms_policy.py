@@ -10,7 +10,7 @@ from phonenumbers import PhoneNumberType as Type
 from app import create_app
 from app.phones.sms_policy import (SmsNotAllowed, canonical_number, check_sms_destination,
                                    country_prefix)
-from tests.conftest import base_config
+from tests.helpers import base_config
 
 REGIONS = ["GB", "DE", "US", "FR", "AU"]
 

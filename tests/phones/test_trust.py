@@ -21,9 +21,9 @@ from app.models import AuditEvent, LoginSession, utcnow
 from app.models.phone import RECYCLED
 from app.phones import bindings, trust
 from app.risk.phone_policy import ALLOW
-from tests.conftest import LOOKUP_FIELDS as FIELDS, last_code, read_outbox
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
 from tests.fakes.twilio_server import lookup_json
+from tests.helpers import LOOKUP_FIELDS as FIELDS, last_code, read_outbox
 
 PHONE = "+14155552671"
 
@@ -56,6 +56,7 @@ def sms_login(app):
 def with_totp(customer) -> str:
     secret = totp.begin_enrolment(customer).secret
     totp.confirm_enrolment(customer, pyotp.TOTP(secret).at(time.time() - 30), TEST_ORIGIN)
+    db.session.commit()
     return secret
 
 
@@ -266,6 +267,7 @@ def test_an_unchecked_number_with_nothing_else_gets_a_weaker_session_and_an_emai
         login = sms_login(app)
         assert flow.prove_sms(login, last_code(app, PHONE), TEST_ORIGIN).step == flow.DONE
         flow.finish(login, TEST_ORIGIN)
+        db.session.commit()
         session = db.session.scalar(select(LoginSession))
         assert session.amr == ["sms"] and session.acr == ACR_PHONE_UNCHECKED
         assert session.risk[-1]["unchecked"] is True
@@ -304,7 +306,7 @@ def recover(app, phone=PHONE):
 
 def test_recovery_by_sms_on_a_clean_number_resets_the_password_everywhere(app, fake_twilio):
     from app.auth import recovery
-    from app.auth.login import password_login
+    from app.auth.flow import password_login
     from app.auth.sessions import start_session
     with app.app_context():
         customer = make_customer(phone=PHONE)
@@ -382,7 +384,7 @@ def test_risk_settings_are_checked_at_start_up(make_app):
 def test_a_suspect_number_is_confirmed_again_with_a_fresh_code(app, fake_twilio):
     """Re-verification: SMS is paused until the customer, logged in another way, proves the
     number again; then it works again. The binding keeps the carrier snapshot."""
-    from tests.conftest import csrf_token
+    from tests.helpers import csrf_token
     with app.app_context():
         customer = make_customer(phone=PHONE)
         binding = bindings.binding_of(customer, PHONE)

@@ -23,9 +23,9 @@ from app import create_app
 from app.extensions import db
 from app.oidc import keys
 from app.oidc.server import TesseraOpenIDCode
-from tests.conftest import (REQUIRE_POSTGRES, REQUIRE_REDIS, _empty_postgres, _migrate,
-                            base_config, csrf_token)
 from tests.factories import STRONG_PASSWORD, make_customer
+from tests.helpers import (REQUIRE_POSTGRES, REQUIRE_REDIS, base_config, csrf_token, empty_postgres,
+                           migrate)
 from tests.oidc.helpers import REDIRECT_URI, make_client
 from tests.postgres import PostgresServer, PostgresUnavailable, create_database
 from tests.redis_server import RedisServer, RedisUnavailable
@@ -119,7 +119,7 @@ def own_postgres(tmp_path_factory):
     """A PostgreSQL server for this module alone (the tests restart it), migrated."""
     server = start_own(PostgresServer, PostgresUnavailable, REQUIRE_POSTGRES)
     url = create_database(server.url, "tessera_faults")
-    _migrate(url, tmp_path_factory.mktemp("faults-migrate"))
+    migrate(url, tmp_path_factory.mktemp("faults-migrate"))
     yield server, url
     server.stop()
 
@@ -137,7 +137,7 @@ def restartable_app(own_postgres, tmp_path):
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
-    _empty_postgres(url)
+    empty_postgres(url)
 
 
 def authorization_code(app, browser) -> tuple[dict, tuple[str, str]]:

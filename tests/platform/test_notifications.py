@@ -7,9 +7,9 @@ from app.extensions import db
 from app.identity.customer_ids import format_for_people
 from app.models import Customer
 from app.platform.notifications import notify_security_change
-from tests.conftest import last_code, read_outbox
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
-from tests.web.test_pages import signup, submit_code, submit_signup
+from tests.helpers import last_code, read_outbox
+from tests.web.helpers import signup, submit_code, submit_signup
 
 
 def test_the_welcome_email_tells_the_customer_id_grouped(app):

@@ -12,14 +12,9 @@ import pytest
 
 from app import create_app
 from app.providers import twilio_sms
-from tests.conftest import base_config
 from tests.fakes.smtp_server import TestCertificates
-
-ACCOUNT_SID = "AC" + "0" * 32
-AUTH_TOKEN = "test-auth-token-0123456789abcdef"
-FROM_NUMBER = "+15005550006"
-MESSAGING_SERVICE_SID = "MG" + "1" * 32
-VERIFY_SERVICE_SID = "VA" + "2" * 32
+from tests.helpers import base_config
+from tests.providers.helpers import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 
 
 @pytest.fixture

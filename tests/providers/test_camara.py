@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from app.providers.phone_lookup import phone_lookup
+from app.providers import phone_lookup
 from tests.fakes.camara_server import CLIENT_ID, CLIENT_SECRET, FakeCamara
 from tests.postgres import free_port
 

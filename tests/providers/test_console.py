@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from app.providers import UNAVAILABLE, UNSUPPORTED, ProviderError, email_sender, sms_sender
-from tests.conftest import read_outbox
+from app.providers import email_sender, sms_sender
+from app.providers.base import UNAVAILABLE, UNSUPPORTED, ProviderError
+from tests.helpers import read_outbox
 
 
 def senders(app):

@@ -6,9 +6,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from app.providers.phone_lookup import phone_lookup
+from app.providers import phone_lookup
 from tests.fakes.twilio_server import LOOKUP_PACKAGES, lookup_json
-from tests.providers.conftest import ACCOUNT_SID, AUTH_TOKEN
+from tests.providers.helpers import ACCOUNT_SID, AUTH_TOKEN
 
 NUMBER = "+14155552671"
 PATH = f"/v2/PhoneNumbers/{NUMBER}"

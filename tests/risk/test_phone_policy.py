@@ -6,13 +6,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from app.providers.phone_lookup import PhoneFacts
-from app.risk.phone_policy import (ALLOW, CHANGE_FACTOR_REASON, HOLD, RECYCLING_SIGNALS,
-                                   REJECT, REVERIFY, SEVERITY, STEP_UP, Decision, decide,
-                                   describe)
-from app.risk.signals import (BINDING_STATUSES, PURPOSES, BindingFacts, RequestFacts,
-                              RiskSettings, Signal, phone_signals)
-from tests.risk import DAY, NOW, binding, facts, request
+from app.config import RiskSettings
+from app.providers.phone_facts import PhoneFacts
+from app.risk.phone_policy import (ALLOW, CHANGE_FACTOR_REASON, HOLD, RECYCLING_SIGNALS, REJECT,
+                                   REVERIFY, SEVERITY, STEP_UP, Decision, decide, describe)
+from app.risk.signals import (BINDING_STATUSES, PURPOSES, BindingFacts, RequestFacts, Signal,
+                              phone_signals)
+from tests.risk.helpers import DAY, NOW, binding, facts, request
 
 DEFAULTS = RiskSettings()
 HOUR = timedelta(hours=1)

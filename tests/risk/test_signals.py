@@ -3,10 +3,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from app.config import ConfigError
-from app.risk.signals import (BindingFacts, RequestFacts, RiskSettings, Signal,
-                              phone_signals)
-from tests.risk import DAY, NOW, binding, facts, request
+from app.config import ConfigError, RiskSettings
+from app.risk.signals import BindingFacts, RequestFacts, Signal, phone_signals
+from tests.risk.helpers import DAY, NOW, binding, facts, request
 
 HOUR = timedelta(hours=1)
 SECOND = timedelta(seconds=1)

@@ -21,8 +21,8 @@ from app.directory.customers import add_identifier, normalize_identifier
 from app.extensions import db
 from app.models import AuditEvent, Customer, Identifier, VerificationCode
 from app.web.account_identifiers import PENDING_EMAIL, PENDING_PHONE
-from tests.conftest import csrf_token, last_code, read_outbox
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
+from tests.helpers import csrf_token, last_code, read_outbox
 
 ADA = "ada@example.com"
 GRACE = "grace@example.com"

@@ -12,15 +12,8 @@ from playwright.sync_api import expect
 from app.directory.customers import find_customer
 from app.identity.customer_ids import format_for_people
 from tests.factories import STRONG_PASSWORD, make_customer
-from tests.web.browser import (  # the browser, page and phone_page fixtures: conftest.py
-    CUSTOMER_ID_RE,
-    log_in,
-    log_out,
-    scrolls_sideways,
-    shown_customer_id,
-    sign_up,
-    url_ending,
-)
+from tests.web.browser import (CUSTOMER_ID_RE, log_in, log_out, scrolls_sideways, shown_customer_id,
+                               sign_up, url_ending)
 
 pytestmark = pytest.mark.browser
 

@@ -13,9 +13,9 @@ from playwright.sync_api import Page, expect
 
 from app.extensions import db
 from app.models import LoginSession
-from tests.conftest import last_code
 from tests.factories import STRONG_PASSWORD, make_customer
-from tests.web.browser import log_in, log_out, url_ending  # fixtures: tests/web/conftest.py
+from tests.helpers import last_code
+from tests.web.browser import log_in, log_out, url_ending
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,7 @@ from authlib.integrations.requests_client import OAuth2Session
 
 from app.extensions import db
 from app.models import AuditEvent, AuthorizationCode, Consent, Customer, IssuedToken
-from tests.conftest import csrf_token
+from tests.helpers import csrf_token
 from tests.oidc.helpers import REDIRECT_URI, follow_to_client, logged_in_browser, make_client
 
 APP_NAME = "Harbour Rewards"

@@ -17,8 +17,8 @@ from app.directory.customers import get_by_customer_id
 from app.extensions import db
 from app.models import AuditEvent, CommunicationConsent, Customer
 from app.web.consent_pages import SAVED, UNCHANGED
-from tests.conftest import csrf_token
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
+from tests.helpers import csrf_token
 from tests.web.forms import parse_form
 
 ADA = "ada@example.com"

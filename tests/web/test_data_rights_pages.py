@@ -18,8 +18,9 @@ from app.auth.sessions import COOKIE_NAME
 from app.directory.customers import get_by_customer_id
 from app.extensions import db
 from app.models import AuditEvent, Identifier, PasswordCredential
-from tests.conftest import csrf_token, read_outbox
 from tests.factories import STRONG_PASSWORD, make_customer
+from tests.helpers import csrf_token, read_outbox
+from tests.web.helpers import FormMarkup
 
 START = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
 EMAIL = "ada@example.com"
@@ -272,7 +273,6 @@ def test_past_the_date_erase_due_erases_the_account(app, runner):
 
 
 def test_the_pages_have_no_inline_script_and_every_field_is_labelled(app):
-    from tests.web.test_pages import _FormMarkup
     client, _ = logged_in(app)
     pages = {path: client.get(path) for path in (DATA, EXPORT, DELETE)}
     pages["delete (errors)"] = client.post(DELETE, data={
@@ -285,7 +285,7 @@ def test_the_pages_have_no_inline_script_and_every_field_is_labelled(app):
     for name, response in pages.items():
         assert response.status_code in (200, 400), name
         assert "<script" not in response.text.lower() and "style=" not in response.text, name
-        markup = _FormMarkup()
+        markup = FormMarkup()
         markup.feed(response.text)
         for input_id in markup.input_ids:
             assert input_id in markup.label_targets, f"{name}: #{input_id} has no label"

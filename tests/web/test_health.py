@@ -5,7 +5,7 @@ import pytest
 
 from app import create_app
 from app.extensions import db
-from tests.conftest import base_config
+from tests.helpers import base_config
 
 # Nothing listens on port 1: connecting fails at once with "connection refused".
 UNREACHABLE_DATABASE = "postgresql://nobody@127.0.0.1:1/none"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import html
 import re
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,8 +19,9 @@ from app.identity.customer_ids import format_for_people
 from app.models import (AuditEvent, Customer, Identifier, LoginSession, LoginThrottle,
                         PasswordCredential, VerificationCode)
 from app.platform.audit import EVENT_DESCRIPTIONS, describe_event
-from tests.conftest import csrf_token, last_code, read_outbox
 from tests.factories import STRONG_PASSWORD, make_customer
+from tests.helpers import csrf_token, last_code, read_outbox
+from tests.web.helpers import FormMarkup, signup, submit_code, submit_signup
 
 EMAIL = "grace@example.com"
 SESSION_COOKIE = "tessera_session"
@@ -34,29 +34,6 @@ START = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
 
 
 # ---- helpers -----------------------------------------------------------------------------
-
-def submit_signup(client, identifier: str, password: str = STRONG_PASSWORD, **fields):
-    """GET /signup for a CSRF token, then POST the sign-up form; return the POST response."""
-    page = client.get("/signup")
-    data = {"csrf_token": csrf_token(page.text), "identifier": identifier,
-            "password": password, **fields}
-    return client.post("/signup", data=data)
-
-
-def submit_code(client, code: str):
-    """GET /signup/verify for a CSRF token, then POST `code`; return the POST response."""
-    page = client.get("/signup/verify")
-    assert page.status_code == 200, page.text
-    return client.post("/signup/verify", data={"csrf_token": csrf_token(page.text), "code": code})
-
-
-def signup(client, app, email: str, password: str = STRONG_PASSWORD):
-    """Sign up through both steps with the code from the outbox; return the last response."""
-    started = submit_signup(client, email, password)
-    assert started.status_code == 303, started.text
-    assert started.location == "/signup/verify"
-    return submit_code(client, last_code(app, email))
-
 
 def login(client, identifier: str, password: str = STRONG_PASSWORD, path: str = "/login",
           **request_options):
@@ -583,23 +560,6 @@ def test_the_good_signup_of_the_bad_input_table_is_accepted(app, client) -> None
 
 # ---- 9. security headers and markup ------------------------------------------------------
 
-class _FormMarkup(HTMLParser):
-    """Collects the ids of visible inputs and the `for` targets of labels."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.input_ids: list[str | None] = []
-        self.label_targets: set[str] = set()
-
-    def handle_starttag(self, tag, attrs) -> None:
-        attributes = dict(attrs)
-        if tag in {"input", "select", "textarea"} and \
-                attributes.get("type") not in {"hidden", "submit", "button"}:
-            self.input_ids.append(attributes.get("id"))
-        if tag == "label" and attributes.get("for"):
-            self.label_targets.add(attributes["for"])
-
-
 @pytest.fixture
 def logged_in(app, client):
     """The client, logged in as a customer."""
@@ -638,7 +598,7 @@ def test_pages_have_no_inline_script_and_every_field_is_labelled(app, client) ->
 
     for name, response in pages.items():
         assert "<script" not in response.text.lower(), name
-        markup = _FormMarkup()
+        markup = FormMarkup()
         markup.feed(response.text)
         for input_id in markup.input_ids:
             assert input_id, f"{name}: an input has no id"
@@ -647,7 +607,7 @@ def test_pages_have_no_inline_script_and_every_field_is_labelled(app, client) ->
 
 
 def _inputs(response) -> list[str | None]:
-    markup = _FormMarkup()
+    markup = FormMarkup()
     markup.feed(response.text)
     return markup.input_ids
 

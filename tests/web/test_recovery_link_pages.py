@@ -22,8 +22,8 @@ from app.models import AuditEvent, Customer, RecoveryLink, utcnow
 from app.oidc import tokens
 from app.oidc.clients import get_client
 from app.phones import bindings
-from tests.conftest import csrf_token, read_outbox
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
+from tests.helpers import csrf_token, read_outbox
 from tests.oidc.helpers import make_client
 
 PHONE = "+447400123456"
@@ -271,6 +271,7 @@ def test_concurrent_uses_of_one_link_set_one_password(app, ada):
             try:
                 barrier.wait()
                 recovery_links.use(token, password, TEST_ORIGIN)
+                db.session.commit()
                 results.append(password)
             except recovery_links.LinkInvalid:
                 results.append(None)

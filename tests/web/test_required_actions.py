@@ -22,8 +22,8 @@ from app.models import AuditEvent, AuthorizationCode, Customer, TotpCredential
 from app.platform.audit import record_event
 from app.platform.crypto import unseal
 from tests.admin.helpers import admin_token, auth
-from tests.conftest import csrf_token, read_outbox
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
+from tests.helpers import csrf_token, read_outbox
 from tests.oidc.helpers import REDIRECT_URI, make_client
 
 SESSION_COOKIE = "tessera_session"
@@ -293,6 +293,7 @@ def test_a_satisfied_configure_totp_never_loops(app):
         customer = db.session.get(Customer, pk)
         secret = totp.begin_enrolment(customer).secret
         totp.confirm_enrolment(customer, pyotp.TOTP(secret).at(time.time() - 30), TEST_ORIGIN)
+        db.session.commit()
         # Put the action back as if it had been set after the app was confirmed.
         support.add_required_action(customer, support.CONFIGURE_TOTP)
         db.session.commit()

@@ -14,8 +14,8 @@ from app.directory import communication_consents as consents
 from app.directory.customers import CustomerError
 from app.extensions import db
 from app.models import AuditEvent, CommunicationConsent, Customer, VerificationCode
-from tests.conftest import csrf_token, last_code, read_outbox
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN
+from tests.helpers import csrf_token, last_code, read_outbox
 from tests.web.forms import parse_form
 
 EMAIL = "grace@example.com"

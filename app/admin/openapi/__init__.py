@@ -3,7 +3,7 @@
 It is assembled from one module per area (the same split as the views): each defines
 PATHS, built with `operation()` so every endpoint lists its scope and every error it can
 answer with. tests/admin/test_openapi_schemathesis.py runs schemathesis over it against
-the live app, and tests/admin/test_admin_authorization.py calls every operation in it
+the live app, and tests/admin/test_auth.py calls every operation in it
 without and with the wrong tokens: an endpoint missing here is an endpoint untested."""
 from __future__ import annotations
 

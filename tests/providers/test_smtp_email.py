@@ -3,7 +3,8 @@ import logging
 
 import pytest
 
-from app.providers import REJECTED, TIMEOUT, UNAVAILABLE, ProviderError, email_sender
+from app.providers import email_sender
+from app.providers.base import REJECTED, TIMEOUT, UNAVAILABLE, ProviderError
 from app.providers.smtp_email import SmtpEmailSender
 from tests.fakes.smtp_server import SilentServer, SmtpSink
 from tests.postgres import free_port

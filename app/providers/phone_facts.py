@@ -1,9 +1,11 @@
-"""Phone intelligence: "what do we know about this number now?"
+"""Phone intelligence: "what do we know about this number now?" The facts and the interface.
 
-`phone_lookup()` returns the provider named by PHONE_LOOKUP; its `lookup(e164, ...)` answers
-with a `PhoneFacts`. The risk signals and the policy (app/risk/) decide what the facts mean;
-this layer only asks and reports, and never caches (the risk layer keeps results in the
-database).
+`app.providers.phone_lookup()` (the registry) returns the provider named by PHONE_LOOKUP;
+its `lookup(e164, ...)` answers with a `PhoneFacts`. This module holds what every provider
+shares (the facts, the interface, the offline provider and `offline_facts`); the providers
+import it, never the registry. The risk signals and the policy (app/risk/) decide what the
+facts mean; this layer only asks and reports, and never caches (the risk layer keeps
+results in the database).
 
 The one rule every provider keeps: **provider trouble never raises and never looks safe.**
 A timeout, a refused connection, an HTTP error, a per-package error code (Twilio 60620: the
@@ -11,8 +13,8 @@ carrier gave no SIM swap data), an answer we cannot read or one that contradicts
 leaves the facts it concerns "unknown" (or None), says why in `unknown_reasons`, and logs a
 warning to "tessera.providers" with only the last two digits of the number. The policy then
 treats "unknown" as "could not check", which is never "allow because we could not check".
-Only programming errors raise (and ProviderError from the factory for a provider name that
-does not exist, like `sms_sender()`).
+Only programming errors raise (and ProviderError from the registry for a provider name
+that does not exist, like `sms_sender()`).
 
 Providers:
 - ``offline``: phonenumbers only (validity, number type, region); everything else unknown.
@@ -22,18 +24,12 @@ Providers:
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from typing import Protocol
 
 import phonenumbers
-from flask import current_app
 from phonenumbers import PhoneNumberType
-
-from app.providers import UNSUPPORTED, ProviderError
-
-log = logging.getLogger("tessera.providers")
 
 #: Values of the tri-state facts.
 UNKNOWN = "unknown"
@@ -109,24 +105,6 @@ class PhoneLookup(Protocol):
         ...  # pragma: no cover
 
 
-def phone_lookup() -> PhoneLookup:
-    """The provider named by PHONE_LOOKUP (a new one each call: cheap, nothing shared
-    between threads except the CAMARA token cache). SDKs are imported only here, inside
-    the branch that needs them, so the embedded default needs none of them."""
-    config = current_app.config
-    name = config["PHONE_LOOKUP"]
-    if name == "offline":
-        return OfflinePhoneLookup()
-    if name == "twilio-lookup":
-        from app.providers.twilio_lookup import TwilioPhoneLookup
-        return TwilioPhoneLookup.from_config(config)
-    if name == "camara":
-        from app.providers.camara import CamaraPhoneLookup
-        return CamaraPhoneLookup.from_config(config)
-    raise ProviderError("Phone numbers cannot be checked right now.", UNSUPPORTED,
-                        provider=str(name))
-
-
 class OfflinePhoneLookup:
     """What the number itself tells: phonenumbers' validity, type and region. Nothing is
     asked of anyone, so everything about the line's history is unknown."""
@@ -155,7 +133,3 @@ def offline_facts(e164: str, provider: str) -> PhoneFacts:
     return PhoneFacts(e164=e164, provider=provider, valid=valid, number_type=number_type,
                       region=region if region and region != "ZZ" else None)
 
-
-def number_tail(number: str) -> str:
-    """Enough of a number to tell log lines apart, not enough to identify anyone."""
-    return "..." + number[-2:] if len(number) > 2 else "..."

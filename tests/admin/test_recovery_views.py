@@ -28,9 +28,9 @@ from app.models import (AuditEvent, Customer, PasswordCredential, PhoneBinding, 
 from app.phones import bindings
 from app.platform.keyed_hash import keyed_hash
 from tests.admin.helpers import admin_token, assert_problem, auth, read_customer
-from tests.conftest import LOOKUP_FIELDS as FIELDS, read_outbox
 from tests.factories import TEST_ORIGIN, make_customer
 from tests.fakes.twilio_server import lookup_json
+from tests.helpers import LOOKUP_FIELDS as FIELDS, read_outbox
 
 PHONE = "+447400123456"
 US_PHONE = "+14155552671"
@@ -49,6 +49,7 @@ def ada(app):
         customer = make_customer(email=EMAIL, phone=PHONE, username="ada_l")
         secret = totp.begin_enrolment(customer).secret
         totp.confirm_enrolment(customer, pyotp.TOTP(secret).at(time.time() - 30), TEST_ORIGIN)
+        db.session.commit()
         return customer.customer_id
 
 

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from app.auth import totp
 from app.extensions import db
 from app.models import AuditEvent, LoginSession, VerificationCode, utcnow
-from tests.conftest import csrf_token, last_code, read_outbox
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
+from tests.helpers import csrf_token, last_code, read_outbox
 
 PHONE = "+447400123456"
 UNKNOWN_PHONE = "+447911123456"
@@ -161,6 +161,7 @@ def test_a_totp_customer_gets_the_second_factor_page(app):
         customer = make_customer()
         secret = totp.begin_enrolment(customer).secret
         totp.confirm_enrolment(customer, pyotp.TOTP(secret).at(time.time() - 30), TEST_ORIGIN)
+        db.session.commit()
     client = app.test_client()
     first = post(client, "/login", {"identifier": "ada@example.com",
                                     "password": STRONG_PASSWORD})
@@ -263,6 +264,7 @@ def test_recovering_a_password_through_the_pages(app, has_totp):
             secret = totp.begin_enrolment(customer).secret
             totp.confirm_enrolment(customer, pyotp.TOTP(secret).at(time.time() - 30),
                                    TEST_ORIGIN)
+            db.session.commit()
     client = app.test_client()
     assert "Forgot your password?" in client.get("/login").text
     sent = post(client, "/recover", {"phone": PHONE})

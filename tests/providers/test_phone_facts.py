@@ -5,15 +5,10 @@ from datetime import date, timezone
 
 import pytest
 
-from app.providers import UNSUPPORTED, ProviderError
+from app.providers import phone_lookup
+from app.providers.base import UNSUPPORTED, ProviderError
 from app.providers.camara import CamaraPhoneLookup
-from app.providers.phone_lookup import (
-    OFFLINE_REASON,
-    UNKNOWN,
-    OfflinePhoneLookup,
-    PhoneFacts,
-    phone_lookup,
-)
+from app.providers.phone_facts import OFFLINE_REASON, UNKNOWN, OfflinePhoneLookup, PhoneFacts
 from app.providers.twilio_lookup import TwilioPhoneLookup, parse_fields
 
 

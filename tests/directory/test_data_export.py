@@ -26,7 +26,7 @@ from app.models import (AuditEvent, Consent, IssuedToken, KnownDevice, LoginSess
                         PasswordCredential, RecoveryCode, TotpCredential)
 from app.platform.audit import Origin
 from tests.admin.helpers import admin_token, assert_problem, auth
-from tests.admin.test_merge import database_state, issue_tokens, merge_via_api
+from tests.directory.helpers import database_state, issue_tokens, merge_via_api
 from tests.factories import TEST_ORIGIN, make_customer
 from tests.oidc.helpers import make_client
 
@@ -60,6 +60,7 @@ def ada(app):
         link_account(customer, "billing", "B-1001", TEST_ORIGIN)
         secret = totp.begin_enrolment(customer).secret
         codes = totp.confirm_enrolment(customer, pyotp.TOTP(secret).now(), TEST_ORIGIN)
+        db.session.commit()
         recovery_codes.use(customer, codes[0], TEST_ORIGIN)
         communication_consents.record(customer, "email", "marketing", True, "signup",
                                       TEST_ORIGIN)

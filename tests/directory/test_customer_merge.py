@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pyotp
 import pytest
 import time_machine
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select, text, update
 
 from app.auth import recovery_codes, totp
 from app.auth.devices import remember
@@ -27,12 +27,11 @@ from app.identity.customer_ids import format_for_people
 from app.models import (AuditEvent, CommunicationConsent, Consent, Customer, Identifier,
                         IssuedToken, KnownDevice, LinkedAccount, LoginSession, PasswordCredential,
                         PhoneBinding, RecoveryCode, TotpCredential)
-from app.oidc import tokens
-from app.oidc.clients import get_client
 from app.platform.crypto import unseal
 from tests.admin.helpers import admin_token, assert_problem, auth, read_customer
-from tests.conftest import read_outbox
+from tests.directory.helpers import count, database_state, issue_tokens, merge_via_api, post
 from tests.factories import TEST_ORIGIN, make_customer
+from tests.helpers import read_outbox
 from tests.oidc.helpers import make_client
 
 GB_MOBILE = "+447400123456"
@@ -41,34 +40,10 @@ US_PHONE = "+14155552671"
 START = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
 
 
-# ---- helpers shared with the erasure and export tests -------------------------------------
-
-def database_state(app) -> dict:
-    """Every row of every table, to show that a refused request changed nothing."""
-    with app.app_context():
-        state = {}
-        for table in db.metadata.sorted_tables:
-            rows = db.session.execute(select(table)).all()
-            state[table.name] = sorted((tuple(row) for row in rows), key=repr)
-        return state
-
+# ---- helpers of this module (the ones erasure and export share are in helpers.py) --------
 
 def customer_pk(customer_id: str) -> int:
     return get_by_customer_id(customer_id).id
-
-
-def count(model, *conditions) -> int:
-    return db.session.scalar(select(func.count()).select_from(model).where(*conditions))
-
-
-def post(app, path: str, token: str, body=None, **headers):
-    return app.test_client().post(f"/admin/api{path}", json=body, headers=auth(token, **headers))
-
-
-def merge_via_api(app, token: str, survivor_id: str, absorbed_id: str, **body):
-    _, etag = read_customer(app, token, survivor_id)
-    return post(app, f"/customers/{survivor_id}/merge", token,
-                {"absorbed_customer_id": absorbed_id, **body}, **{"If-Match": etag})
 
 
 def merge_to_every_factor(app, token: str, survivor_id: str, absorbed_id: str) -> None:
@@ -86,21 +61,11 @@ def assert_no_factors_left(customer_pk: int) -> None:
         assert count(model, model.customer_pk == customer_pk) == 0, model
 
 
-def issue_tokens(app, client_id: str, customer_id: str) -> dict:
-    """Tokens for a customer straight from the token service (the code flow has its own
-    tests; test_erasure.py runs it end to end)."""
-    with app.app_context():
-        response = tokens.issue(get_client(client_id), "authorization_code", "openid",
-                                customer=get_by_customer_id(customer_id),
-                                include_refresh_token=True)
-        db.session.commit()
-        return response
-
-
 def enrol_totp(customer) -> tuple[str, list[str]]:
     """Enrol an authenticator app now (a frozen clock); the secret and recovery codes."""
     secret = totp.begin_enrolment(customer).secret
     codes = totp.confirm_enrolment(customer, pyotp.TOTP(secret).now(), TEST_ORIGIN)
+    db.session.commit()
     return secret, codes
 
 

@@ -24,8 +24,8 @@ from app.auth.sessions import start_session
 from app.extensions import db
 from app.models import AuditEvent, Customer, RecoveryCode, TotpCredential
 from app.platform.crypto import unseal
-from tests.conftest import csrf_token, read_outbox
 from tests.factories import TEST_ORIGIN, make_customer
+from tests.helpers import csrf_token, read_outbox
 
 SESSION_COOKIE = "tessera_session"
 ENROL = "/account/security/totp"
@@ -303,6 +303,7 @@ def test_renewing_needs_a_fresh_login(app):
         with app.app_context():
             secret = totp.begin_enrolment(customer(pk)).secret
             totp.confirm_enrolment(customer(pk), pyotp.TOTP(secret).now(), TEST_ORIGIN)
+            db.session.commit()
         page = client.get(RECOVERY)
         clock.shift(timedelta(minutes=6))
 

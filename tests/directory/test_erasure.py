@@ -23,9 +23,9 @@ from app.models import (AuditEvent, AuthorizationCode, CommunicationConsent, Con
                         RecoveryLink, TotpCredential, VerificationCode, utcnow)
 from app.platform.audit import Origin, record_event
 from tests.admin.helpers import admin_token, assert_problem, auth, read_customer
-from tests.admin.test_merge import count, database_state, merge_via_api, post
-from tests.conftest import read_outbox
+from tests.directory.helpers import count, database_state, merge_via_api, post
 from tests.factories import TEST_ORIGIN, make_customer
+from tests.helpers import read_outbox
 from tests.oidc.helpers import REDIRECT_URI, follow_to_client, logged_in_browser, make_client
 
 EMAIL = "ada@example.com"

@@ -4,28 +4,14 @@ import logging
 
 import pytest
 
-from app.providers import (
-    EXPIRED,
-    INVALID_NUMBER,
-    MAX_ATTEMPTS,
-    RATE_LIMITED,
-    REJECTED,
-    TIMEOUT,
-    UNAVAILABLE,
-    UNSUPPORTED,
-    ProviderError,
-    sms_sender,
-)
+from app.providers import sms_sender
+from app.providers.base import (EXPIRED, INVALID_NUMBER, MAX_ATTEMPTS, RATE_LIMITED, REJECTED,
+                                TIMEOUT, UNAVAILABLE, UNSUPPORTED, ProviderError)
 from app.providers.twilio_sms import TwilioSmsSender, TwilioVerifySender
 from tests.fakes.twilio_server import verification_json
 from tests.postgres import free_port
-from tests.providers.conftest import (
-    ACCOUNT_SID,
-    AUTH_TOKEN,
-    FROM_NUMBER,
-    MESSAGING_SERVICE_SID,
-    VERIFY_SERVICE_SID,
-)
+from tests.providers.helpers import (ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, MESSAGING_SERVICE_SID,
+                                     VERIFY_SERVICE_SID)
 
 TO = "+14155552671"
 MESSAGES_PATH = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"

@@ -17,8 +17,8 @@ from app.identity import customer_ids
 from app.models import AuditEvent
 from app.phones import bindings
 from tests.admin.helpers import admin_token, assert_problem, auth, make_ada, read_customer
-from tests.conftest import read_outbox
 from tests.factories import TEST_ORIGIN, make_customer
+from tests.helpers import read_outbox
 
 US_PHONE = "+14155552671"
 GB_PHONE = "+447400123456"

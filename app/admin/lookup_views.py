@@ -1,40 +1,17 @@
-"""Admin API endpoints: the blueprint, its request rules, and finding and viewing a
-customer. The other endpoints live by area and add themselves to the same blueprint:
-recovery_views (support's recovery actions), directory_views (identifiers, linked
-accounts, listing, profile), data_rights_views (merge, export, erasure) and
-consent_views (communication consents). Views stay thin: services do the work;
-app/admin/requests.py holds what every view does with a request."""
+"""Admin API: finding, listing and showing customers (scope admin:read). The blueprint
+and the rules every admin request follows are in app/admin/blueprint.py."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, jsonify, request
 
-from app.admin import listing, openapi
+from app.admin import listing
 from app.admin.auth import admin_required
 from app.admin.customer_view import customer_summary, customer_view, tombstone_view
-from app.admin.problems import api_problem, http_error, unexpected_error
 from app.admin.requests import ApiProblem, audit, path_customer, with_etag
 from app.directory.customers import CustomerError, find_customer
-from app.extensions import csrf, db, limiter
+from app.extensions import db
 
-bp = Blueprint("admin_api", __name__, url_prefix="/admin/api")
-csrf.exempt(bp)
-bp.register_error_handler(ApiProblem, api_problem)
-bp.register_error_handler(HTTPException, http_error)
-bp.register_error_handler(Exception, unexpected_error)
-
-
-def _admin_limit() -> str:
-    return current_app.config["ADMIN_RATE_LIMIT"]
-
-
-limiter.limit(_admin_limit)(bp)
-
-
-@bp.after_request
-def never_cache(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
+bp = Blueprint("lookup", __name__)  # nested in admin_api: app/admin/blueprint.py
 
 
 @bp.get("/customers")
@@ -45,7 +22,9 @@ def find():
     system:account_number. Without: a page of the customer listing, filtered
     (app/admin/listing.py)."""
     if "q" not in request.args:
-        return jsonify(listing.list_page(request.args))
+        page = listing.list_page(request.args)
+        db.session.commit()
+        return jsonify(page)
     query = request.args.get("q", "")
     try:
         customer = find_customer(query)
@@ -56,12 +35,6 @@ def find():
     db.session.commit()
     return jsonify({"items": [customer_summary(customer)] if customer else [],
                     "next_cursor": None})
-
-
-@bp.get("/openapi.json")
-def openapi_document():
-    """The OpenAPI 3.1 document of this API (public: it holds no data)."""
-    return jsonify(openapi.document(current_app.config["ISSUER"]))
 
 
 @bp.get("/customers/<customer_id>")
@@ -79,7 +52,3 @@ def show(customer_id: str):
         body["resolved_from"] = found.requested_id
     return with_etag(jsonify(body), customer)
 
-
-# The other areas register their routes on `bp` when imported.
-from app.admin import (client_views, consent_views, data_rights_views,  # noqa: E402,F401
-                       directory_views, recovery_views)
