@@ -14,7 +14,7 @@ import sys
 from typing import NoReturn
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from app.auth.login import set_password
@@ -26,12 +26,12 @@ from app.extensions import db
 from app.identity.customer_ids import format_for_people
 from app.models import Consent, Customer, IssuedToken, OAuthClient, SigningKey, utcnow
 from app.oidc.client_auth import normalize_client_jwks
-from app.oidc.clients import (GRANT_TYPES, SECRET_HASH_PURPOSE, ClientError,
+from app.oidc.clients import (DISPLAY_URIS, GRANT_TYPES, SECRET_HASH_PURPOSE, ClientError,
                               check_admin_registration, check_redirect_uri, client_settings,
                               create_client, ensure_demo_client, get_client, list_clients,
-                              normalize_client_name, normalize_redirect_uris,
-                              normalize_resource_server_audience, normalize_resources,
-                              normalize_scope)
+                              normalize_client_name, normalize_display_uris,
+                              normalize_redirect_uris, normalize_resource_server_audience,
+                              normalize_resources, normalize_scope)
 from app.oidc.keys import SIGNING_ALGORITHMS, rotate_keys
 from app.phones.sweep import sweep
 from app.platform.audit import Origin, record_event
@@ -247,6 +247,31 @@ RESOURCE_SERVER_OPTION = click.option(
          "introspect tokens issued for it.")
 
 
+
+
+def display_uri_options(command):
+    """--logo-uri, --client-uri, --policy-uri and --tos-uri: what customers see of the app
+    (https only; http on loopback outside production). On update, "" clears one."""
+    for name, help_text in reversed((
+            ("logo", "The app's logo, shown on the login, sign-up and consent pages."),
+            ("client", "The app's home page (the error page's way back to the app)."),
+            ("policy", "The app's privacy policy, linked from those pages."),
+            ("tos", "The app's terms of service, linked from those pages."))):
+        command = click.option(f"--{name}-uri", f"{name}_uri", metavar="URL",
+                               help=help_text)(command)
+    return command
+
+
+def display_uris_given(**uris: str | None) -> dict[str, str | None]:
+    """The display URIs an operator gave (name -> value; "" clears one)."""
+    return {name: value for name, value in uris.items() if value is not None}
+
+
+def loopback_http_allowed() -> bool:
+    """http display URIs on loopback are for development only."""
+    return current_app.config["ENV"] != "production"
+
+
 @clients_cli.command("create")
 @click.option("--name", required=True, help="The name people see on the consent page.")
 @click.option("--redirect-uri", "redirect_uris", multiple=True,
@@ -265,11 +290,14 @@ RESOURCE_SERVER_OPTION = click.option(
                    "kind of client that may hold admin:read/write/recovery/gdpr.")
 @RESOURCE_OPTION
 @RESOURCE_SERVER_OPTION
+@display_uri_options
 @json_option
 def create_client_command(name: str, redirect_uris: tuple[str, ...], public: bool,
                           first_party: bool, grant_types: tuple[str, ...], scope: str | None,
                           admin: bool, resources: tuple[str, ...],
-                          resource_server_audience: str | None, as_json: bool) -> None:
+                          resource_server_audience: str | None, logo_uri: str | None,
+                          client_uri: str | None, policy_uri: str | None,
+                          tos_uri: str | None, as_json: bool) -> None:
     """Register an OAuth client. A confidential client's secret is printed here only."""
     try:
         client, secret = create_client(name, list(redirect_uris), public=public,
@@ -277,6 +305,10 @@ def create_client_command(name: str, redirect_uris: tuple[str, ...], public: boo
                                        grant_types=list(grant_types) or None, scope=scope,
                                        admin=admin, resources=resources,
                                        resource_server_audience=resource_server_audience,
+                                       display_uris=display_uris_given(
+                                           logo_uri=logo_uri, client_uri=client_uri,
+                                           policy_uri=policy_uri, tos_uri=tos_uri),
+                                       allow_loopback_http=loopback_http_allowed(),
                                        origin=cli_origin())
         db.session.commit()
     except ClientError as error:
@@ -358,6 +390,7 @@ MAX_AUDIENCES = 20
 @click.option("--jwks", "jwks_file", type=click.File("r"),
               help="A file (or - for stdin) holding the client's public JWK set, for "
                    "private_key_jwt. Replaces the registered keys.")
+@display_uri_options
 @json_option
 def update_client_command(client_id: str, name: str | None, redirect_uris: tuple[str, ...],
                           scope: str | None, first_party: bool | None,
@@ -366,7 +399,9 @@ def update_client_command(client_id: str, name: str | None, redirect_uris: tuple
                           post_logout_uris: tuple[str, ...],
                           backchannel_logout_uri: str | None, resources: tuple[str, ...],
                           resource_server_audience: str | None, auth_method: str | None,
-                          jwks_file, as_json: bool) -> None:
+                          jwks_file, logo_uri: str | None, client_uri: str | None,
+                          policy_uri: str | None, tos_uri: str | None,
+                          as_json: bool) -> None:
     """Change a client. Options not given stay as they are; repeated options replace."""
     client = require_client(client_id)
     try:
@@ -376,7 +411,9 @@ def update_client_command(client_id: str, name: str | None, redirect_uris: tuple
             id_token_alg=id_token_alg, audiences=audiences, post_logout_uris=post_logout_uris,
             backchannel_logout_uri=backchannel_logout_uri, auth_method=auth_method,
             resources=resources, resource_server_audience=resource_server_audience,
-            jwks_text=None if jwks_file is None else jwks_file.read(1_000_000))
+            jwks_text=None if jwks_file is None else jwks_file.read(1_000_000),
+            display_uris=display_uris_given(logo_uri=logo_uri, client_uri=client_uri,
+                                            policy_uri=policy_uri, tos_uri=tos_uri))
     except ClientError as error:
         fail(str(error))
     if not changes:
@@ -393,10 +430,12 @@ def update_client_command(client_id: str, name: str | None, redirect_uris: tuple
 def client_changes(client: OAuthClient, *, name, redirect_uris, scope, first_party,
                    require_pkce, subject_type, id_token_alg, audiences, post_logout_uris,
                    backchannel_logout_uri, auth_method, resources=(),
-                   resource_server_audience=None, jwks_text=None) -> dict:
+                   resource_server_audience=None, jwks_text=None,
+                   display_uris: dict[str, str | None] | None = None) -> dict:
     """The validated new values of the fields to change (model attribute -> value), or
     ClientError. Validates everything before the caller changes anything."""
-    changes: dict = {}
+    changes: dict = normalize_display_uris(display_uris or {},
+                                           allow_loopback_http=loopback_http_allowed())
     if name is not None:
         changes["name"] = normalize_client_name(name)
     if redirect_uris:
@@ -529,6 +568,7 @@ def client_lines(payload: dict) -> list[str]:
         f"redirect URIs: {' '.join(payload['redirect_uris']) or '-'}",
         f"grant types:   {' '.join(payload['grant_types'])}",
         f"scope:         {payload['scope']}",
+        *(f"{name + ':':<15}{payload[name]}" for name in DISPLAY_URIS if payload.get(name)),
     ]
 
 

@@ -15,6 +15,13 @@ from tests.factories import make_customer
 from tests.oidc.helpers import make_client
 
 SHOP_URI = "https://shop.example/callback"
+#: What customers would see of an app, refused (clients update and clients create).
+BAD_DISPLAY_URIS = [
+    (["--logo-uri", "http://shop.example/logo.png"], "https://"),
+    (["--policy-uri", "javascript:alert(1)"], "https://"),
+    (["--tos-uri", "https://user:pw@shop.example/terms"], "user name or password"),
+    (["--client-uri", "https://shop.example/" + "x" * 2000], "at most 2000"),
+]
 
 
 def invoke_json(runner, *args: str):
@@ -102,6 +109,7 @@ def test_update_for_people(runner, app, shop):
     (["--backchannel-logout-uri", "http://rp.example/logout"], "loopback"),
     (["--name", "Fine", "--redirect-uri", "ftp://x"], "not allowed"),
     ([], "Nothing to change"),
+    *BAD_DISPLAY_URIS,
 ])
 def test_update_refuses_bad_input_and_changes_nothing(runner, app, shop, args, message):
     before = snapshot(app, shop[0])
@@ -274,3 +282,47 @@ def test_delete_for_people(runner, app, shop):
     result = runner.invoke(args=["clients", "delete", shop[0]])
     assert result.exit_code == 0
     assert f"Deleted client {shop[0]}" in result.stdout
+
+
+# ---- what customers see of the app -------------------------------------------------------
+
+DISPLAY = {"logo_uri": "https://cdn.shop.example/logo.png", "client_uri": "https://shop.example/",
+           "policy_uri": "https://shop.example/privacy", "tos_uri": "https://shop.example/terms"}
+
+
+def display_args(uris: dict) -> list[str]:
+    """--logo-uri URL ... for each of `uris`."""
+    return [arg for name, uri in uris.items()
+            for arg in (f"--{name.removesuffix('_uri')}-uri", uri)]
+
+
+def test_create_and_update_set_and_clear_the_display_metadata(runner, app):
+    created = invoke_json(runner, "clients", "create", "--name", "Shop", "--redirect-uri",
+                          SHOP_URI, *display_args(DISPLAY))
+    assert {name: created[name] for name in DISPLAY} == DISPLAY
+    updated = invoke_json(runner, "clients", "update", created["client_id"], "--logo-uri",
+                          "https://shop.example/new-logo.svg", "--tos-uri", "")
+    assert updated["logo_uri"] == "https://shop.example/new-logo.svg"
+    assert updated["tos_uri"] is None and updated["policy_uri"] == DISPLAY["policy_uri"]
+    assert events(app, "client.updated")[-1].details["changed"] == ["logo_uri", "tos_uri"]
+    people = runner.invoke(args=["clients", "show", created["client_id"]])
+    assert "logo_uri:      https://shop.example/new-logo.svg" in people.output
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_DISPLAY_URIS)
+def test_create_refuses_bad_display_metadata_and_adds_nothing(runner, app, args, message):
+    created = runner.invoke(args=["clients", "create", "--name", "Other", "--redirect-uri",
+                                  SHOP_URI, *args])
+    assert created.exit_code == 2 and message in created.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(OAuthClient)) == 0
+
+
+def test_loopback_http_display_uris_only_outside_production(runner, app, shop):
+    loopback = ["--logo-uri", "http://127.0.0.1:5001/logo.png"]
+    assert invoke_json(runner, "clients", "update", shop[0], *loopback)["logo_uri"] == \
+        "http://127.0.0.1:5001/logo.png"
+    app.config["ENV"] = "production"
+    refused = runner.invoke(args=["clients", "update", shop[0], "--logo-uri",
+                                  "http://localhost/logo.png"])
+    assert refused.exit_code == 2 and "outside production" in refused.output

@@ -1,4 +1,5 @@
-"""Admin API: the registered OAuth clients, read only (scope admin:read).
+"""Admin API: the registered OAuth clients, read only (scope admin:read), with what
+customers see of each app (logo_uri, client_uri, policy_uri, tos_uri).
 
 Support and security staff need to see who may hold which scopes and audiences: whether a
 client is an admin client, the resources it may ask tokens for, and the audience it serves

@@ -42,7 +42,7 @@ def customer_view(customer: Customer) -> dict:
         "version": customer.version,
         "given_name": customer.given_name, "family_name": customer.family_name,
         "middle_name": customer.middle_name, "nickname": customer.nickname,
-        "locale": customer.locale,
+        "locale": customer.locale, "zoneinfo": customer.zoneinfo,
         "lock": ({"locked_at": _time(customer.locked_at), "reason": customer.lock_reason}
                  if customer.status == "locked" else None),
         "required_actions": list(customer.required_actions or []),

@@ -105,12 +105,18 @@ def _email_code(row: VerificationCode, purpose: str, notice: bool) -> None:
     if notice:
         email_sender().send(row.destination, NOTICE_SUBJECT, NOTICE_TEXT)
         return
+    email_new_code(row, CODE_SUBJECT, CODE_TEXT)
+
+
+def email_new_code(row: VerificationCode, subject: str, text: str) -> None:
+    """Make a code for `row`, commit its hash, then email `text` (filled with {code} and
+    {minutes}) to the row's address: a code is never sent that the database lacks. Shared
+    with the recovery codes' channel (app/auth/email_recovery.py)."""
     code = new_code()
     row.code_hash = keyed_hash(HASH_PURPOSE, code)
     db.session.commit()
     minutes = int(current_app.config["VERIFICATION_CODE_SECONDS"]) // 60
-    email_sender().send(row.destination, CODE_SUBJECT,
-                        CODE_TEXT.format(code=code, minutes=minutes))
+    email_sender().send(row.destination, subject, text.format(code=code, minutes=minutes))
 
 
 def _limit_message(name: str) -> str:
@@ -143,23 +149,24 @@ def send_email_code(email: str, origin: Origin, *, customer: Customer | None,
 
 
 def check_email_code(verification_id: int, text: str, origin: Origin, *,
-                     customer: Customer | None) -> VerificationCode:
+                     customer: Customer | None, purpose: str = PURPOSE) -> VerificationCode:
     """Accept the code typed for the code row `verification_id`, once, and return the
-    spent row. The row must be a "verify_email" code of `customer`. Raise EmailCodeError
-    otherwise; a wrong code counts against the code.
+    spent row. The row must be a `purpose` code ("verify_email" unless another channel's,
+    e.g. app/auth/email_recovery.py's) of `customer`. Raise EmailCodeError otherwise; a
+    wrong code counts against the code.
 
     Commits: a throttled or wrong code's audit event (the caller raises, and does not
     commit), and a right code's spending, so a code is single use even if the rest of
     the request fails."""
     code = normalize_code(text)
     row = db.session.get(VerificationCode, verification_id)
-    if (row is None or row.purpose != PURPOSE or row.kind != "email"
+    if (row is None or row.purpose != purpose or row.kind != "email"
             or row.customer_pk != (customer.id if customer else None)):
         raise EmailCodeError(EXPIRED_MESSAGE)
     reservation = throttle.reserve_attempt(throttle.code_kind("email"), row.match_key)
     if not reservation.allowed:
         record_event("email.code_throttled", origin, customer.customer_id if customer else None,
-                     purpose=PURPOSE)
+                     purpose=purpose)
         db.session.commit()
         raise EmailCodeError("Too many wrong codes for this address. Wait a little and try "
                              "again.", reservation.retry_at)
@@ -170,7 +177,7 @@ def check_email_code(verification_id: int, text: str, origin: Origin, *,
     db.session.refresh(row)
     if not matches(row.code_hash, HASH_PURPOSE, code):
         record_event("email.code_failed", origin, customer.customer_id if customer else None,
-                     purpose=PURPOSE, attempts=attempts)
+                     purpose=purpose, attempts=attempts)
         db.session.commit()
         raise EmailCodeError(one_time_codes.wrong_code_message(limit, attempts,
                                                                "Ask for a new one."))

@@ -125,12 +125,79 @@ def _refuse_paused_customer(customer: Customer | None, identifier: NormalizedIde
     raise LoginRefused(GENERIC_FAILURE)
 
 
-def set_password(customer: Customer, password: str, origin: Origin) -> None:
-    """Set or change a customer's password after the policy check (the caller commits).
-    A new password is what support's forced reset asks for: it clears "update_password"."""
+#: The answer to a wrong current password on the change-password form.
+WRONG_CURRENT_PASSWORD = "That is not your current password. Check it and try again."
+#: The answer while the customer's password logins are paused.
+PASSWORD_PAUSED = "Too many wrong passwords. Wait a few minutes, then try again."
+
+
+class CurrentPasswordRefused(Exception):
+    """The current password given to change it is wrong, or password attempts are paused
+    (the login backoff); `message` is fit to show at the field."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def check_current_password(customer: Customer, password: str, origin: Origin) -> None:
+    """Prove the customer's current password before it is changed, or raise
+    CurrentPasswordRefused.
+
+    It counts toward the per-customer password throttle exactly as a login would (a
+    stolen session must not become a way to guess the password without backoff). A
+    wrong password's audit event is committed here, because the caller answers the
+    refusal without committing and the event must stand; the throttle count commits in
+    `throttle.reserve_attempt` itself."""
+    reservation = throttle.reserve_attempt(CUSTOMER_THROTTLE_KIND, customer.customer_id)
+    if not reservation.allowed:
+        passwords.verify_password(None, password)
+        record_event("login.throttled", origin, customer.customer_id, scope="customer",
+                     during="password_change")
+        db.session.commit()
+        raise CurrentPasswordRefused(PASSWORD_PAUSED)
+    credential = db.session.get(PasswordCredential, customer.id)
+    ok, _ = passwords.verify_password(credential.password_hash if credential else None,
+                                      password[:passwords.MAX_LENGTH * 4])
+    if not ok:
+        record_event("password.change_failed", origin, customer.customer_id)
+        db.session.commit()
+        raise CurrentPasswordRefused(WRONG_CURRENT_PASSWORD)
+    throttle.clear(reservation.key_hash)
+
+
+def has_password(customer: Customer) -> bool:
+    """Whether the customer has a password (customers who signed up by code may not)."""
+    return db.session.get(PasswordCredential, customer.id) is not None
+
+
+def change_password(customer: Customer, new_password: str, origin: Origin, *,
+                    current_password: str | None) -> None:
+    """The customer changes their own password (the caller commits, then notifies).
+
+    `current_password` is None only when the caller has seen a login in the last few
+    minutes (app/web/reauth.py); otherwise it must be right (see check_current_password).
+    The new password's policy is checked first, so a rejected new password neither
+    costs a throttle attempt nor needs the current one again. Raises PasswordRejected or
+    CurrentPasswordRefused; nothing changes then."""
+    check_password_policy(customer, new_password)
+    if current_password is not None:
+        check_current_password(customer, current_password, origin)
+    set_password(customer, new_password, origin)
+
+
+def check_password_policy(customer: Customer, password: str) -> None:
+    """Raise PasswordRejected unless `password` meets the policy for this customer (not
+    their own identifiers or names)."""
     user_inputs = [i.value for i in customer.identifiers]
     user_inputs += [customer.given_name or "", customer.family_name or ""]
     passwords.check_policy(password, user_inputs)
+
+
+def set_password(customer: Customer, password: str, origin: Origin) -> None:
+    """Set or change a customer's password after the policy check (the caller commits).
+    A new password is what support's forced reset asks for: it clears "update_password"."""
+    check_password_policy(customer, password)
     new_hash = passwords.hash_password(password)
     credential = db.session.get(PasswordCredential, customer.id)
     if credential is None:

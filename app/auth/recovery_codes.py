@@ -121,6 +121,17 @@ def use(customer: Customer, code: str, origin: Origin) -> bool:
     return True
 
 
+def are_current(customer: Customer, codes: list[str]) -> bool:
+    """True if `codes` are exactly the customer's set, none of them used yet: what the
+    page that has just shown a new set may offer to download. Reads only hashes."""
+    hashes = {_hash(n) for n in map(normalise, codes) if n is not None}
+    if len(hashes) != COUNT or len(codes) != COUNT:
+        return False
+    stored = set(db.session.scalars(select(RecoveryCode.code_hash).where(
+        RecoveryCode.customer_pk == customer.id, RecoveryCode.used_at.is_(None))))
+    return stored == hashes
+
+
 def remaining(customer: Customer) -> int:
     """How many of the customer's recovery codes are still unused."""
     return db.session.scalar(

@@ -98,6 +98,24 @@ def load_session(token: str | None) -> LoginSession | None:
     return login_session
 
 
+def open_sessions(customer: Customer) -> list[LoginSession]:
+    """The customer's sessions nobody ended and that have not timed out (idle or
+    absolute), the most recently used first: what "Apps & sessions" lists."""
+    now = utcnow()
+    idle = timedelta(seconds=int(current_app.config["SESSION_IDLE_SECONDS"]))
+    return list(db.session.scalars(
+        select(LoginSession)
+        .where(LoginSession.customer_pk == customer.id, LoginSession.ended_at.is_(None),
+               LoginSession.expires_at > now, LoginSession.last_seen_at > now - idle)
+        .order_by(LoginSession.last_seen_at.desc(), LoginSession.id.desc())))
+
+
+def own_open_session(customer: Customer, session_id: int) -> LoginSession | None:
+    """One of the customer's open sessions by its id; None if it is another customer's,
+    already ended or timed out (so one customer can never end another's)."""
+    return next((s for s in open_sessions(customer) if s.id == session_id), None)
+
+
 def end_session(login_session: LoginSession, origin: Origin) -> None:
     """End one session on the server and audit the logout (the caller commits). The
     clients that had the session are told once that commit is done (see the module

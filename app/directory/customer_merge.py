@@ -68,7 +68,8 @@ from app.platform.audit import Origin, record_event
 #: Statuses a customer can be merged from or into.
 MERGEABLE = ("active", "locked")
 #: Profile fields the survivor keeps, filled from the absorbed when blank.
-PROFILE_FIELDS = ("given_name", "family_name", "middle_name", "nickname", "locale")
+PROFILE_FIELDS = ("given_name", "family_name", "middle_name", "nickname", "locale",
+                  "zoneinfo")
 
 
 class MergeConflict(CustomerError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import zoneinfo
 from dataclasses import dataclass
 
 from flask import current_app
@@ -389,7 +390,11 @@ def display_name(customer: Customer) -> str | None:
 
 #: The profile members support may change; None clears one.
 PROFILE_FIELDS = ("given_name", "family_name", "middle_name", "nickname", "locale")
+#: The profile members customers change themselves on the account page: support's, and
+#: the time zone their account pages show times in (the admin API does not take it yet).
+SELF_SERVICE_PROFILE_FIELDS = PROFILE_FIELDS + ("zoneinfo",)
 LOCALE_MAX = 35
+ZONEINFO_MAX = 64
 # BCP 47 in shape only: a language of 2-8 letters, then subtags of 1-8 letters or digits
 # (region, script, variants). Registry membership is not checked: a tag we do not know
 # is still the customer's choice.
@@ -419,6 +424,18 @@ def normalize_locale(text: str | None) -> str | None:
     return "-".join(cased)
 
 
+def normalize_zoneinfo(text: str | None) -> str | None:
+    """An IANA time zone name as the tz database spells it ("Europe/Paris"); None or ""
+    is none. Raise CustomerError for a name the server's tz database does not know (the
+    case must match: "europe/paris" is refused, not guessed at)."""
+    if not text:
+        return None
+    if len(text) > ZONEINFO_MAX or text not in zoneinfo.available_timezones():
+        raise CustomerError("Choose a time zone from the list, such as Europe/Paris or "
+                            "America/New_York.")
+    return text
+
+
 class InvalidProfileValue(CustomerError):
     """A profile member's value is refused; `member` names it."""
 
@@ -427,28 +444,32 @@ class InvalidProfileValue(CustomerError):
         self.member = member
 
 
-def normalize_profile(changes: dict[str, str | None]) -> dict[str, str | None]:
+_NORMALIZERS = {"locale": normalize_locale, "zoneinfo": normalize_zoneinfo}
+
+
+def normalize_profile(changes: dict[str, str | None],
+                      fields: tuple[str, ...] = PROFILE_FIELDS) -> dict[str, str | None]:
     """The profile members in `changes` as they would be stored (names trimmed and NFKC,
-    empty names as None, locales cased). Raise InvalidProfileValue for a bad one."""
+    empty names as None, locales cased, time zones checked). Raise InvalidProfileValue
+    for a bad one or for a member not in `fields`."""
     normalized: dict[str, str | None] = {}
     for name, value in changes.items():
-        if name not in PROFILE_FIELDS:
+        if name not in fields:
             raise InvalidProfileValue(name, "is not part of the profile.")
         try:
-            normalized[name] = (normalize_locale(value) if name == "locale"
-                                else normalize_name(value))
+            normalized[name] = _NORMALIZERS.get(name, normalize_name)(value)
         except CustomerError as error:
             raise InvalidProfileValue(name, str(error)) from None
     return normalized
 
 
 def update_profile(customer: Customer, changes: dict[str, str | None],
-                   origin: Origin) -> list[str]:
+                   origin: Origin, fields: tuple[str, ...] = PROFILE_FIELDS) -> list[str]:
     """Set the profile members in `changes` (None clears one); return the names of those
-    whose value actually changed, in PROFILE_FIELDS order. Raises InvalidProfileValue
-    before anything changes. The event names the members, never their values."""
-    normalized = normalize_profile(changes)
-    changed = [name for name in PROFILE_FIELDS
+    whose value actually changed, in `fields` order. Raises InvalidProfileValue before
+    anything changes. The event names the members, never their values."""
+    normalized = normalize_profile(changes, fields)
+    changed = [name for name in fields
                if name in normalized and getattr(customer, name) != normalized[name]]
     for name in changed:
         setattr(customer, name, normalized[name])

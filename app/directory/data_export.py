@@ -95,7 +95,7 @@ def _customer(customer: Customer, aliases: list[str]) -> dict:
             "status": customer.status, "created_at": _time(customer.created_at),
             "given_name": customer.given_name, "family_name": customer.family_name,
             "middle_name": customer.middle_name, "nickname": customer.nickname,
-            "locale": customer.locale, "aliases": aliases,
+            "locale": customer.locale, "zoneinfo": customer.zoneinfo, "aliases": aliases,
             "deletion_requested_at": _time(customer.deletion_requested_at),
             "deletion_due_at": _time(customer.deletion_due_at)}
 

@@ -294,7 +294,7 @@ def _delete_personal_rows(customer: Customer, customer_pks: list[int]) -> None:
 
 
 def _empty_customer_row(customer: Customer, now: datetime) -> None:
-    for name in ("given_name", "family_name", "middle_name", "nickname", "locale",
+    for name in ("given_name", "family_name", "middle_name", "nickname", "locale", "zoneinfo",
                  "locked_at", "lock_reason", "deletion_requested_at", "deletion_due_at"):
         setattr(customer, name, None)
     customer.required_actions = []

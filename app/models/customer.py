@@ -35,6 +35,9 @@ class Customer(Base):
     nickname: Mapped[str | None] = mapped_column(String(100))
     # BCP 47 language tag, e.g. "en-GB".
     locale: Mapped[str | None] = mapped_column(String(35))
+    # IANA time zone, e.g. "Europe/Paris" (the OpenID `zoneinfo` claim); the account
+    # pages show times in it.
+    zoneinfo: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # Tokens issued before this instant stop working (logout everywhere, lock, erasure):

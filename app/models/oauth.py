@@ -51,6 +51,12 @@ class OAuthClient(Base):
     # Set when this client is a resource server: the audience it serves. It may then
     # introspect tokens whose `aud` includes it (app/oidc/revocation.py).
     resource_server_audience: Mapped[str | None] = mapped_column(String(2000), unique=True)
+    # What customers see of the app on the login, sign-up and consent pages (RFC 7591
+    # names): its logo, home page, privacy policy and terms. https only (app/oidc/clients.py).
+    logo_uri: Mapped[str | None] = mapped_column(String(2000))
+    client_uri: Mapped[str | None] = mapped_column(String(2000))
+    policy_uri: Mapped[str | None] = mapped_column(String(2000))
+    tos_uri: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -14,7 +14,7 @@ from app.oidc.tokens import CUSTOMER_ID_SCOPE, subject_for
 SCOPES_SUPPORTED = ("openid", "profile", "email", "phone", CUSTOMER_ID_SCOPE, "offline_access")
 CLAIMS_SUPPORTED = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr",
                     "sid", "at_hash", "azp", "name", "given_name", "middle_name", "family_name",
-                    "nickname", "preferred_username", "locale", "email",
+                    "nickname", "preferred_username", "locale", "zoneinfo", "email",
                     "email_verified", "phone_number", "phone_number_verified", CUSTOMER_ID_SCOPE)
 
 
@@ -36,7 +36,7 @@ def userinfo_claims(client: OAuthClient, customer: Customer, scope: str) -> dict
                        "middle_name": customer.middle_name,
                        "family_name": customer.family_name, "nickname": customer.nickname,
                        "preferred_username": username.value if username else None,
-                       "locale": customer.locale})
+                       "locale": customer.locale, "zoneinfo": customer.zoneinfo})
     if "email" in scopes:
         email = _first(customer, "email")
         if email is not None:

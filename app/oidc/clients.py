@@ -11,6 +11,13 @@ native public clients may also use a private-use scheme in reverse-domain form
 (com.example.app:/callback). They are stored exactly as given, because the authorization
 endpoint compares them by exact string match.
 
+What customers see of an app (RFC 7591 `logo_uri`, `client_uri`, `policy_uri`, `tos_uri`)
+is shown on the login, sign-up and consent pages, so it is held to a stricter rule than a
+redirect URI: https with a plain host name and no user name or password, at most 2,000
+characters; http on loopback only outside production (a developer's demo app). That keeps
+out javascript:, data: and every other scheme, and a logo's origin is safe to put in the
+page's Content-Security-Policy.
+
 Services take plain arguments, add to the caller's transaction (the caller commits) and
 raise ClientError with a message fit to show an operator.
 """
@@ -52,6 +59,13 @@ _SCOPE_TOKEN_RE = re.compile(r"[A-Za-z0-9:_.-]+")
 # RFC 8252 section 7.1: a private-use scheme is a reverse domain name, so it has a dot;
 # that also keeps out javascript:, data:, file: and every other dotless scheme.
 _PRIVATE_USE_SCHEME_RE = re.compile(r"[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+")
+#: The client metadata customers see, by RFC 7591 name, with what it is for people.
+DISPLAY_URIS = {"logo_uri": "logo", "client_uri": "home page", "policy_uri": "privacy policy",
+                "tos_uri": "terms of service"}
+MAX_DISPLAY_URI_LENGTH = 2000
+# A DNS name (letters, digits, dots, hyphens) or bracketed loopback: nothing that could
+# end a Content-Security-Policy source (";", ",", space, quote) or hide another host.
+_DISPLAY_HOST_RE = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|\[::1\]")
 
 
 class ClientError(ValueError):
@@ -64,13 +78,16 @@ def create_client(name: str, redirect_uris: list[str] | tuple[str, ...], *,
                   scope: str | None = None, admin: bool = False,
                   resources: list[str] | tuple[str, ...] = (),
                   resource_server_audience: str | None = None,
+                  display_uris: dict[str, str | None] | None = None,
+                  allow_loopback_http: bool = False,
                   origin: Origin) -> tuple[OAuthClient, str | None]:
     """Register a client; return it and, for a confidential client, its plain secret.
 
     The secret is returned here only and never stored: show it once. Everything is
     validated before anything is added, so bad input raises ClientError and adds nothing.
     An admin client (the admin API's caller) is confidential and uses client_credentials
-    alone; only it may be registered for admin scopes.
+    alone; only it may be registered for admin scopes. `display_uris` maps DISPLAY_URIS
+    names to URIs (see normalize_display_uris; `allow_loopback_http` outside production).
     """
     name = normalize_client_name(name)
     if admin and grant_types is None:
@@ -86,6 +103,7 @@ def create_client(name: str, redirect_uris: list[str] | tuple[str, ...], *,
     if resource_server_audience is not None:
         resource_server_audience = normalize_resource_server_audience(
             resource_server_audience, public=public)
+    shown = normalize_display_uris(display_uris or {}, allow_loopback_http=allow_loopback_http)
 
     secret = None if public else secrets.token_urlsafe(32)
     client = OAuthClient(
@@ -94,7 +112,7 @@ def create_client(name: str, redirect_uris: list[str] | tuple[str, ...], *,
         name=name, redirect_uris=redirect_uris, grant_types=grant_types, scope=scope,
         is_public=public, is_first_party=first_party, is_admin=admin, resources=resources,
         resource_server_audience=resource_server_audience,
-        token_endpoint_auth_method="none" if public else "client_secret_basic",
+        token_endpoint_auth_method="none" if public else "client_secret_basic", **shown,
     )
     db.session.add(client)
     record_event("client.created", origin, None, client_id=client.client_id, name=name,
@@ -260,6 +278,7 @@ def client_settings(client: OAuthClient) -> dict:
         "post_logout_redirect_uris": list(client.post_logout_redirect_uris or []),
         "backchannel_logout_uri": client.backchannel_logout_uri,
         "jwks_kids": [key.get("kid") for key in (client.jwks or {}).get("keys", [])],
+        **{name: getattr(client, name) for name in DISPLAY_URIS},
         "created_at": client.created_at.isoformat(),
     }
 
@@ -330,3 +349,54 @@ def normalize_client_name(name: str | None) -> str:
     if normalized is None:
         raise ClientError("Give the client a name.")
     return normalized
+
+
+def normalize_display_uris(uris: dict[str, str | None], *,
+                           allow_loopback_http: bool = False) -> dict[str, str | None]:
+    """The display metadata to store (DISPLAY_URIS name -> URI; an empty string or None
+    clears one), or ClientError naming the first bad one."""
+    unknown = sorted(set(uris) - set(DISPLAY_URIS))
+    if unknown:
+        raise ClientError(f"Unknown client metadata {', '.join(unknown)}; use one of: "
+                          f"{', '.join(DISPLAY_URIS)}.")
+    return {name: check_display_uri(name, uri, allow_loopback_http=allow_loopback_http)
+            if uri else None for name, uri in uris.items()}
+
+
+def check_display_uri(name: str, uri: str, *, allow_loopback_http: bool = False) -> str:
+    """`uri` if customers may be shown it as this client's `name` (see the module
+    docstring), else ClientError saying why."""
+    what = f"The {DISPLAY_URIS[name]} ({name})"
+    if len(uri) > MAX_DISPLAY_URI_LENGTH:
+        raise ClientError(f"{what} has at most {MAX_DISPLAY_URI_LENGTH} characters.")
+    if not uri.isascii() or any(ch.isspace() or not ch.isprintable() or ch in "\\\"'<>"
+                                for ch in uri):
+        raise ClientError(f"{what} must be ASCII without spaces, quotes or backslashes "
+                          "(percent-encode other characters).")
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError:
+        raise ClientError(f"{what} is not a valid URI (check the host and port).") from None
+    if "@" in parts.netloc:
+        raise ClientError(f"{what} cannot contain a user name or password (@).")
+    host = (parts.netloc.rpartition(":")[0] if parts.port is not None else parts.netloc)
+    loopback = parts.hostname in LOOPBACK_HOSTS
+    if parts.scheme == "http" and loopback and allow_loopback_http:
+        pass
+    elif parts.scheme != "https":
+        raise ClientError(f"{what} must start with https:// "
+                          + ("(or http:// on loopback)." if allow_loopback_http else
+                             "(http is allowed only on loopback outside production)."))
+    if not _DISPLAY_HOST_RE.fullmatch(host.lower()):
+        raise ClientError(f"{what} needs a host name, like https://app.example/.")
+    return uri
+
+
+def display_origin(uri: str | None) -> str | None:
+    """The origin (scheme://host[:port]) of a stored display URI, for a page's
+    Content-Security-Policy; None without one."""
+    if not uri:
+        return None
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc.lower()}"

@@ -1,7 +1,9 @@
 """OpenID Connect endpoints: discovery, keys, authorization, token, userinfo.
 
 The authorization endpoint first checks that the request is well formed and the redirect
-URI registered (else an error page, never a redirect). Then app/oidc/authorize_decisions.py
+URI registered (else an error page, never a redirect: it tells the customer in plain words
+that the app sent a wrong link and what to do, while the developer's detail goes to the
+log only). Then app/oidc/authorize_decisions.py
 decides, from the request's prompt/max_age/acr_values/id_token_hint, the login session
 and the stored consent: to the login page (or login_required for prompt=none), to the
 consent page (or consent_required), or a code goes back to the client with `state` and
@@ -16,16 +18,21 @@ from authlib.common.urls import add_params_to_uri
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
-from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
+from flask import (Blueprint, current_app, g, jsonify, redirect, render_template, request,
+                   url_for)
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
+from app.auth.flow import mask_phone
 from app.auth.levels import ACR_MULTI_FACTOR, ACR_PHONE_UNCHECKED, ACR_SINGLE_FACTOR
+from app.auth.recovery_links import mask_email
+from app.directory.customers import display_name
 from app.extensions import authorization, csrf, db, limiter
 from app.oidc import audiences, claims, keys, tokens
 from app.oidc.authorize_decisions import (AskConsent, AuthorizeParams, IdTokenHint, Login, Refuse,
                                           SessionFacts, decide)
 from app.oidc.bearer import InvalidToken, validate_access_token
+from app.oidc.clients import display_origin, get_client
 from app.oidc.connected_apps import consented_scopes, record_consent
 from app.oidc.forms import ConsentForm
 from app.oidc.issuer import issuer
@@ -36,6 +43,18 @@ bp = Blueprint("oidc", __name__)
 
 #: Parameters whose presence means "log in again" once satisfied by a fresh login.
 _REAUTH_PARAMS = ("max_age", "id_token_hint")
+#: What a customer reads when an app's sign-in link cannot be used. The reason (for the
+#: app's developers) goes to the log and never onto the page.
+BAD_LINK_TITLE = "This sign-in link is not working"
+BAD_LINK_MESSAGE = ("The app that sent you here used a sign-in link we cannot accept, so "
+                    "we cannot log you in to it from this page. Nothing has changed on "
+                    "your account.")
+CONSENT_EXPIRED_TITLE = "This page has expired"
+CONSENT_EXPIRED_MESSAGE = ("Nothing was shared with the app. Go back to the app and log in "
+                           "again to continue.")
+BAD_LINK_NEXT_STEP = ("Go back to the app and try to log in again. If this keeps "
+                      "happening, contact the app's support and tell them its sign-in link "
+                      "is not working.")
 
 
 @bp.get("/.well-known/openid-configuration")
@@ -136,11 +155,37 @@ def authorize():
                                 login_hint=request.values.get("login_hint") or None,
                                 acr="2fa" if decision.multi_factor else None), 303)
     if isinstance(decision, AskConsent):
+        allow_client_logo(client)
         return render_template("oidc/consent.html", client=client, scopes=scopes,
-                               form=ConsentForm(request_query=_query_without("prompt")))
+                               form=ConsentForm(request_query=_query_without("prompt")),
+                               signed_in_as=signed_in_as(login_session.customer),
+                               this_request=f"{url_for('oidc.authorize')}?{_query_without()}")
     response = authorization.create_authorization_response(grant=grant, grant_user=login_session)
     db.session.commit()  # the code (save_authorization_code), before the client can use it
     return response
+
+
+def allow_client_logo(client) -> None:
+    """Let this response's page show the client's logo: its origin joins img-src in this
+    response's Content-Security-Policy only (app/web/__init__.py add_security_headers)."""
+    origin = display_origin(client.logo_uri) if client is not None else None
+    if origin:
+        g.csp_img_origins = [origin]
+
+
+def signed_in_as(customer) -> str:
+    """Who the consent page says is logged in: the name, else a masked email or phone
+    (never the whole identifier: someone else may be looking at the screen)."""
+    name = display_name(customer)
+    if name:
+        return name
+    identifiers = sorted(customer.identifiers, key=lambda i: (i.verified_at is None, i.id))
+    for identifier in identifiers:
+        if identifier.kind == "email":
+            return mask_email(identifier.value)
+        if identifier.kind == "phone":
+            return mask_phone(identifier.value)
+    return "your account"
 
 
 def _authorize_params(client, login_session) -> AuthorizeParams:
@@ -182,7 +227,8 @@ def consent():
     """The customer's answer on the consent page (CSRF-protected)."""
     form = ConsentForm()
     if not form.validate_on_submit() or g.login_session is None:
-        return _error_page("This consent form has expired. Start again from the app.")
+        return render_template("web/error.html", status=400, title=CONSENT_EXPIRED_TITLE,
+                               message=CONSENT_EXPIRED_MESSAGE), 400
     query = form.request_query.data
     try:
         grant = _stored_grant(query)
@@ -252,7 +298,6 @@ def userinfo():
     grant = valid.grant
     if grant.customer is None or "openid" not in grant.scope.split():
         return _bearer_error("insufficient_scope", 403, "The token lacks the openid scope.")
-    from app.oidc.clients import get_client
     client = get_client(grant.client_id)
     response = jsonify(claims.userinfo_claims(client, grant.customer, grant.scope))
     response.headers["Cache-Control"] = "no-store"
@@ -350,6 +395,15 @@ def registered_redirect_uri() -> str | None:
     return uris[0] if client is not None and client.check_redirect_uri(uris[0]) else None
 
 
-def _error_page(message: str):
-    return render_template("web/error.html", status=400, title="This sign-in link is not valid",
-                           message=message), 400
+def _error_page(detail: str):
+    """The page for an authorization request that cannot go back to its app: plain words
+    for the customer, `detail` (for the app's developers) in the log only. The app is
+    named, with a link to its home page, when the request names one registered client."""
+    client_ids = request.values.getlist("client_id")
+    current_app.logger.warning("authorization request refused without a redirect: %s "
+                               "(client_id=%r)", detail, client_ids[:2])
+    client = (get_client(client_ids[0]) if len(client_ids) == 1 and len(client_ids[0]) <= 48
+              else None)
+    return render_template("web/error.html", status=400, title=BAD_LINK_TITLE,
+                           message=BAD_LINK_MESSAGE, next_step=BAD_LINK_NEXT_STEP,
+                           app_client=client), 400

@@ -38,7 +38,8 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, SubmitField
 from wtforms.validators import Length
 
-from app.auth.sessions import COOKIE_NAME, EndedSession, end_session, take_committed_ends
+from app.auth.sessions import (COOKIE_NAME, EndedSession, end_session, open_sessions,
+                               take_committed_ends)
 from app.extensions import csrf, db
 from app.models import Customer, IssuedToken, LoginSession, OAuthClient
 from app.oidc import keys, tokens
@@ -158,6 +159,20 @@ def end_sso_session(login_session: LoginSession, origin: Origin) -> None:
     # Audits "logout" and queues the back-channel logout that send_committed_logouts
     # sends when the request is over, if the end committed.
     end_session(login_session, origin)
+
+
+def end_other_sso_sessions(login_session: LoginSession, origin: Origin) -> int:
+    """End every open session of the customer but `login_session` as logout does (its
+    tokens revoked, its apps told by back-channel after the commit), audit it once; how
+    many. The caller commits."""
+    customer = login_session.customer
+    others = [s for s in open_sessions(customer) if s.id != login_session.id]
+    for other in others:
+        end_sso_session(other, origin)
+    if others:
+        record_event("sessions.signed_out_others", origin, customer.customer_id,
+                           sessions=len(others))
+    return len(others)
 
 
 def send_committed_logouts(_error: BaseException | None = None) -> None:

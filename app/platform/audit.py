@@ -45,6 +45,21 @@ def recent_events(customer_id: str, limit: int = 20) -> list[AuditEvent]:
     ))
 
 
+def events_page(customer_id: str, before_id: int | None = None,
+                limit: int = 20) -> tuple[list[AuditEvent], int | None]:
+    """One page of `recent_events` for the activity page, newest first, and the id to
+    pass as `before_id` for the next (older) page, or None on the last page. Keyset
+    paging on the event id (ids grow with time), so new events never shift a page."""
+    query = (db.select(AuditEvent)
+             .where(AuditEvent.customer_id == customer_id,
+                    AuditEvent.event.in_(list(EVENT_DESCRIPTIONS)))
+             .order_by(AuditEvent.id.desc()).limit(limit + 1))
+    if before_id is not None:
+        query = query.where(AuditEvent.id < before_id)
+    rows = list(db.session.scalars(query))
+    return rows[:limit], (rows[limit - 1].id if len(rows) > limit else None)
+
+
 #: Plain words for the events customers see on their account page.
 EVENT_DESCRIPTIONS = {
     "customer.created": "Account created",
@@ -59,6 +74,10 @@ EVENT_DESCRIPTIONS = {
     "linked_account.added": "Account in another system linked",
     "linked_account.removed": "Account in another system unlinked",
     "password.changed": "Password changed",
+    "password.change_failed": "Wrong current password given when changing the password",
+    "session.signed_out": "Signed out on another device",
+    "sessions.signed_out_others": "Signed out on every other device",
+    "recovery.completed": "Account recovered and a new password chosen",
     "consent.granted": "App allowed to use your account",
     "consent.revoked": "App disconnected from your account",
     "logout.tokens_revoked": "Signed out of apps",
@@ -75,7 +94,7 @@ EVENT_DESCRIPTIONS = {
     "recovery_code.used": "Logged in with a recovery code",
     "phone.recycled": "A phone number stopped opening your account (it may belong to "
                       "someone else now)",
-    "profile.updated": "Profile details changed (name or language)",
+    "profile.updated": "Profile details changed (name, language or time zone)",
     "communication_consent.given": "Agreed to receive messages",
     "communication_consent.withdrawn": "Stopped messages",
     "account.locked": "Support locked your account",

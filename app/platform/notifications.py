@@ -44,6 +44,13 @@ SECURITY_NOTICES = {
                                "New recovery codes were made; the old ones no longer work."),
     "password_changed": ("Your password was changed",
                          "The password of your account was changed."),
+    "recovery_text_refused": ("We did not text a code to reset your password",
+                              "Someone asked to reset your password with a code texted to "
+                              "{detail}. We did not text it: we cannot trust text messages "
+                              "to that number for a password reset right now (its SIM card "
+                              "may have changed recently, or the phone company could not "
+                              "confirm it). If it was you, use \"Forgot your password?\" "
+                              "with this email address instead."),
     "login_phone_unchecked": ("A login we could not fully check",
                               "Someone logged in to your account with a code texted to "
                               "{detail} while we could not check that number with the phone "
@@ -61,8 +68,8 @@ SECURITY_NOTICES = {
                                 "Support reset the password of your account and logged you "
                                 "out everywhere: the old password no longer works. To "
                                 "choose a new one, use \"Forgot your password?\" on the "
-                                "login page (we text a code to the phone on your account), "
-                                "or ask support for a recovery link."),
+                                "login page (we send a code to the email address or phone "
+                                "on your account), or ask support for a recovery link."),
     "mfa_reset": ("Your second factor was reset",
                   "Support removed the authenticator app and recovery codes from your "
                   "account. When you next log in you will set up a new authenticator app, "

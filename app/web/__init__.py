@@ -25,22 +25,26 @@ def register_web(app: Flask) -> None:
     every request, and add the security headers and error pages every response shares.
     The OIDC and admin blueprints are the factory's to register (app/__init__.py)."""
     from app.web.account_identifiers import bp as identifiers_bp
+    from app.web.account_pages import bp as account_bp
     from app.web.consent_pages import bp as consents_bp
     from app.web.data_rights_pages import bp as data_rights_bp
     from app.web.factors import bp as factors_bp
     from app.web.health import bp as health_bp
     from app.web.login_session import load_login_session
     from app.web.login_views import bp as login_bp
+    from app.web.page_helpers import register_page_helpers
     from app.web.pages import bp as pages_bp
     from app.web.recovery_link_pages import bp as recovery_link_bp
     from app.web.required_actions import bp as required_actions_bp
 
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
+    register_page_helpers(app)
     # Before required_actions' hook, which reads the login session this one loads.
     app.before_request(load_login_session)
     app.register_blueprint(health_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(account_bp)
     app.register_blueprint(login_bp)
     app.register_blueprint(factors_bp)
     app.register_blueprint(identifiers_bp)
@@ -55,8 +59,14 @@ def register_web(app: Flask) -> None:
 
 
 def add_security_headers(response):
-    """Security headers on every response; authenticated pages are never cached."""
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    """Security headers on every response; authenticated pages are never cached. A page
+    that shows an app's logo lets that one origin into img-src for this response only
+    (g.csp_img_origins, set by app/oidc/endpoints.py allow_client_logo)."""
+    policy = CONTENT_SECURITY_POLICY
+    if g.get("csp_img_origins"):
+        policy = policy.replace("img-src 'self' data:",
+                                "img-src 'self' data: " + " ".join(g.csp_img_origins))
+    response.headers.setdefault("Content-Security-Policy", policy)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "no-referrer")

@@ -8,20 +8,27 @@ add_security_headers), and exist afterwards only as hashes.
 
 Pages that change something are POSTs; each also answers GET with a confirmation page,
 because re-authentication returns the customer to the page's URL with a GET.
+
+A new set of codes can be downloaded as a text file only from the page that shows it: that
+page carries the codes in a signed, timed token (hidden field, never a cookie or a URL),
+and the POST that downloads it answers with no-store while the set is still unused.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, flash, g, redirect, render_template, url_for
+from flask import (Blueprint, current_app, flash, g, make_response, redirect, render_template,
+                   url_for)
 from flask_wtf import FlaskForm
-from wtforms import StringField, SubmitField
+from itsdangerous import BadData, URLSafeTimedSerializer
+from wtforms import HiddenField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
 from app.auth import recovery_codes, support, totp
 from app.extensions import db
 from app.models import Customer
-from app.web.login_session import request_origin
+from app.identity.customer_ids import format_for_people
+from app.web.login_session import login_required, request_origin
 from app.web.reauth import fresh_login_required
 
 bp = Blueprint("factors", __name__)
@@ -43,9 +50,28 @@ class RemoveTotpForm(FlaskForm):
 
 
 class RenewRecoveryCodesForm(FlaskForm):
-    """Only a CSRF token."""
+    """Only a CSRF token: the button on the page that warns the old codes will stop."""
 
-    submit = SubmitField("Make new recovery codes")
+    submit = SubmitField("Yes, make new codes")
+
+
+class DownloadRecoveryCodesForm(FlaskForm):
+    """The signed set of codes the page shows (see download_token)."""
+
+    codes_token = HiddenField()
+
+
+#: How long after it is shown a new set may still be downloaded.
+DOWNLOAD_SECONDS = 600
+_DOWNLOAD_SALT = "recovery-codes-download"
+DOWNLOAD_FILENAME = "recovery-codes.txt"
+#: The downloaded file and the page shown when a download is no longer possible.
+DOWNLOAD_TEXT = ("Recovery codes for customer ID {customer_id}\n"
+                 "Each code logs you in once when you do not have your authenticator app.\n"
+                 "Keep this file somewhere other than your phone.\n\n{codes}\n")
+DOWNLOAD_GONE = ("These codes can no longer be downloaded: they were shown more than 10 "
+                 "minutes ago, or one was used or replaced. Make new recovery codes to "
+                 "download them.")
 
 
 @dataclass(frozen=True)
@@ -66,6 +92,39 @@ def factor_summary(customer: Customer) -> FactorSummary:
 def inject_factor_summary() -> dict:
     # A function, not a value: only pages that include the partial pay for the queries.
     return {"factor_summary": factor_summary}
+
+
+def _download_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt=_DOWNLOAD_SALT)
+
+
+def download_token(customer: Customer, codes: list[str]) -> str:
+    """The token the page showing `codes` posts to download them. Signed, not sealed: it
+    holds what that same page shows (never cached), and is useless to another customer
+    or after DOWNLOAD_SECONDS."""
+    return _download_serializer().dumps({"customer_id": customer.customer_id,
+                                         "codes": codes})
+
+
+def downloadable_codes(customer: Customer, token: str | None) -> list[str] | None:
+    """The codes in a download token, if it is this customer's, recent, and its set is
+    still the customer's and unused; otherwise None."""
+    try:
+        data = _download_serializer().loads(token or "", max_age=DOWNLOAD_SECONDS)
+    except BadData:
+        return None
+    if not isinstance(data, dict) or data.get("customer_id") != customer.customer_id:
+        return None
+    codes = data.get("codes")
+    if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+        return None
+    return codes if recovery_codes.are_current(customer, codes) else None
+
+
+def render_new_codes(template: str, customer: Customer, codes: list[str], **context):
+    """A page showing a new set of codes once, with its copy and download buttons."""
+    form = DownloadRecoveryCodesForm(codes_token=download_token(customer, codes))
+    return render_template(template, codes=codes, download_form=form, **context)
 
 
 def _grouped(secret: str) -> str:
@@ -98,7 +157,7 @@ def totp_enrol():
             form.code.errors.append(str(error))
         else:
             db.session.commit()
-            return render_template("web/totp_confirmed.html", codes=codes)
+            return render_new_codes("web/totp_confirmed.html", customer, codes)
     try:
         enrolment = totp.pending_enrolment(customer) or totp.begin_enrolment(customer)
     except totp.TotpError as error:
@@ -132,7 +191,8 @@ def totp_remove():
 @bp.route("/account/security/recovery-codes", methods=["GET", "POST"])
 @fresh_login_required()
 def recovery_codes_page():
-    """GET: how many codes remain, and a button to renew; POST: a new set, shown once."""
+    """GET: how many codes remain, and a confirmation that renewing stops the old ones;
+    POST (its button): a new set, shown once."""
     customer = g.login_session.customer
     form = RenewRecoveryCodesForm()
     if form.validate_on_submit():
@@ -142,10 +202,32 @@ def recovery_codes_page():
             return render_template("web/recovery_codes.html", form=form, codes=None,
                                    error=str(error), remaining=0), 400
         db.session.commit()
-        return render_template("web/recovery_codes.html", form=form, codes=codes,
-                               error=None, remaining=len(codes))
+        return render_new_codes("web/recovery_codes.html", customer, codes, form=form,
+                                error=None, remaining=len(codes))
     summary = factor_summary(customer)
     error = None if summary.totp_enrolled else (
         "Recovery codes stand in for an authenticator app. Set up an authenticator app first.")
     return render_template("web/recovery_codes.html", form=form, codes=None, error=error,
                            remaining=summary.recovery_codes_remaining)
+
+
+@bp.post("/account/security/recovery-codes/download")
+@login_required
+def recovery_codes_download():
+    """The set of codes the page just showed, as a text file (no-store, like every page
+    of a logged-in customer). Nothing is changed; a stale or foreign token sends the
+    customer back to the recovery codes page, which says what to do."""
+    customer = g.login_session.customer
+    form = DownloadRecoveryCodesForm()
+    codes = downloadable_codes(customer, form.codes_token.data) \
+        if form.validate_on_submit() else None
+    if codes is None:
+        flash(DOWNLOAD_GONE)
+        return redirect(url_for("factors.recovery_codes_page"), 303)
+    text = DOWNLOAD_TEXT.format(customer_id=format_for_people(customer.customer_id),
+                                codes="\n".join(codes))
+    response = make_response(text)
+    response.mimetype = "text/plain"
+    response.headers["Content-Disposition"] = f'attachment; filename="{DOWNLOAD_FILENAME}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -116,6 +116,15 @@ class PhoneForm(FlaskForm):
     submit = SubmitField("Text me a code")
 
 
+class RecoverForm(FlaskForm):
+    """"Forgot your password?": the email address or phone number to send a code to."""
+
+    identifier = StringField("Email address or phone number", validators=[
+        DataRequired("Enter the email address or phone number on your account."),
+        Length(max=320, message="That is too long to be an email address or phone number.")])
+    submit = SubmitField("Send me a code")
+
+
 class OneTimeCodeForm(FlaskForm):
     """A code: from a text message or an authenticator app."""
 

@@ -57,6 +57,31 @@ def safe_next(target: str | None) -> str:
     return url_for("web.account")
 
 
+def wanted_next() -> str | None:
+    """The request's `next` query parameter if safe_next keeps it (a local path), else
+    None: what a page passes on in its links and forms so that a customer who came from
+    an app's authorization request gets back to it."""
+    wanted = request.args.get("next")
+    return wanted if wanted and safe_next(wanted) == wanted else None
+
+
+def keep_next(key: str) -> None:
+    """Keep the request's `next` (see wanted_next) in the signed session under `key`, for
+    a flow of several pages (sign-up, password reset) to return to at its end; without
+    one, forget what an earlier, abandoned flow kept. A new login clears the session."""
+    wanted = wanted_next()
+    if wanted:
+        session[key] = wanted
+    else:
+        session.pop(key, None)
+
+
+def take_next(key: str) -> str | None:
+    """The `next` kept under `key`, forgotten as it is read; None if there is none."""
+    kept = session.pop(key, None)
+    return kept if isinstance(kept, str) and safe_next(kept) == kept else None
+
+
 def start_logged_in(response, token: str):
     """Set the new session cookie; end the session this browser had (whoever it was for)
     and drop anonymous state (CSRF token, pending sign-up) so nothing from before login

@@ -20,12 +20,15 @@ from app.auth import flow as login_flow
 from app.auth.levels import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
 from app.auth.login import LoginRefused
 from app.auth.passwords import PasswordRejected
+from app.auth.code_sender import CodeError
 from app.auth.sms_codes import SmsCodeError
 from app.extensions import db, limiter
 from app.oidc.logout import forget_login
 from app.web.forms import (ButtonForm, LoginForm, OneTimeCodeForm, PasswordOnlyForm, PhoneForm,
-                           RecoveryCodeForm)
-from app.web.login_session import request_origin, safe_next, start_logged_in
+                           RecoverForm, RecoveryCodeForm)
+from app.web.login_session import (keep_next, request_origin, safe_next, start_logged_in,
+                                   take_next)
+from app.web.which_app import requesting_app
 
 bp = Blueprint("login", __name__)
 
@@ -107,7 +110,7 @@ def _after_response(job) -> None:
         with app.app_context():
             try:
                 job()
-            except SmsCodeError:
+            except CodeError:
                 pass  # audited where it happened; the customer can ask for a new code
             except Exception:  # noqa: BLE001  (the response is gone: log, never raise)
                 db.session.rollback()
@@ -157,7 +160,8 @@ def login():
 
 def _render_login(form):
     return render_template("web/login.html", form=form, flow_args=_flow_args(),
-                           reauth=bool(request.args.get("reauth") and g.login_session))
+                           reauth=bool(request.args.get("reauth") and g.login_session),
+                           app_client=requesting_app(_flow_args().get("next")))
 
 
 @bp.route("/login/sms", methods=["GET", "POST"])
@@ -229,25 +233,45 @@ def login_code_resend():
     return redirect(url_for("login.login_code"), 303)
 
 
+#: The second-factor methods from the strongest to the weakest: the page opens on the first
+#: the customer has, and links to the others ("Use another method").
+SECOND_FACTOR_ORDER = (login_flow.METHOD_TOTP, login_flow.METHOD_SMS,
+                       login_flow.METHOD_PASSWORD, login_flow.METHOD_RECOVERY)
+#: The form of each method that takes a secret (sms only has a button: ButtonForm).
+SECOND_FACTOR_FORMS = {login_flow.METHOD_TOTP: OneTimeCodeForm,
+                       login_flow.METHOD_RECOVERY: RecoveryCodeForm,
+                       login_flow.METHOD_PASSWORD: PasswordOnlyForm}
+
+
 @bp.get("/login/second-factor")
 def login_second_factor():
-    """The choice of second factors this customer has."""
+    """One second factor at a time: the one asked for (?method=...), else the strongest
+    the customer has, with links to the others."""
     flow = _current_flow()
     if flow is None or not flow.factors:
         return _expired()
     state = login_flow.state(flow)
     if state.step == login_flow.DONE:
         return _after_step(flow, state)
-    return _render_second(state), 200
+    return _render_second(state, request.args.get("method")), 200
 
 
-def _render_second(state, **forms):
-    return render_template(
-        "web/login_second_factor.html", state=state,
-        totp_form=forms.get("totp") or OneTimeCodeForm(),
-        recovery_form=forms.get("recovery") or RecoveryCodeForm(),
-        password_form=forms.get("password") or PasswordOnlyForm(),
-        show_recovery=request.args.get("method") == "recovery" or "recovery" in forms)
+def _second_factor_choice(methods: tuple[str, ...], wanted: str | None) -> tuple[str | None,
+                                                                               list[str]]:
+    """The method to show (`wanted` when the customer has it, else the strongest) and the
+    others, strongest first."""
+    ordered = [m for m in SECOND_FACTOR_ORDER if m in methods]
+    shown = wanted if wanted in ordered else (ordered[0] if ordered else None)
+    return shown, [m for m in ordered if m != shown]
+
+
+def _render_second(state, wanted: str | None, form=None):
+    """The second-factor page with one method's form; `form` is the one that failed."""
+    method, others = _second_factor_choice(state.methods, wanted)
+    if form is None and method is not None:
+        form = SECOND_FACTOR_FORMS.get(method, ButtonForm)()
+    return render_template("web/login_second_factor.html", state=state, method=method,
+                           others=others, form=form)
 
 
 @bp.post("/login/second-factor/<method>")
@@ -266,15 +290,14 @@ def login_second_factor_submit(method: str):
                                                       device_token=_device_token())
         except SmsCodeError as error:
             flash(error.message)
-            return redirect(url_for("login.login_second_factor"), 303)
+            return redirect(url_for("login.login_second_factor", method="sms"), 303)
         db.session.commit()
         session["login_phone_hint"] = login_flow.mask_phone(sent.phone)
         return redirect(url_for("login.login_code"), 303)
     # Each method has its own endpoint, so the forms may share field names.
-    forms = {"totp": OneTimeCodeForm, "recovery": RecoveryCodeForm, "pwd": PasswordOnlyForm}
-    if method not in forms:
+    if method not in SECOND_FACTOR_FORMS:
         return _expired()
-    form = forms[method]()
+    form = SECOND_FACTOR_FORMS[method]()
     if form.validate_on_submit():
         try:
             if method == "totp":
@@ -287,13 +310,14 @@ def login_second_factor_submit(method: str):
             (form.password if method == "pwd" else form.code).errors.append(error.message)
         else:
             return _after_step(flow, state)
-    key = {"pwd": "password"}.get(method, method)
-    return _render_second(login_flow.state(flow), **{key: form}), 400
+    return _render_second(login_flow.state(flow), method, form), 400
 
 
 # ---- account recovery (app/auth/recovery.py) ----------------------------------------------
 
 RECOVERY_KEY = "recovery_flow"
+#: The `next` a password reset started with (login_session.keep_next), for the login after it.
+RESET_NEXT_KEY = "reset_next"
 
 
 def _render_recovery(step: str, form, status: int = 200, **context):
@@ -303,21 +327,24 @@ def _render_recovery(step: str, form, status: int = 200, **context):
 @bp.route("/recover", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
 def recover():
-    """Forgot your password: a code to the phone on the account. The next page reads the
-    same whether or not the number has an account, or can be trusted."""
-    form = PhoneForm()
+    """Forgot your password: a code to the email address or phone on the account. The
+    next page reads the same whether or not the address or number has an account, or can
+    be trusted."""
+    if request.method == "GET":
+        keep_next(RESET_NEXT_KEY)  # where the login after the reset goes (an app's request)
+    form = RecoverForm()
     if form.validate_on_submit():
         try:
-            started, sent = recovery.start(form.phone.data, request_origin(),
+            started, sent = recovery.start(form.identifier.data, request_origin(),
                                            device_token=_device_token(),
                                            later=_after_response)
-        except SmsCodeError as error:
-            form.phone.errors.append(error.message)
-            return _render_recovery("phone", form, 400)
+        except CodeError as error:
+            form.identifier.errors.append(error.message)
+            return _render_recovery("identifier", form, 400)
         session[RECOVERY_KEY] = started.token
-        session["recovery_phone_hint"] = login_flow.mask_phone(sent.phone)
+        session["recovery_hint"] = recovery.destination_hint(sent)
         return redirect(url_for("login.recover_code"), 303)
-    return _render_recovery("phone", form, 400 if form.errors else 200)
+    return _render_recovery("identifier", form, 400 if form.errors else 200)
 
 
 def _recovery_flow():
@@ -346,13 +373,15 @@ def recover_code():
     if form.validate_on_submit():
         try:
             proved = recovery.prove_code(flow, form.code.data, request_origin())
-        except SmsCodeError as error:
+        except CodeError as error:
             form.code.errors.append(error.message)
         else:
             db.session.commit()
             return _recovery_next(proved)
     return _render_recovery("code", form, 400 if form.errors else 200,
-                            phone_hint=session.get("recovery_phone_hint"))
+                            hint=session.get("recovery_hint"),
+                            by_email=recovery.by_email(flow),
+                            no_text_next_steps=recovery.NO_TEXT_NEXT_STEPS)
 
 
 @bp.route("/recover/second-factor", methods=["GET", "POST"])
@@ -393,8 +422,11 @@ def recover_password():
             form.password.errors.append(str(error))
         else:
             db.session.commit()
-            session.pop(RECOVERY_KEY, None)
+            # forget_login clears the Flask session (the recovery's token with it), so
+            # the message is flashed after it, or it would be cleared too.
+            response = forget_login(redirect(url_for("login.login",
+                                                     next=take_next(RESET_NEXT_KEY)), 303))
             flash("Your password was changed, and you were logged out everywhere. "
                   "Log in with your new password.")
-            return forget_login(redirect(url_for("login.login"), 303))
+            return response
     return _render_recovery("password", form, 400 if form.errors else 200)

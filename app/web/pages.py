@@ -1,29 +1,39 @@
 """Hosted pages on the "web" blueprint: home, sign-up, logout and
-the account page; the login pages are in login_views.py.
+the account page's Profile section; the login pages are in login_views.py, the account's
+other sections in account_pages.py.
 
 Views stay thin: they read the form, call a service in app/auth or app/directory, and
 render or redirect. The browser's login session is app/web/login_session.py.
 """
 from __future__ import annotations
 
+from functools import cache
+from zoneinfo import available_timezones
+
 from flask import Blueprint, current_app, flash, g, redirect, render_template, session, url_for
+from flask_wtf import FlaskForm
+from wtforms import SelectField, StringField, SubmitField
+from wtforms.validators import Length, Optional
 
 from app.auth.passwords import PasswordRejected
 from app.auth.signup import SignupError, code_seconds, complete_signup, start_signup
-from app.directory.customers import CustomerError, display_name
+from app.directory.customers import (LOCALE_MAX, NAME_MAX, SELF_SERVICE_PROFILE_FIELDS,
+                                     CustomerError, InvalidProfileValue, update_profile)
 from app.extensions import db, limiter
 from app.identity.customer_ids import format_for_people
-from app.oidc.connected_apps import connected_apps, revoke_app
+from app.oidc.connected_apps import revoke_app
 from app.oidc.logout import end_sso_session, forget_login
-from app.phones.trust import paused_reason
-from app.platform import audit
-from app.web.forms import LogoutForm, SignupForm, VerifyCodeForm
-from app.web.login_session import login_required, request_origin, start_logged_in
+from app.web.forms import LogoutForm, SignupForm, VerifyCodeForm, valid_name
+from app.web.login_session import (keep_next, login_required, request_origin, safe_next,
+                                   start_logged_in, take_next, wanted_next)
+from app.web.which_app import requesting_app
 
 bp = Blueprint("web", __name__)
 
 _SIGNUP_KEY = "signup_verification_id"
 _SIGNUP_DESTINATION = "signup_destination"
+#: Where sign-up ends (an app's authorization request), kept from the sign-up page's `next`.
+_SIGNUP_NEXT = "signup_next"
 
 
 def _signup_limit() -> str:
@@ -56,9 +66,12 @@ def signup():
             db.session.commit()
             session[_SIGNUP_KEY] = started.verification_id
             session[_SIGNUP_DESTINATION] = started.destination
+            keep_next(_SIGNUP_NEXT)
             return redirect(url_for("web.signup_verify"), 303)
     status = 400 if form.errors else 200
-    return render_template("web/signup.html", form=form), status
+    next_path = wanted_next()
+    return render_template("web/signup.html", form=form, next_path=next_path,
+                           app_client=requesting_app(next_path)), status
 
 
 @bp.route("/signup/verify", methods=["GET", "POST"])
@@ -76,46 +89,92 @@ def signup_verify():
         except SignupError as error:
             form.code.errors.append(str(error))
         else:
-            response = start_logged_in(redirect(url_for("web.account"), 303),
-                                       completed.session_token)
+            # Back to the app's authorization request the customer came from, if any
+            # (read before start_logged_in clears the session).
+            target = safe_next(take_next(_SIGNUP_NEXT))
+            response = start_logged_in(redirect(target, 303), completed.session_token)
             db.session.commit()
             return response
     status = 400 if form.errors else 200
     destination = session.get(_SIGNUP_DESTINATION) or ""
     minutes = code_seconds("phone" if destination.startswith("+") else "email") // 60
+    next_path = session.get(_SIGNUP_NEXT)
     return render_template("web/signup_verify.html", form=form, destination=destination,
-                           minutes=minutes), status
+                           minutes=minutes, next_path=next_path,
+                           app_client=requesting_app(next_path)), status
 
 
 @bp.post("/logout")
 def logout():
-    """End the login session on the server and forget the cookie."""
+    """End the login session on the server and forget the cookie; then the login page,
+    or `next` (a local path: the consent page's "Not you?" returns to the same
+    authorization request, which asks the next person to log in)."""
     form = LogoutForm()
     if form.validate_on_submit() and g.login_session is not None:
         end_sso_session(g.login_session, request_origin())
         db.session.commit()
-    response = forget_login(redirect(url_for("login.login"), 303))
+    response = forget_login(redirect(wanted_next() or url_for("login.login"), 303))
     flash("You have logged out.")
     return response
 
 
-@bp.get("/account")
+_NAME_LENGTH = Length(max=NAME_MAX, message=f"Names have at most {NAME_MAX} characters.")
+
+
+@cache
+def time_zone_choices() -> list[tuple[str, str]]:
+    """The time zones a customer may choose (the server's tz database), sorted, after
+    "not set"; read once per process."""
+    return [("", "Not set: times are shown in UTC")] + [
+        (name, name.replace("_", " ")) for name in sorted(available_timezones())]
+
+
+class ProfileForm(FlaskForm):
+    """The profile members an app may read (OpenID `profile`): names, language, time zone.
+    The directory (app/directory/customers.py) applies the real rules."""
+
+    given_name = StringField("Given name", validators=[Optional(), _NAME_LENGTH, valid_name])
+    middle_name = StringField("Middle name", validators=[Optional(), _NAME_LENGTH,
+                                                         valid_name])
+    family_name = StringField("Family name", validators=[Optional(), _NAME_LENGTH,
+                                                         valid_name])
+    nickname = StringField("Nickname", validators=[Optional(), _NAME_LENGTH, valid_name])
+    locale = StringField("Language", validators=[Optional(), Length(
+        max=LOCALE_MAX, message=f"A language tag has at most {LOCALE_MAX} characters.")])
+    # The choice is checked by the directory, so a bad one gets its message at the field.
+    zoneinfo = SelectField("Time zone", choices=time_zone_choices, validate_choice=False)
+    submit = SubmitField("Save profile")
+
+    def changes(self) -> dict[str, str | None]:
+        """Each profile member as typed; empty means cleared."""
+        return {name: (self[name].data or "").strip() or None
+                for name in SELF_SERVICE_PROFILE_FIELDS}
+
+
+@bp.route("/account", methods=["GET", "POST"])
 @login_required
 def account():
-    """The customer's own page: customer ID, identifiers, linked accounts, connected apps,
-    recent activity."""
+    """Profile: the customer ID, the profile form, usernames and linked accounts. The
+    other sections are in account_pages.py; the header menu links them."""
     customer = g.login_session.customer
+    # Stored values fill the form; a posted field replaces its value.
+    form = ProfileForm(obj=customer)
+    if form.validate_on_submit():
+        try:
+            changed = update_profile(customer, form.changes(), request_origin(),
+                                     fields=SELF_SERVICE_PROFILE_FIELDS)
+        except InvalidProfileValue as error:
+            db.session.rollback()
+            form[error.member].errors.append(str(error))
+        else:
+            db.session.commit()
+            flash("Your profile was saved." if changed else
+                  "Nothing was changed: the profile already read like that.")
+            return redirect(url_for("web.account"), 303)
     return render_template(
-        "web/account.html",
-        customer=customer,
+        "web/account.html", customer=customer, form=form,
         customer_id_display=format_for_people(customer.customer_id),
-        name=display_name(customer),
-        events=audit.recent_events(customer.customer_id),
-        describe_event=audit.describe_event,
-        logout_form=LogoutForm(),
-        apps=connected_apps(customer),
-        phone_notices=paused_reason(customer),
-    )
+    ), 400 if form.errors else 200
 
 
 @bp.post("/account/apps/<client_id>/revoke", endpoint="revoke_app")
@@ -125,4 +184,4 @@ def revoke_app_access(client_id: str):
     if revoke_app(g.login_session.customer, client_id[:48], request_origin()):
         db.session.commit()
         flash("That app can no longer use your account.")
-    return redirect(url_for("web.account"), 303)
+    return redirect(url_for("account.sessions"), 303)

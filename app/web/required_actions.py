@@ -46,14 +46,15 @@ from app.oidc import endpoints
 from app.platform.audit import record_event
 from app.platform.notifications import notify_security_change
 from app.web.forms import PASSWORD_FIELD_MAX, LogoutForm
-from app.web.login_session import load_login_session, request_origin, safe_next
+from app.web.login_session import load_login_session, request_origin, safe_next, wanted_next
 from app.web.reauth import fresh_login_required
 
 bp = Blueprint("required_actions", __name__)
 
 #: Blueprints of hosted pages a pending action stands in front of (not "login": logging in
 #: and the self-service reset stay open).
-GUARDED_BLUEPRINTS = frozenset({"web", "factors", "identifiers", "consents", "data_rights"})
+GUARDED_BLUEPRINTS = frozenset({"web", "account", "factors", "identifiers", "consents",
+                                "data_rights"})
 #: OIDC endpoints that use the login session: no code before the actions are done.
 GUARDED_ENDPOINTS = frozenset({"oidc.authorize", "oidc.consent"})
 #: Pages of guarded blueprints that stay open (logging out).
@@ -206,9 +207,12 @@ def _prove_first(proof: tuple):
                  g.login_session.customer.customer_id, page=request.endpoint,
                  amr=list(g.login_session.amr or []))
     db.session.commit()
-    # Logging in again (password, then a texted code) comes back here.
-    hrefs = [(label, url_for(endpoint, reauth="mfa", next=request.path)
-              if endpoint == "login.login" else url_for(endpoint)) for label, endpoint in links]
+    # Logging in again (password, then a texted code) comes back here, `next` and all; a
+    # password reset ends with a login that goes on to `next` (an app's request).
+    here = request.full_path.rstrip("?")
+    hrefs = [(label, url_for(endpoint, reauth="mfa", next=here)
+              if endpoint == "login.login" else url_for(endpoint, next=wanted_next()))
+             for label, endpoint in links]
     return render_template("web/required_proof.html", title=title, paragraphs=paragraphs,
                            links=hrefs, logout_form=LogoutForm()), 403
 

@@ -2,6 +2,8 @@
 types, scopes and names validated before anything is added, the demo client made once."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
@@ -14,7 +16,9 @@ from app.oidc.clients import (
     MAX_REDIRECT_URI_LENGTH,
     MAX_REDIRECT_URIS,
     ClientError,
+    client_settings,
     create_client,
+    display_origin,
     ensure_demo_client,
     get_client,
     list_clients,
@@ -204,3 +208,54 @@ def test_ensure_demo_client_creates_it_once(app_context):
     assert client.name == DEMO_CLIENT_NAME
     assert client.redirect_uris == [DEMO_REDIRECT_URI]
     assert client.is_public and client.is_first_party and client.client_secret_hash is None
+
+
+# ---- what customers see of the app (RFC 7591 display metadata) --------------------------
+
+LOGO = "https://cdn.shop.example/logo.png"
+
+
+@pytest.mark.parametrize(("name", "uri", "loopback_ok", "message"), [
+    ("logo_uri", LOGO, False, None),
+    ("client_uri", "https://shop.example", False, None),
+    ("policy_uri", "https://shop.example:8443/privacy#data", False, None),
+    ("tos_uri", "https://shop.example/terms?lang=en", False, None),
+    ("logo_uri", "http://127.0.0.1:5001/logo.png", True, None),
+    ("logo_uri", "http://localhost/logo.png", True, None),
+    ("logo_uri", "http://[::1]:5001/logo.png", True, None),
+    ("logo_uri", "http://127.0.0.1:5001/logo.png", False, "https://"),
+    ("logo_uri", "http://shop.example/logo.png", True, "https://"),
+    ("policy_uri", "javascript:alert(1)", True, "https://"),
+    ("logo_uri", "data:image/png;base64,AAAA", True, "https://"),
+    ("tos_uri", "ftp://shop.example/terms", False, "https://"),
+    ("client_uri", "//shop.example/", False, "https://"),
+    ("client_uri", "https://user:pw@shop.example/", False, "user name or password"),
+    ("client_uri", "https://shop.example@evil.example/", False, "user name or password"),
+    ("logo_uri", "https://shop.example/" + "a" * 2000, False, "at most 2000"),
+    ("logo_uri", "https://shop.example/a b", False, "without spaces"),
+    ("logo_uri", 'https://shop.example/"onerror=x', False, "quotes"),
+    ("logo_uri", "https://shöp.example/", False, "ASCII"),
+    ("logo_uri", "https://evil;img-src;x/x.png", False, "host name"),
+    ("logo_uri", "https://evil.example,x/x.png", False, "host name"),
+    ("logo_uri", "https:///logo.png", False, "host name"),
+    ("logo_uri", "https://shop.example:99999/", False, "not a valid URI"),
+    ("logo", LOGO, False, "Unknown client metadata"),
+])
+def test_display_metadata_is_validated(app_context, name, uri, loopback_ok, message):
+    options = {"display_uris": {name: uri}, "allow_loopback_http": loopback_ok}
+    if message is None:
+        client, _ = make_client(**options)
+        assert getattr(client, name) == uri
+        return
+    with pytest.raises(ClientError, match=re.escape(message)):
+        make_client(**options)
+    assert count_rows(OAuthClient) == 0
+
+
+def test_display_metadata_is_stored_and_shown_in_the_settings(app_context):
+    client, _ = make_client(display_uris={"logo_uri": LOGO, "policy_uri": "",
+                                          "tos_uri": "https://shop.example/terms"})
+    settings = client_settings(client)
+    assert settings["logo_uri"] == LOGO and settings["tos_uri"] == "https://shop.example/terms"
+    assert settings["policy_uri"] is None and settings["client_uri"] is None
+    assert display_origin(client.logo_uri) == "https://cdn.shop.example"

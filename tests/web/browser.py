@@ -5,6 +5,7 @@ fixtures are in tests/web/conftest.py.
 from __future__ import annotations
 
 import re
+import time
 
 from playwright.sync_api import Page
 
@@ -58,6 +59,20 @@ def log_out(page: Page) -> None:
     """Press "Log out" on the current page and wait until the account page is left."""
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url(lambda url: not url_ending("/account").match(url))
+
+
+def texted_code(app, phone: str, within_seconds: float = 10) -> str:
+    """The code texted to `phone`. A login code is texted after the response (app/auth/
+    flow.py), so the browser may show the code page first: wait for the text, as the
+    customer does."""
+    deadline = time.monotonic() + within_seconds
+    while True:
+        try:
+            return last_code(app, phone)
+        except (AssertionError, ValueError):  # not yet written (or half a line)
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def shown_customer_id(page: Page) -> str:

@@ -51,7 +51,7 @@ def revoke_url(base_url: str, client_id: str) -> str:
 
 def test_account_page_lists_the_app(app, live_server):
     signed_in = consent_and_sign_in(app, live_server)
-    page = signed_in["browser"].get(f"{live_server}/account", timeout=10)
+    page = signed_in["browser"].get(f"{live_server}/account/sessions", timeout=10)
     assert "Connected apps" in page.text
     assert APP_NAME in page.text
     assert "openid, profile" in page.text
@@ -67,14 +67,14 @@ def test_revoke_stops_the_app_at_once(app, live_server):
     response = browser.post(revoke_url(live_server, client_id), timeout=10,
                             allow_redirects=False, data={"csrf_token": csrf_token(page.text)})
 
-    assert response.status_code == 303 and response.headers["Location"] == "/account"
+    assert response.status_code == 303 and response.headers["Location"] == "/account/sessions"
     assert userinfo_status(live_server, signed_in["token"]["access_token"]) == 401
     refreshed = requests.post(f"{live_server}/token", timeout=10,
                               auth=(client_id, signed_in["secret"]),
                               data={"grant_type": "refresh_token",
                                     "refresh_token": signed_in["token"]["refresh_token"]})
     assert refreshed.status_code == 400
-    after = browser.get(f"{live_server}/account", timeout=10)
+    after = browser.get(f"{live_server}/account/sessions", timeout=10)
     assert "can no longer use your account" in after.text
     assert APP_NAME not in after.text
     with app.app_context():
@@ -103,7 +103,7 @@ def test_revoke_without_csrf_changes_nothing(app, live_server):
                                 allow_redirects=False, data=data)
         assert response.status_code == 400
     assert userinfo_status(live_server, signed_in["token"]["access_token"]) == 200
-    assert APP_NAME in browser.get(f"{live_server}/account", timeout=10).text
+    assert APP_NAME in browser.get(f"{live_server}/account/sessions", timeout=10).text
     with app.app_context():
         assert db.session.scalars(db.select(Consent)).one().revoked_at is None
         assert all(row.revoked_at is None for row in db.session.scalars(db.select(IssuedToken)))

@@ -129,8 +129,8 @@ def test_every_box_is_labelled_and_the_page_has_no_inline_script(browser):
         assert box["aria-describedby"] == f"{name}-changed"
 
 
-def test_the_account_page_links_here(browser):
-    account = browser.get("/account")
+def test_the_privacy_and_data_page_links_here(browser):
+    account = browser.get("/account/data")
     assert f'href="{PAGE}"' in account.text
     assert browser.get(PAGE).status_code == 200
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pyotp
+import pytest
 import time_machine
 from flask import render_template_string
 from sqlalchemy import func, select
@@ -22,6 +23,7 @@ from app.auth import recovery_codes, totp
 from app.auth.levels import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
 from app.auth.sessions import start_session
 from app.extensions import db
+from app.identity.customer_ids import format_for_people
 from app.models import AuditEvent, Customer, RecoveryCode, TotpCredential
 from app.platform.crypto import unseal
 from tests.factories import TEST_ORIGIN, make_customer
@@ -31,6 +33,7 @@ SESSION_COOKIE = "tessera_session"
 ENROL = "/account/security/totp"
 REMOVE = "/account/security/totp/remove"
 RECOVERY = "/account/security/recovery-codes"
+DOWNLOAD = "/account/security/recovery-codes/download"
 CODE_RE = re.compile(r"<code>([2-9a-z]{5}-[2-9a-z]{5})</code>")
 SECRET_RE = re.compile(r'id="totp-secret">\s*([A-Z2-7 ]+?)\s*<')
 # A step boundary on a fixed Monday morning.
@@ -271,6 +274,96 @@ def test_renewing_recovery_codes_shows_a_new_set_and_the_old_one_stops(app):
     assert read_outbox(app)[-1]["subject"] == "New recovery codes were made for your account"
 
 
+def test_the_renew_page_warns_the_old_codes_will_stop_and_changes_nothing(app):
+    client, pk = logged_in(app)
+    old = enrol_through_pages(app, client, pk)
+
+    page = client.get(RECOVERY)
+
+    assert "Your old codes will stop working" in page.text
+    assert re.search(r'<form method="post" action="/account/security/recovery-codes">',
+                     page.text)
+    assert 'value="Yes, make new codes"' in page.text
+    assert event_names(app, pk).count("recovery_codes.generated") == 1
+    with app.app_context():
+        assert recovery_codes.use(customer(pk), old[0], TEST_ORIGIN) is True
+
+
+def download_token_of(page_html: str) -> str:
+    """The signed set of codes in the download form of a page showing new codes."""
+    return html.unescape(re.search(r'name="codes_token"[^>]*value="([^"]*)"',
+                                   page_html).group(1))
+
+
+def test_new_codes_download_as_a_text_file_from_the_page_that_shows_them(app):
+    client, pk = logged_in(app)
+    first = enrol_through_pages(app, client, pk)
+    page = client.get(RECOVERY)
+    renewed = client.post(RECOVERY, data={"csrf_token": csrf_token(page.text)})
+    codes = CODE_RE.findall(renewed.text)
+    assert 'data-copy="recovery-codes"' in renewed.text and "copy.js" in renewed.text
+
+    response = client.post(DOWNLOAD, data={"csrf_token": csrf_token(renewed.text),
+                                           "codes_token": download_token_of(renewed.text)})
+
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    assert response.headers["Content-Disposition"] == \
+        'attachment; filename="recovery-codes.txt"'
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.text.splitlines()[-10:] == codes
+    with app.app_context():
+        shown_id = format_for_people(customer(pk).customer_id)
+    assert f"customer ID {shown_id}" in response.text
+    assert not set(first) & set(response.text.splitlines())
+
+
+@pytest.mark.parametrize("case", ["no_token", "garbage", "other_customer", "expired",
+                                  "replaced", "one_used", "no_csrf"])
+def test_a_download_that_is_not_the_set_just_shown_gives_no_file_and_changes_nothing(
+        app, case):
+    with time_machine.travel(START, tick=False) as clock:
+        client, pk = logged_in(app)
+        enrol_through_pages(app, client, pk)
+        confirmed = client.get(RECOVERY)
+        renewed = client.post(RECOVERY, data={"csrf_token": csrf_token(confirmed.text)})
+        token = download_token_of(renewed.text)
+        data = {"csrf_token": csrf_token(confirmed.text), "codes_token": token}
+        if case == "no_token":
+            del data["codes_token"]
+        elif case == "garbage":
+            data["codes_token"] = token[:-4] + "AAAA"
+        elif case == "other_customer":
+            other, _ = logged_in(app, email="bob@example.com")
+            client = other
+            data["csrf_token"] = csrf_token(other.get(RECOVERY).text)
+        elif case == "expired":
+            clock.shift(timedelta(seconds=601))
+        elif case == "replaced":
+            page = client.get(RECOVERY)
+            client.post(RECOVERY, data={"csrf_token": csrf_token(page.text)})
+        elif case == "one_used":
+            with app.app_context():
+                assert recovery_codes.use(customer(pk), CODE_RE.findall(renewed.text)[0],
+                                          TEST_ORIGIN)
+        elif case == "no_csrf":
+            del data["csrf_token"]
+        before = (event_names(app, pk), code_count(app, pk))
+
+        response = client.post(DOWNLOAD, data=data)
+        # Inside the clock's travel: the flash cookie's signature is dated by it.
+        follow = client.get(RECOVERY, follow_redirects=True).text
+
+    if case == "no_csrf":
+        assert response.status_code == 400 and "Form expired" in response.text
+    else:
+        assert response.status_code == 303 and response.location == RECOVERY
+        assert "can no longer be downloaded" in follow
+    assert response.mimetype == "text/html"
+    assert "Content-Disposition" not in response.headers
+    assert (event_names(app, pk), code_count(app, pk)) == before
+
+
 def test_renewing_without_an_authenticator_app_is_refused(app):
     client, pk = logged_in(app)
     page = client.get(RECOVERY)
@@ -332,4 +425,5 @@ def test_sign_in_security_partial_shows_status_links_and_remaining_codes(app):
         on = render_template_string(template, customer=customer(pk))
     assert 'class="badge">on<' in on and f'href="{REMOVE}"' in on
     assert re.search(r"Recovery codes</span>\s*9 unused", on)
-    assert f'action="{RECOVERY}"' in on and 'name="csrf_token"' in on
+    # A link to the page that asks to confirm, never a button that renews at once.
+    assert f'href="{RECOVERY}"' in on and f'action="{RECOVERY}"' not in on

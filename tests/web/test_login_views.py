@@ -13,9 +13,9 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from app.auth import totp
+from app.auth import recovery_codes, totp
 from app.extensions import db
-from app.models import AuditEvent, LoginSession, VerificationCode, utcnow
+from app.models import AuditEvent, Customer, LoginSession, VerificationCode, utcnow
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
 from tests.helpers import csrf_token, last_code, read_outbox
 
@@ -156,9 +156,11 @@ def test_a_resend_does_not_reset_the_numbers_failure_count(app):
     assert sessions(app) == []
 
 
-def test_a_totp_customer_gets_the_second_factor_page(app):
+def password_then_second_factor(app, *, phone: str | None = PHONE):
+    """A customer with an authenticator app (and `phone`) who has just given the right
+    password: a test client on the second-factor step, and the app's secret."""
     with app.app_context():
-        customer = make_customer()
+        customer = make_customer(phone=phone)
         secret = totp.begin_enrolment(customer).secret
         totp.confirm_enrolment(customer, pyotp.TOTP(secret).at(time.time() - 30), TEST_ORIGIN)
         db.session.commit()
@@ -166,6 +168,11 @@ def test_a_totp_customer_gets_the_second_factor_page(app):
     first = post(client, "/login", {"identifier": "ada@example.com",
                                     "password": STRONG_PASSWORD})
     assert first.status_code == 303 and first.location.endswith("/login/second-factor")
+    return client, secret
+
+
+def test_a_totp_customer_gets_the_second_factor_page(app):
+    client, secret = password_then_second_factor(app, phone=None)
     assert sessions(app) == []
     assert client.get("/account").status_code == 303  # not logged in yet
     page = client.get("/login/second-factor")
@@ -181,6 +188,55 @@ def test_a_totp_customer_gets_the_second_factor_page(app):
     assert login.amr == ["pwd", "otp", "mfa"]
     recovery = client.get("/login/second-factor?method=recovery")
     assert recovery.status_code == 303  # the flow is finished: back to the start
+
+
+SECOND_FORM_RE = re.compile(r'<form method="post" action="/login/second-factor/(\w+)"')
+OTHER_METHOD_RE = re.compile(r'href="/login/second-factor\?method=(\w+)"')
+
+
+@pytest.mark.parametrize("query, shown, others", [
+    ("", "totp", ["sms", "recovery"]),
+    ("?method=recovery", "recovery", ["totp", "sms"]),
+    ("?method=sms", "sms", ["totp", "recovery"]),
+    ("?method=pwd", "totp", ["sms", "recovery"]),  # proved already: not offered
+    ("?method=nonsense", "totp", ["sms", "recovery"]),
+])
+def test_the_second_factor_page_shows_one_method_and_links_the_others(app, query, shown,
+                                                                       others):
+    client, _ = password_then_second_factor(app)
+    page = client.get("/login/second-factor" + query)
+    assert page.status_code == 200
+    assert SECOND_FORM_RE.findall(page.text) == [shown]
+    assert page.text.count('type="submit"') == 1
+    assert OTHER_METHOD_RE.findall(page.text) == others
+    assert "Use another method" in page.text
+
+
+@pytest.mark.parametrize("method, data, message", [
+    ("totp", {"code": ""}, "Enter the code."),
+    ("totp", {"code": "9" * 40}, "too long"),
+    ("totp", {"code": "12ab56"}, "not right"),
+    ("recovery", {"code": ""}, "Enter one of your recovery codes."),
+    ("recovery", {"code": "x" * 70}, "too long"),
+    ("recovery", {"code": "zzzzz-zzzzz"}, "not right"),
+])
+def test_a_wrong_second_factor_shows_the_error_at_the_field_and_changes_nothing(
+        app, method, data, message):
+    client, _ = password_then_second_factor(app)
+    page = client.get(f"/login/second-factor?method={method}")
+    response = client.post(f"/login/second-factor/{method}",
+                           data={"csrf_token": csrf_token(page.text)} | data)
+    assert response.status_code == 400
+    # The same method again, its field marked invalid, focused, with the error beside it.
+    assert SECOND_FORM_RE.findall(response.text) == [method]
+    field = re.search(r'<input[^>]*id="code"[^>]*>', response.text).group(0)
+    assert 'aria-invalid="true"' in field and "autofocus" in field
+    error = re.search(r'<p class="error" id="code-error">(.*?)</p>', response.text).group(1)
+    assert message in error
+    assert sessions(app) == []
+    assert client.get("/account").status_code == 303
+    with app.app_context():
+        assert recovery_codes.remaining(db.session.scalars(select(Customer)).one()) == 10
 
 
 def test_second_factor_pages_without_a_flow_send_you_to_the_start(app):
@@ -252,42 +308,3 @@ def test_an_sms_only_session_cannot_change_a_factor_without_a_second_one(app):
         response = client.get(path)
         assert response.status_code == 303, path
         assert "reauth=mfa" in response.location
-
-
-@pytest.mark.parametrize("has_totp", [True, False])
-def test_recovering_a_password_through_the_pages(app, has_totp):
-    """With the offline lookup nobody can say whether the SIM changed, so recovery by SMS
-    always asks for the authenticator app too, or sends the customer to support."""
-    with app.app_context():
-        customer = make_customer(phone=PHONE)
-        if has_totp:
-            secret = totp.begin_enrolment(customer).secret
-            totp.confirm_enrolment(customer, pyotp.TOTP(secret).at(time.time() - 30),
-                                   TEST_ORIGIN)
-            db.session.commit()
-    client = app.test_client()
-    assert "Forgot your password?" in client.get("/login").text
-    sent = post(client, "/recover", {"phone": PHONE})
-    assert sent.status_code == 303 and sent.location.endswith("/recover/code")
-    page = client.get("/recover/code")
-    proved = client.post("/recover/code", data={"csrf_token": csrf_token(page.text),
-                                                "code": last_code(app, PHONE)})
-    assert proved.location.endswith("/recover/second-factor")
-    page = client.get("/recover/second-factor")
-    if not has_totp:
-        assert "Contact support" in page.text
-        assert client.get("/recover/password").status_code == 303
-        return
-    done = client.post("/recover/second-factor?method=totp", data={
-        "csrf_token": csrf_token(page.text), "code": pyotp.TOTP(secret).now()})
-    assert done.location.endswith("/recover/password")
-    page = client.get("/recover/password")
-    weak = client.post("/recover/password", data={"csrf_token": csrf_token(page.text),
-                                                  "password": "password"})
-    assert weak.status_code == 400
-    changed = client.post("/recover/password", data={"csrf_token": csrf_token(page.text),
-                                                     "password": "a-brand-new-passphrase-42"})
-    assert changed.status_code == 303 and urlsplit(changed.location).path == "/login"
-    first = post(client, "/login", {"identifier": "ada@example.com",
-                                    "password": "a-brand-new-passphrase-42"})
-    assert first.location.endswith("/login/second-factor")

@@ -33,6 +33,15 @@ CLIENT = {
         "post_logout_redirect_uris": _URIS,
         "backchannel_logout_uri": {"type": ["string", "null"]},
         "jwks_kids": {"type": "array", "items": {"type": ["string", "null"]}},
+        "logo_uri": {"type": ["string", "null"], "format": "uri",
+                     "description": "The app's logo, shown to customers on the login, "
+                                    "sign-up and consent pages (RFC 7591)."},
+        "client_uri": {"type": ["string", "null"], "format": "uri",
+                       "description": "The app's home page (RFC 7591)."},
+        "policy_uri": {"type": ["string", "null"], "format": "uri",
+                       "description": "The app's privacy policy, linked for customers."},
+        "tos_uri": {"type": ["string", "null"], "format": "uri",
+                    "description": "The app's terms of service, linked for customers."},
         "created_at": {"type": "string", "format": "date-time"},
     },
 }

@@ -22,6 +22,7 @@ CUSTOMER_VIEW = {
         "middle_name": {"type": ["string", "null"]},
         "nickname": {"type": ["string", "null"]},
         "locale": {"type": ["string", "null"]},
+        "zoneinfo": {"type": ["string", "null"]},
         "lock": {"type": ["object", "null"]},
         "required_actions": {"type": "array", "items": {
             "enum": ["update_password", "configure_totp"]}},
