@@ -126,6 +126,43 @@ def test_a_required_action_after_login_lands_back_in_the_app(app, live_server):
         assert db.session.get(Customer, pk).required_actions == []
 
 
+def test_resetting_a_password_by_email_from_an_app_lands_back_in_the_app(app, live_server):
+    """Forgot the password at an app's login: the email code, the new password, the login
+    and then the app's code, which the app (Authlib) redeems at the live server. The
+    browser here is the Flask test client: its buffered posts run the work the reset
+    leaves until after the response, so the emailed code is in the outbox at once."""
+    with app.app_context():
+        make_customer(email="ada@example.com")
+    rp, url, state, verifier = relying_party(app, live_server)
+    browser = app.test_client()
+
+    def submit(path: str, **data):
+        page = browser.get(path)
+        assert page.status_code == 200, (path, page.status_code)
+        return browser.post(path, data={"csrf_token": csrf_token(page.text), **data},
+                            buffered=True)
+
+    to_login = browser.get(url.removeprefix(live_server))
+    login = browser.get(to_login.location)
+    reset_link = href(login.text, "Forgot your password?")   # carries the app's request
+    sent = submit(reset_link, identifier="ada@example.com")
+    assert sent.status_code == 303 and sent.location.endswith("/recover/code")
+    proved = submit("/recover/code", code=last_code(app, "ada@example.com"))
+    assert proved.status_code == 303 and proved.location.endswith("/recover/password")
+    changed = submit("/recover/password", password=NEW_PASSWORD)
+    assert changed.status_code == 303 and urlsplit(changed.location).path == "/login"
+    logged_in = submit(changed.location, identifier="ada@example.com",
+                       password=NEW_PASSWORD)
+    assert urlsplit(logged_in.location).path == "/authorize", logged_in.location
+    answer = browser.get(logged_in.location)
+    assert answer.status_code in (302, 303) and answer.location.startswith(REDIRECT_URI)
+    query = {k: v[0] for k, v in parse_qs(urlsplit(answer.location).query).items()}
+    assert query["state"] == state
+    token = rp.fetch_token(f"{live_server}/token", code=query["code"], code_verifier=verifier)
+    claims = rp.get(f"{live_server}/userinfo", timeout=10).json()
+    assert token["id_token"] and claims["email"] == "ada@example.com"
+
+
 # ---- the pieces, through the test client ---------------------------------------------------
 
 NEXT = "/authorize?" + urlencode({"response_type": "code", "client_id": "c1",
