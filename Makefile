@@ -3,6 +3,10 @@
 #   make run     start the embedded development server (SQLite, console SMS/email)
 #   make test    run the test suite, one worker per core (extra pytest arguments:
 #                make test PYTEST_ARGS='-k login -x'; one process: make test PYTEST_WORKERS=0)
+#   make bench   Tessera's token path (gunicorn, SQLite and PostgreSQL) beside
+#                node-oidc-provider under wrk, with the machine's argon2/ES256 ceilings
+#                (a few minutes; BENCH_SECONDS=5 per operation; needs wrk, node, npm)
+#   make bench-lookups  customer lookups at 10k/100k/1M customers on PostgreSQL, with EXPLAIN
 #   make clean   remove the virtualenv and build artefacts (keeps instance/: your data)
 
 PYTHON ?= python3
@@ -11,6 +15,10 @@ PYTEST_ARGS ?=
 # pytest-xdist workers: each has its own PostgreSQL, Redis and SQLite template, so the
 # suite runs in about half the time on a 2-core machine.
 PYTEST_WORKERS ?= auto
+# Seconds of wrk per operation and server in `make bench`.
+BENCH_SECONDS ?= 5
+# More arguments for bench/token_path.py, e.g. BENCH_ARGS='--tessera /tmp/tessera-head'.
+BENCH_ARGS ?=
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -20,7 +28,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test demo clean
+.PHONY: run test demo bench bench-lookups clean
 
 # The virtualenv itself; made once, kept until `make clean`.
 $(BIN)/python:
@@ -57,6 +65,22 @@ demo: $(RUN_STAMP)
 # pytest's exit status is make's, so a failing test fails `make test`.
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+# node-oidc-provider, latest 9.x from the npm registry, into bench/peer/node_modules
+# (ignored; no lock file: the bench measures the current release).
+PEER_STAMP := bench/peer/node_modules/.installed
+$(PEER_STAMP): bench/peer/package.json
+	cd bench/peer && npm install --no-audit --no-fund --no-package-lock
+	touch $@
+
+# Every process it starts (gunicorn, node, PostgreSQL) is stopped when it ends.
+bench: $(RUN_STAMP) $(PEER_STAMP)
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
+	$(BIN)/python bench/token_path.py --seconds $(BENCH_SECONDS) $(BENCH_ARGS)
+
+# Lookups at 10k/100k/1M customers on a throwaway PostgreSQL, with EXPLAIN (7-8 minutes).
+bench-lookups: $(RUN_STAMP)
+	$(BIN)/python bench/million.py
 
 # instance/ (database, secret key, outbox) is deliberately kept; so is .hypothesis/
 # (the failing examples Hypothesis replays first).

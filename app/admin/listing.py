@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from flask import current_app
 from itsdangerous import BadData, URLSafeSerializer
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select, tuple_
 
 from app.admin.customer_view import customer_summary
 from app.admin.requests import ApiProblem, audit
@@ -114,9 +114,11 @@ def _fetch(query: ListingQuery) -> list[Customer]:
         statement = statement.where(Customer.created_at < query.created_before)
     if query.position is not None:
         created_at, customer_id = query.position
-        statement = statement.where(or_(
-            Customer.created_at < created_at,
-            and_(Customer.created_at == created_at, Customer.customer_id < customer_id)))
+        # A row-value comparison, not the equivalent OR: PostgreSQL reads only this form
+        # as a bound of the index range (the OR scans from the newest customer down).
+        columns = (Customer.created_at, Customer.customer_id)
+        statement = statement.where(tuple_(*columns) < tuple_(
+            created_at, customer_id, types=[column.type for column in columns]))
     statement = statement.order_by(Customer.created_at.desc(), Customer.customer_id.desc())
     return list(db.session.scalars(statement.limit(query.limit + 1)))
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
 from app.extensions import db
 from app.models import IssuedToken, utcnow
@@ -36,7 +35,7 @@ def verify_signature(token: str, algorithms: tuple[str, ...]) -> dict:
     """Verify a JWT we signed, with only the given algorithms (never none or HS*)."""
     if not token or len(token) > 8192 or token.count(".") != 2:
         raise InvalidToken("malformed token")
-    key_set = KeySet.import_key_set(keys.jwks())
+    key_set = keys.key_set()
     try:
         decoded = jwt.decode(token, key_set, algorithms=list(algorithms))
     except (JoseError, ValueError) as error:

@@ -8,18 +8,29 @@ token it signed has expired (its `publish_until`).
 
 Private keys are sealed by app/platform/crypto.py (AES-256-GCM under KEY_ENCRYPTION_KEY), with the
 kid as associated data so a ciphertext cannot be moved to another key's row.
+
+Each process (each app) keeps the keys it has read: the unsealed active keys and the
+published key set (`_Snapshot`). Once per request it reads the table's fingerprint, one
+aggregate query (`_fingerprint`: how many rows, the newest id, which ids are active and
+next, the latest publish_until and retired_at); when that differs from the snapshot's, the
+snapshot is rebuilt from the rows. A rotation always inserts a key and moves the active
+one, so `flask keys rotate` on one worker or instance is seen by every other on its next
+request; no timer, no notification. Which keys are published right now (publish_until) is
+decided at each read, never cached.
 """
 from __future__ import annotations
 
 import json
+import threading
 import warnings
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import lru_cache
 
-from flask import current_app
+from flask import current_app, g, has_app_context, has_request_context, request
 from joserfc import jwt
-from joserfc.jwk import ECKey, OKPKey, RSAKey
-from sqlalchemy import select
+from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
+from sqlalchemy import case, func, select
 
 from app.extensions import db
 from app.models import SigningKey, utcnow
@@ -97,6 +108,7 @@ def ensure_keys() -> None:
             created = True
     if created:
         db.session.commit()
+        forget_checked_version()
 
 
 def rotate_keys(origin: Origin, algorithms: tuple[str, ...] = SIGNING_ALGORITHMS) -> list[dict]:
@@ -123,6 +135,8 @@ def rotate_keys(origin: Origin, algorithms: tuple[str, ...] = SIGNING_ALGORITHMS
                         "next": fresh.kid})
         record_event("signing_key.rotated", origin, None, alg=alg, retired=active.kid,
                      active=upcoming.kid, next=fresh.kid)
+    db.session.flush()
+    forget_checked_version()  # this process signs with the new key at once, too
     return changes
 
 
@@ -132,7 +146,8 @@ def _one(alg: str, status: str) -> SigningKey:
 
 
 def published_keys() -> list[SigningKey]:
-    """Keys in /jwks.json: next, active, and retired ones still within publish_until."""
+    """Keys in /jwks.json: next, active, and retired ones still within publish_until
+    (the rows, read now; the token path uses the cached `jwks()` instead)."""
     ensure_keys()
     now = utcnow()
     rows = db.session.scalars(select(SigningKey).order_by(SigningKey.id))
@@ -141,15 +156,18 @@ def published_keys() -> list[SigningKey]:
 
 
 def jwks() -> dict:
-    """The public key set."""
-    return {"keys": [row.public_jwk for row in published_keys()]}
+    """The public key set: next, active, and retired keys still within publish_until."""
+    return {"keys": [entry.public_jwk for entry in _snapshot().published(utcnow())]}
+
+
+def key_set() -> KeySet:
+    """jwks() as a joserfc KeySet, to verify our own tokens with (built once per set)."""
+    return _snapshot().key_set(utcnow())
 
 
 def active_key(alg: str):
-    """(kid, key): the one key that signs with `alg`, decrypted once per process."""
-    ensure_keys()
-    row = _one(alg, "active")
-    return row.kid, _load_private(row.kid, row.private_key_encrypted, _encryption_key())
+    """(kid, key): the one key that signs with `alg`, unsealed once per process."""
+    return _snapshot().active[alg]
 
 
 @lru_cache(maxsize=64)
@@ -169,3 +187,102 @@ def sign(claims: dict, alg: str, typ: str = "JWT") -> str:
         # joserfc flags "EdDSA" as deprecated by RFC 9864; clients still ask for it.
         warnings.filterwarnings("ignore", message="EdDSA is deprecated")
         return jwt.encode(header, claims, key, algorithms=[alg])
+
+
+# ---- the per-process cache ------------------------------------------------------------------
+
+_CACHE_KEY = "tessera_signing_keys"
+_CHECKED = "_tessera_signing_keys_checked"
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class _Published:
+    public_jwk: dict
+    until: datetime | None  # None: active or next, published whatever the time
+
+
+@dataclass
+class _Snapshot:
+    """What this process knows of the keys table as of `fingerprint`."""
+
+    fingerprint: tuple
+    active: dict[str, tuple[str, object]]
+    entries: list[_Published]
+    _key_sets: dict = field(default_factory=dict)
+
+    def published(self, now: datetime) -> list[_Published]:
+        return [entry for entry in self.entries if entry.until is None or entry.until > now]
+
+    def key_set(self, now: datetime) -> KeySet:
+        published = self.published(now)
+        kids = tuple(entry.public_jwk["kid"] for entry in published)
+        found = self._key_sets.get(kids)
+        if found is None:
+            found = KeySet.import_key_set({"keys": [entry.public_jwk for entry in published]})
+            self._key_sets = {kids: found}  # the set only ever shrinks with time
+        return found
+
+
+def _fingerprint() -> tuple:
+    """One row that changes whenever a key is added, removed, activated or retired."""
+    return tuple(db.session.execute(select(
+        func.count(SigningKey.id), func.max(SigningKey.id),
+        func.sum(case((SigningKey.status == "active", SigningKey.id), else_=0)),
+        func.sum(case((SigningKey.status == "next", SigningKey.id), else_=0)),
+        func.max(SigningKey.publish_until), func.max(SigningKey.retired_at),
+    )).one())
+
+
+def forget_checked_version() -> None:
+    """Make this request read the fingerprint again (after it changed the keys itself)."""
+    if has_app_context():
+        g.pop(_CHECKED, None)
+
+
+def _this_request():
+    # A request may run inside an app context held open around several (a test), which
+    # shares one `g`: the check is tied to the request object itself. Outside a request
+    # (a CLI command, a sweep) every use checks.
+    return request._get_current_object() if has_request_context() else None
+
+
+def _snapshot() -> _Snapshot:
+    """The cached keys, checked against the table once per request."""
+    cache = current_app.extensions
+    snapshot: _Snapshot | None = cache.get(_CACHE_KEY)
+    checked = g.get(_CHECKED)
+    this_request = _this_request()
+    if snapshot is not None and checked is not None and this_request is not None \
+            and checked[0] is this_request and checked[1] is snapshot:
+        return snapshot
+    fingerprint = _fingerprint()
+    if snapshot is None or snapshot.fingerprint != fingerprint:
+        with _lock:
+            snapshot = cache.get(_CACHE_KEY)
+            if snapshot is None or snapshot.fingerprint != fingerprint:
+                snapshot = _load(fingerprint)
+                cache[_CACHE_KEY] = snapshot
+    setattr(g, _CHECKED, (this_request, snapshot))
+    return snapshot
+
+
+def _load(fingerprint: tuple) -> _Snapshot:
+    rows = list(db.session.scalars(select(SigningKey).order_by(SigningKey.id)))
+    have = {(row.alg, row.status) for row in rows}
+    if any((alg, status) not in have for alg in SIGNING_ALGORITHMS
+           for status in ("active", "next")):
+        ensure_keys()  # first start or a new algorithm: commits the keys it makes
+        fingerprint = _fingerprint()
+        rows = list(db.session.scalars(select(SigningKey).order_by(SigningKey.id)))
+    encryption_key = _encryption_key()
+    active = {}
+    for row in rows:  # by id: the first active key of an algorithm signs, as _one() picks
+        if row.status == "active" and row.alg not in active:
+            active[row.alg] = (row.kid, _load_private(row.kid, row.private_key_encrypted,
+                                                      encryption_key))
+    entries = [_Published(dict(row.public_jwk),
+                          None if row.status in ("active", "next") else row.publish_until)
+               for row in rows
+               if row.status in ("active", "next") or row.publish_until is not None]
+    return _Snapshot(fingerprint, active, entries)

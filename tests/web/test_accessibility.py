@@ -87,10 +87,6 @@ class PageAudit:
         assert not self.problems, "\n\n".join(self.problems)
 
 
-def focused_id(page: Page) -> str:
-    return page.evaluate("document.activeElement && document.activeElement.id")
-
-
 def customer_pk(app) -> int:
     with app.app_context():
         return db.session.scalars(db.select(Customer.id)).first()
@@ -120,7 +116,7 @@ def test_every_hosted_page_passes_axe_and_keeps_its_headings_in_order(
         audit.check(name)
         # Focus moved to the first field with an error (server-side autofocus).
         first_invalid = page.locator("[aria-invalid=true]").first.get_attribute("id")
-        assert focused_id(page) == first_invalid, name
+        expect(page.locator(f"#{first_invalid}"), name).to_be_focused()
 
     page.goto(f"{base}/signup")
     page.get_by_label("Email or phone number").fill("new@example.com")
@@ -179,7 +175,7 @@ def test_every_hosted_page_passes_axe_and_keeps_its_headings_in_order(
     page.keyboard.press("Enter")
     expect(page.locator("#code-error")).to_be_visible()
     audit.check("second factor: wrong code")
-    assert focused_id(page) == "code"
+    expect(page.locator("#code")).to_be_focused()
     audit.visit("second factor: recovery code", f"{base}/login/second-factor?method=recovery")
     audit.visit("second factor: SMS", f"{base}/login/second-factor?method=sms")
     page.get_by_role("button", name="Text a code to").click()
@@ -236,21 +232,21 @@ def test_login_with_a_second_factor_by_keyboard_alone(app, live_server, page) ->
                                        TEST_ORIGIN)
         db.session.commit()
     page.goto(f"{live_server}/login")
-    assert focused_id(page) == "identifier"  # autofocus on the first field
+    expect(page.locator("#identifier")).to_be_focused()  # autofocus on the first field
     page.keyboard.type(EMAIL)
     page.keyboard.press("Tab")
-    assert focused_id(page) == "password"
+    expect(page.locator("#password")).to_be_focused()
     page.keyboard.type(STRONG_PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url(url_ending("/login/second-factor"))
-    assert focused_id(page) == "code"
+    expect(page.locator("#code")).to_be_focused()
     for _ in range(10):  # Tab to the link, as far as it is
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.textContent") == "Use a recovery code":
             break
     page.keyboard.press("Enter")
     page.wait_for_url(url_ending("/login/second-factor?method=recovery"))
-    assert focused_id(page) == "code"
+    expect(page.locator("#code")).to_be_focused()
     page.keyboard.type(codes[0])
     page.keyboard.press("Enter")
     page.wait_for_url(url_ending("/account"))
