@@ -12,21 +12,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flask_migrate import upgrade  # noqa: E402
 from joserfc import jwt  # noqa: E402
 from joserfc.jwk import ECKey  # noqa: E402
 
-from app import create_app  # noqa: E402
-from benchlib import per_second, print_table  # noqa: E402
+from benchlib import bench_app, per_second, print_table, token_service  # noqa: E402
 from app.extensions import db  # noqa: E402
-from app.platform.audit import Origin  # noqa: E402
 
 
 
@@ -36,31 +32,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=300)
     args = parser.parse_args()
 
-    directory = Path(tempfile.mkdtemp(prefix="tessera-bench-"))
-    app = create_app({"ENV": "development", "INSTANCE_PATH": str(directory),
-                      "DATABASE_URL": f"sqlite:///{directory / 'bench.db'}",
-                      "SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789"})
-    with app.app_context():
-        upgrade()
-        from app.oidc.clients import create_client
-        client, secret = create_client("Bench service", [], grant_types=["client_credentials"],
-                                       scope="openid", origin=Origin(actor="bench"))
-        db.session.commit()
-        client_id = client.client_id
-
-    http = app.test_client()
-    auth = (client_id, secret)
-
-    def grant() -> str:
-        response = http.post("/token", data={"grant_type": "client_credentials"}, auth=auth)
-        assert response.status_code == 200, response.json
-        return response.json["access_token"]
-
-    live_token = grant()
-
-    def introspect():
-        response = http.post("/introspect", data={"token": live_token}, auth=auth)
-        assert response.json["active"] is True
+    app = bench_app()
+    client_id, grant, introspect = token_service(app)
 
     key = ECKey.generate_key("P-256")
 

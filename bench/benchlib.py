@@ -38,3 +38,35 @@ def bench_app(**overrides):
                        "DATABASE_URL": f"sqlite:///{directory / 'bench.db'}",
                        "SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789",
                        **overrides})
+
+
+def token_service(app, name: str = "Bench service"):
+    """Migrate `app`, register a client_credentials client, and return (client_id, grant,
+    introspect): `grant()` posts one grant and returns its access token; `introspect()`
+    introspects one live token, asserting it is active. Both use the Flask test client."""
+    from flask_migrate import upgrade
+
+    from app.extensions import db
+    from app.oidc.clients import create_client
+    from app.platform.audit import Origin
+    with app.app_context():
+        upgrade()
+        client, secret = create_client(name, [], grant_types=["client_credentials"],
+                                       scope="openid", origin=Origin(actor="bench"))
+        db.session.commit()
+        client_id = client.client_id
+    http = app.test_client()
+    auth = (client_id, secret)
+
+    def grant() -> str:
+        response = http.post("/token", data={"grant_type": "client_credentials"}, auth=auth)
+        assert response.status_code == 200, response.json
+        return response.json["access_token"]
+
+    live_token = grant()
+
+    def introspect() -> None:
+        response = http.post("/introspect", data={"token": live_token}, auth=auth)
+        assert response.json["active"] is True, response.json
+
+    return client_id, grant, introspect

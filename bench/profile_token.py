@@ -18,12 +18,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
 from app.extensions import db  # noqa: E402
-from app.platform.audit import Origin  # noqa: E402
-from benchlib import bench_app  # noqa: E402
+from benchlib import bench_app, token_service  # noqa: E402
 
 
 def main() -> None:
@@ -33,28 +31,9 @@ def main() -> None:
     args = parser.parse_args()
 
     app = bench_app()
+    _, grant, introspect = token_service(app, "Profile service")
     with app.app_context():
-        upgrade()
-        from app.oidc.clients import create_client
-        client, secret = create_client("Profile service", [], grant_types=["client_credentials"],
-                                       scope="openid", origin=Origin(actor="bench"))
-        db.session.commit()
-        client_id = client.client_id
         engine = db.engine
-
-    http = app.test_client()
-    auth = (client_id, secret)
-
-    def grant() -> str:
-        response = http.post("/token", data={"grant_type": "client_credentials"}, auth=auth)
-        assert response.status_code == 200, response.json
-        return response.json["access_token"]
-
-    token = grant()
-
-    def introspect() -> None:
-        response = http.post("/introspect", data={"token": token}, auth=auth)
-        assert response.json["active"] is True, response.json
 
     for _ in range(5):  # warm: keys made, caches filled
         grant()
