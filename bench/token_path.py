@@ -53,6 +53,7 @@ RESOURCE = "https://api.bench.example/"
 REDIRECT_URI = "http://127.0.0.1:9/callback"
 PASSWORD = "violet tractor harbour 1987 quietly"
 EMAIL = "bench.customer@example.com"
+LOGIN_EMAILS = [f"bench.login{number}@example.com" for number in range(32)]
 CONNECTIONS = 32
 THREADS = 2
 PEER_SERVICE = ("bench-service", "bench-service-secret-0123456789abcdef")
@@ -233,7 +234,9 @@ def mint_tessera(env: dict, app_client_id: str, count: int) -> tuple[list[str], 
 
     from app import create_app
     from app.auth.levels import ACR_SINGLE_FACTOR
+    from app.auth.login import set_password
     from app.auth.sessions import start_session
+    from app.directory.customers import add_identifier, create_customer, normalize_identifier
     from app.extensions import db
     from app.models import AuthorizationCode, Customer, LoginSession, OAuthClient, utcnow
     from app.oidc import tokens
@@ -248,6 +251,12 @@ def mint_tessera(env: dict, app_client_id: str, count: int) -> tuple[list[str], 
     codes, refresh_tokens = [], []
     with flask_app.app_context():
         customer = db.session.scalars(select(Customer).order_by(Customer.id)).first()
+        for email in LOGIN_EMAILS:  # the login pool's customers, as `flask customers create`
+            login_customer = create_customer(Origin(actor="bench"), "Bench", "Customer")
+            add_identifier(login_customer, normalize_identifier("email", email),
+                           Origin(actor="bench"), verified=True)
+            set_password(login_customer, PASSWORD, Origin(actor="bench"))
+        db.session.commit()
         client = db.session.scalars(select(OAuthClient).where(
             OAuthClient.client_id == app_client_id)).one()
         start_session(customer, ["pwd"], ACR_SINGLE_FACTOR, Origin(actor="bench"))
@@ -275,9 +284,11 @@ def mint_tessera(env: dict, app_client_id: str, count: int) -> tuple[list[str], 
 
 
 def login_pool(base: str, size: int) -> list[str]:
-    """`size` (session cookie, form) pairs from GET /login, each POSTed as it would be."""
+    """`size` (session cookie, form) pairs from GET /login, each POSTed as it would be, for
+    the LOGIN_EMAILS customers in turn: many customers log in at once, as in life (one
+    customer's concurrent attempts would meet the per-customer login throttle)."""
     lines = []
-    for _ in range(size):
+    for number in range(size):
         with urllib.request.urlopen(base + "/login", timeout=30) as response:
             html = response.read().decode()
             cookies = [header.split(";", 1)[0] for header in response.headers.get_all("Set-Cookie") or []]
@@ -285,7 +296,8 @@ def login_pool(base: str, size: int) -> list[str]:
             re.search(r'value="([^"]+)"[^>]*name="csrf_token"', html)
         if csrf is None:
             sys.exit("no csrf_token on /login")
-        body = urllib.parse.urlencode({"csrf_token": csrf.group(1), "identifier": EMAIL,
+        body = urllib.parse.urlencode({"csrf_token": csrf.group(1),
+                                       "identifier": LOGIN_EMAILS[number % len(LOGIN_EMAILS)],
                                        "password": PASSWORD})
         lines.append("; ".join(cookies) + "\t" + body)
     return lines
@@ -306,6 +318,7 @@ def measure_tessera(backend: str, database_url: str, processes: Processes, secon
          "--worker-tmp-dir", "/dev/shm", "--access-logfile", "-", "--error-logfile", "-"],
         log, env=env, cwd=TESSERA)
     wait_http(base + "/healthz", server, log)
+    rss_at_start = worker_rss_mb(server.pid)
     service_auth, app_auth = basic(*service), basic(*app)
     client_credentials = ["grant_type=client_credentials&scope=api%3Aread"]
     drive(base, "/token", client_credentials, auth=service_auth, cycle=True, seconds=2, work=work)
@@ -328,8 +341,27 @@ def measure_tessera(backend: str, database_url: str, processes: Processes, secon
                          for c in codes], auth=app_auth, cycle=False, seconds=seconds, work=work)
     results["login"] = drive(base, "/login", login_pool(base, 64), cycle=True,
                              seconds=seconds, expect=303, work=work)
+    RSS[backend] = (rss_at_start, worker_rss_mb(server.pid))
     processes.stop(server)
     return results
+
+
+#: Per backend: the gunicorn workers' resident memory (MB) after start and after the load.
+RSS: dict[str, tuple[list[float], list[float]]] = {}
+
+
+def worker_rss_mb(master_pid: int) -> list[float]:
+    """The resident set size of each of gunicorn's workers (the master's children), in MB."""
+    sizes = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines()
+                          if ":" in line)
+        except OSError:
+            continue  # the process ended meanwhile
+        if fields.get("PPid", "").strip() == str(master_pid) and "VmRSS" in fields:
+            sizes.append(int(fields["VmRSS"].split()[0]) / 1024)
+    return sorted(sizes)
 
 
 # ---- ceilings ----------------------------------------------------------------------------------
@@ -421,6 +453,10 @@ def print_table(tessera: dict[str, dict[str, Result]], peer: dict[str, Result] |
               f"{login.p50:>15.1f} {login.p99:>15.1f} {login.errors:>13d}"
               "   (peer/s: argon2id verify ceiling, 2 processes)")
     print("-" * len(heading))
+    for backend, (start, end) in RSS.items():
+        print(f"RSS per worker, {backend}: " + " ".join(f"{mb:.0f}" for mb in start)
+              + " MB after start, " + " ".join(f"{mb:.0f}" for mb in end)
+              + " MB after the load above")
     print(f"ceiling: argon2id verify, Tessera's cost: {argon2_one:8.1f}/s in 1 process, "
           f"{argon2_two:8.1f}/s in 2")
     print(f"ceiling: ES256 JWT sign (joserfc):        {es256_one:8.0f}/s in 1 process, "

@@ -77,7 +77,7 @@ def check_password(identifier_text: str, password: str, origin: Origin) -> Custo
         _refuse_paused_customer(customer, identifier, password, origin)
 
     credential = db.session.get(PasswordCredential, customer.id) if customer else None
-    ok, needs_rehash = passwords.verify_password(
+    ok, needs_rehash = _verify_with_no_transaction_open(
         credential.password_hash if credential else None, password)
     if not ok or customer.status != "active":
         record_event("login.failed", origin, customer.customer_id if customer else None,
@@ -93,6 +93,20 @@ def check_password(identifier_text: str, password: str, origin: Origin) -> Custo
         credential.password_hash = passwords.hash_password(password)
         record_event("password.rehashed", origin, customer.customer_id)
     return customer
+
+
+def _verify_with_no_transaction_open(password_hash: str | None,
+                                     password: str) -> tuple[bool, bool]:
+    """passwords.verify_password, after ending the transaction the hash was read in.
+
+    The hash is the login's whole cost (tens of milliseconds of argon2) and no lock may
+    be held across it: on SQLite every transaction holds the database's write lock from
+    BEGIN (app/__init__.py), so one login hashing would stall every other request. Only
+    reads happened since the throttle committed its count, so the commit writes nothing;
+    what is written after the check starts a transaction of its own.
+    """
+    db.session.commit()
+    return passwords.verify_password(password_hash, password)
 
 
 def _customer_throttle(customer: Customer | None,
@@ -157,8 +171,8 @@ def check_current_password(customer: Customer, password: str, origin: Origin) ->
         db.session.commit()
         raise CurrentPasswordRefused(PASSWORD_PAUSED)
     credential = db.session.get(PasswordCredential, customer.id)
-    ok, _ = passwords.verify_password(credential.password_hash if credential else None,
-                                      password[:passwords.MAX_LENGTH * 4])
+    ok, _ = _verify_with_no_transaction_open(credential.password_hash if credential else None,
+                                             password[:passwords.MAX_LENGTH * 4])
     if not ok:
         record_event("password.change_failed", origin, customer.customer_id)
         db.session.commit()

@@ -3,7 +3,8 @@ from app.models.audit import AuditEvent
 from app.models.base import Base, utcnow
 from app.models.credentials import PasswordCredential, RecoveryCode, TotpCredential
 from app.models.customer import CommunicationConsent, Customer, Identifier, LinkedAccount
-from app.models.oauth import AuthorizationCode, Consent, IssuedToken, OAuthClient, SigningKey
+from app.models.oauth import (AuthorizationCode, Consent, IssuedToken, OAuthClient,
+                              RegistryVersion, SigningKey)
 from app.models.phone import KnownDevice, PhoneBinding, PhoneEvent, PhoneLookup
 from app.models.session import (LoginFlow, LoginSession, LoginThrottle, RateEvent, RateLock,
                                 RecoveryLink, VerificationCode)
@@ -12,6 +13,6 @@ __all__ = [
     "AuditEvent", "AuthorizationCode", "Base", "CommunicationConsent", "Consent", "Customer",
     "Identifier", "IssuedToken", "LinkedAccount", "LoginFlow", "LoginSession", "LoginThrottle",
     "KnownDevice", "OAuthClient", "PasswordCredential", "PhoneBinding", "PhoneEvent",
-    "PhoneLookup", "RateEvent", "RateLock", "RecoveryCode", "RecoveryLink",
+    "PhoneLookup", "RateEvent", "RateLock", "RecoveryCode", "RecoveryLink", "RegistryVersion",
     "SigningKey", "TotpCredential", "VerificationCode", "utcnow",
 ]

@@ -160,6 +160,16 @@ class SigningKey(Base):
     publish_until: Mapped[datetime | None]
 
 
+class RegistryVersion(Base):
+    """The one row whose random version changes with every change to a client or a signing
+    key (app/oidc/registry_version.py): what each worker's caches of them check."""
+
+    __tablename__ = "oauth_registry_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(String(32))
+
+
 class Consent(Base):
     """A customer's decision to let a client have some scopes. Revoking it also revokes
     every token the client holds for the customer."""

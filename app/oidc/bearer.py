@@ -12,11 +12,16 @@ from dataclasses import dataclass
 
 from joserfc import jwt
 from joserfc.errors import JoseError
+from sqlalchemy import bindparam, select
 
 from app.extensions import db
 from app.models import IssuedToken, utcnow
 from app.oidc import keys, tokens
 from app.oidc.issuer import issuer
+
+
+#: Built once: every introspection and userinfo call runs it (issue 15's profile).
+_GRANT_BY_JTI = select(IssuedToken).where(IssuedToken.access_token_jti == bindparam("jti"))
 
 
 class InvalidToken(Exception):
@@ -59,8 +64,8 @@ def validate_access_token(token: str, audience: str | None = None) -> ValidToken
     now = utcnow()
     if not isinstance(claims.get("exp"), int) or claims["exp"] <= now.timestamp():
         raise InvalidToken("expired")
-    grant = db.session.execute(db.select(IssuedToken).where(
-        IssuedToken.access_token_jti == str(claims.get("jti")))).scalar_one_or_none()
+    grant = db.session.execute(_GRANT_BY_JTI, {"jti": str(claims.get("jti"))}
+                               ).scalar_one_or_none()
     if grant is None or grant.revoked_at is not None:
         raise InvalidToken("revoked")
     if not tokens.is_exchange_chain_live(grant):

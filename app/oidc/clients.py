@@ -23,13 +23,19 @@ raise ClientError with a message fit to show an operator.
 """
 from __future__ import annotations
 
+import copy
 import re
 import secrets
 from urllib.parse import urlsplit
 
+from flask import current_app
+from sqlalchemy import inspect
+from sqlalchemy.orm import make_transient_to_detached
+
 from app.directory.customers import CustomerError, normalize_name
 from app.extensions import db
 from app.models import OAuthClient
+from app.oidc import registry_version
 from app.oidc.scopes import ADMIN_SCOPES, is_admin_scope
 from app.platform.audit import Origin, record_event
 from app.platform.keyed_hash import keyed_hash, matches
@@ -54,6 +60,11 @@ DEMO_CLIENT_NAME = "Tessera demo"
 DEMO_REDIRECT_URI = "http://127.0.0.1:5001/callback"
 
 SECRET_HASH_PURPOSE = "client-secret"
+_CLIENT_CACHE = "tessera_clients"
+_CLIENT_COLUMNS = tuple(column.key for column in inspect(OAuthClient).column_attrs)
+#: Clients kept per process; past this the cache starts again (every entry is a client
+#: that exists, so only a deployment with more clients than this refills it often).
+MAX_CACHED_CLIENTS = 2000
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 _SCOPE_TOKEN_RE = re.compile(r"[A-Za-z0-9:_.-]+")
 # RFC 8252 section 7.1: a private-use scheme is a reverse domain name, so it has a dot;
@@ -140,7 +151,36 @@ def verify_client_secret(client: OAuthClient, secret: str | None) -> bool:
 
 
 def get_client(client_id: str) -> OAuthClient | None:
-    """The client with this client_id, if any."""
+    """The client with this client_id, if any.
+
+    Served from this process's cache while the registry version (app/oidc/registry_version.py)
+    is the one it was filled under, so a client changed, rotated or deleted anywhere is
+    read afresh on the next request. What it returns is always an instance of this
+    request's session, as a query would give: a copy of the cached columns, attached
+    without a query (merge with load=False). Unknown client ids are not cached.
+    """
+    version = registry_version.current()
+    if version is None or not isinstance(client_id, str):
+        return _query_client(client_id)
+    cache = current_app.extensions.get(_CLIENT_CACHE)
+    if cache is None or cache[0] != version:
+        cache = (version, {})
+        current_app.extensions[_CLIENT_CACHE] = cache
+    columns = cache[1].get(client_id)
+    if columns is None:
+        client = _query_client(client_id)
+        if client is not None:
+            if len(cache[1]) >= MAX_CACHED_CLIENTS:
+                cache[1].clear()
+            cache[1][client_id] = {name: copy.deepcopy(getattr(client, name))
+                                   for name in _CLIENT_COLUMNS}
+        return client
+    detached = OAuthClient(**copy.deepcopy(columns))
+    make_transient_to_detached(detached)
+    return db.session.merge(detached, load=False)
+
+
+def _query_client(client_id) -> OAuthClient | None:
     return db.session.execute(
         db.select(OAuthClient).where(OAuthClient.client_id == client_id)
     ).scalar_one_or_none()

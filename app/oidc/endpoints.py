@@ -38,6 +38,7 @@ from app.oidc.forms import ConsentForm
 from app.oidc.issuer import issuer
 from app.oidc.logout import verify_id_token_hint
 from app.platform.audit import Origin
+from app.platform.read_only import reads_only
 
 bp = Blueprint("oidc", __name__)
 
@@ -60,6 +61,7 @@ BAD_LINK_NEXT_STEP = ("Go back to the app and try to log in again. If this keeps
 @bp.get("/.well-known/openid-configuration")
 @bp.get("/.well-known/oauth-authorization-server")
 @limiter.exempt
+@reads_only
 def discovery():
     """OpenID Provider / RFC 8414 metadata, with our exact issuer."""
     base = issuer()
@@ -101,6 +103,7 @@ def discovery():
 
 @bp.get("/jwks.json")
 @limiter.exempt
+@reads_only
 def jwks():
     """The public signing keys: next, active, and retired ones still in use."""
     response = jsonify(keys.jwks())
@@ -286,6 +289,7 @@ def token():
 
 @bp.route("/userinfo", methods=["GET", "POST"])
 @csrf.exempt
+@reads_only
 def userinfo():
     """Claims about the customer, per the token's scope (RFC 6750 bearer usage)."""
     access_token = _bearer_token()

@@ -10,11 +10,10 @@ Private keys are sealed by app/platform/crypto.py (AES-256-GCM under KEY_ENCRYPT
 kid as associated data so a ciphertext cannot be moved to another key's row.
 
 Each process (each app) keeps the keys it has read: the unsealed active keys and the
-published key set (`_Snapshot`). Once per request it reads the table's fingerprint, one
-aggregate query (`_fingerprint`: how many rows, the newest id, which ids are active and
-next, the latest publish_until and retired_at); when that differs from the snapshot's, the
-snapshot is rebuilt from the rows. A rotation always inserts a key and moves the active
-one, so `flask keys rotate` on one worker or instance is seen by every other on its next
+published key set (`_Snapshot`), under the registry version they were read at
+(app/oidc/registry_version.py: one row, rewritten by every change to a key or a client,
+read once per request). When the version differs, the snapshot is rebuilt from the rows,
+so `flask keys rotate` on one worker or instance is seen by every other on its next
 request; no timer, no notification. Which keys are published right now (publish_until) is
 decided at each read, never cached.
 """
@@ -27,13 +26,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from flask import current_app, g, has_app_context, has_request_context, request
+from flask import current_app
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 
 from app.extensions import db
 from app.models import SigningKey, utcnow
+from app.oidc import registry_version
 from app.platform import crypto
 from app.platform.audit import Origin, record_event
 
@@ -108,7 +108,6 @@ def ensure_keys() -> None:
             created = True
     if created:
         db.session.commit()
-        forget_checked_version()
 
 
 def rotate_keys(origin: Origin, algorithms: tuple[str, ...] = SIGNING_ALGORITHMS) -> list[dict]:
@@ -135,8 +134,7 @@ def rotate_keys(origin: Origin, algorithms: tuple[str, ...] = SIGNING_ALGORITHMS
                         "next": fresh.kid})
         record_event("signing_key.rotated", origin, None, alg=alg, retired=active.kid,
                      active=upcoming.kid, next=fresh.kid)
-    db.session.flush()
-    forget_checked_version()  # this process signs with the new key at once, too
+    db.session.flush()  # the registry version changes: this process signs with the new key, too
     return changes
 
 
@@ -192,7 +190,6 @@ def sign(claims: dict, alg: str, typ: str = "JWT") -> str:
 # ---- the per-process cache ------------------------------------------------------------------
 
 _CACHE_KEY = "tessera_signing_keys"
-_CHECKED = "_tessera_signing_keys_checked"
 _lock = threading.Lock()
 
 
@@ -204,9 +201,9 @@ class _Published:
 
 @dataclass
 class _Snapshot:
-    """What this process knows of the keys table as of `fingerprint`."""
+    """What this process knows of the keys table as of registry version `version`."""
 
-    fingerprint: tuple
+    version: str | None
     active: dict[str, tuple[str, object]]
     entries: list[_Published]
     _key_sets: dict = field(default_factory=dict)
@@ -224,56 +221,31 @@ class _Snapshot:
         return found
 
 
-def _fingerprint() -> tuple:
-    """One row that changes whenever a key is added, removed, activated or retired."""
-    return tuple(db.session.execute(select(
-        func.count(SigningKey.id), func.max(SigningKey.id),
-        func.sum(case((SigningKey.status == "active", SigningKey.id), else_=0)),
-        func.sum(case((SigningKey.status == "next", SigningKey.id), else_=0)),
-        func.max(SigningKey.publish_until), func.max(SigningKey.retired_at),
-    )).one())
-
-
-def forget_checked_version() -> None:
-    """Make this request read the fingerprint again (after it changed the keys itself)."""
-    if has_app_context():
-        g.pop(_CHECKED, None)
-
-
-def _this_request():
-    # A request may run inside an app context held open around several (a test), which
-    # shares one `g`: the check is tied to the request object itself. Outside a request
-    # (a CLI command, a sweep) every use checks.
-    return request._get_current_object() if has_request_context() else None
-
-
 def _snapshot() -> _Snapshot:
-    """The cached keys, checked against the table once per request."""
+    """The cached keys, if the registry version is still the one they were read at."""
+    version = registry_version.current()
     cache = current_app.extensions
     snapshot: _Snapshot | None = cache.get(_CACHE_KEY)
-    checked = g.get(_CHECKED)
-    this_request = _this_request()
-    if snapshot is not None and checked is not None and this_request is not None \
-            and checked[0] is this_request and checked[1] is snapshot:
+    if version is not None and snapshot is not None and snapshot.version == version:
         return snapshot
-    fingerprint = _fingerprint()
-    if snapshot is None or snapshot.fingerprint != fingerprint:
-        with _lock:
-            snapshot = cache.get(_CACHE_KEY)
-            if snapshot is None or snapshot.fingerprint != fingerprint:
-                snapshot = _load(fingerprint)
-                cache[_CACHE_KEY] = snapshot
-    setattr(g, _CHECKED, (this_request, snapshot))
+    with _lock:
+        snapshot = _load()
+        if snapshot.version is not None:
+            cache[_CACHE_KEY] = snapshot
     return snapshot
 
 
-def _load(fingerprint: tuple) -> _Snapshot:
+def _load() -> _Snapshot:
+    # The version is read before the rows (read committed on PostgreSQL): a rotation
+    # committed in between then leaves a snapshot under the old version, refilled on
+    # the next request, never new rows' absence under the new one.
+    version = registry_version.current()
     rows = list(db.session.scalars(select(SigningKey).order_by(SigningKey.id)))
     have = {(row.alg, row.status) for row in rows}
     if any((alg, status) not in have for alg in SIGNING_ALGORITHMS
            for status in ("active", "next")):
         ensure_keys()  # first start or a new algorithm: commits the keys it makes
-        fingerprint = _fingerprint()
+        version = registry_version.current()
         rows = list(db.session.scalars(select(SigningKey).order_by(SigningKey.id)))
     encryption_key = _encryption_key()
     active = {}
@@ -285,4 +257,4 @@ def _load(fingerprint: tuple) -> _Snapshot:
                           None if row.status in ("active", "next") else row.publish_until)
                for row in rows
                if row.status in ("active", "next") or row.publish_until is not None]
-    return _Snapshot(fingerprint, active, entries)
+    return _Snapshot(version, active, entries)

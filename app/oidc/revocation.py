@@ -34,6 +34,7 @@ from app.oidc.bearer import InvalidToken, validate_access_token, verify_signatur
 from app.oidc.clients import get_client
 from app.oidc.issuer import issuer
 from app.platform.audit import Origin, record_event
+from app.platform.read_only import reads_only
 
 bp = Blueprint("oidc_tokens", __name__)
 
@@ -254,6 +255,7 @@ def register(server) -> None:
 
 @bp.post("/introspect")
 @csrf.exempt  # resource servers POST here with client credentials, not a browser form
+@reads_only
 def introspect():
     """RFC 7662 token introspection."""
     return authorization.create_endpoint_response(TesseraIntrospectionEndpoint.ENDPOINT_NAME)

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import current_app
+from sqlalchemy import insert
 
 from app.extensions import db
 from app.models import AuthorizationCode, Customer, IssuedToken, LoginSession, OAuthClient, utcnow
@@ -27,6 +28,7 @@ from app.oidc.issuer import issuer
 from app.platform.keyed_hash import keyed_hash
 
 REFRESH_HASH_PURPOSE = "refresh-token"
+_INSERT_GRANT = insert(IssuedToken.__table__)
 CUSTOMER_ID_SCOPE = "customer_id"
 
 
@@ -102,7 +104,9 @@ def issue(client: OAuthClient, grant_type: str, scope: str, *, customer: Custome
     refresh_token = secrets.token_urlsafe(32) if include_refresh_token else None
     family_expires_at = (parent.family_expires_at if parent and parent.family_expires_at
                          else now + timedelta(seconds=int(config["REFRESH_TOKEN_FAMILY_SECONDS"])))
-    row = IssuedToken(
+    # One INSERT of the grant row, no unit-of-work flush: nothing in this request reads
+    # the row back as an object, and this is the token path's only write.
+    db.session.execute(_INSERT_GRANT, dict(
         family_id=parent.family_id if parent else secrets.token_hex(16),
         client_id=client.client_id, customer_pk=customer.id if customer else None,
         login_session_id=session_id,
@@ -115,8 +119,7 @@ def issue(client: OAuthClient, grant_type: str, scope: str, *, customer: Custome
         refresh_expires_at=(min(now + timedelta(seconds=int(config["REFRESH_TOKEN_SECONDS"])),
                                 family_expires_at) if refresh_token else None),
         family_expires_at=family_expires_at if refresh_token else None,
-    )
-    db.session.add(row)
+    ))
     response = {"access_token": access_token, "token_type": "Bearer",
                 "expires_in": access_seconds, "scope": scope}
     if refresh_token:

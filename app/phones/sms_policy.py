@@ -14,10 +14,10 @@ needs them lists "001" explicitly.
 """
 from __future__ import annotations
 
+import icu
 import phonenumbers
 from flask import current_app
 from phonenumbers import PhoneNumberType
-from phonenumbers.geodata.locale import LOCALE_DATA
 
 #: The pseudo-region phonenumbers gives numbers of the international (non-geographic) networks.
 INTERNATIONAL_NETWORKS = "001"
@@ -99,13 +99,15 @@ def country_name(region: str) -> str:
 
     Named from the region we decided on, not with geocoder.country_name_for_number, which
     says nothing when a number is valid in several regions of one calling code (an
-    Australian mobile number is also valid on Christmas Island).
+    Australian mobile number is also valid on Christmas Island). The names come from ICU
+    (already loaded for usernames), not phonenumbers.geodata: importing that package loads
+    every geocoding table, about 100 MB in each worker, for a country's name.
     """
-    names = LOCALE_DATA.get(region, {})
-    name = names.get("en", "")
-    if name.startswith("*"):  # "*xx": the name is held under language xx
-        name = names.get(name[1:], "")
-    return name or region
+    name = icu.Locale("und", region).getDisplayCountry(_ENGLISH)
+    return name if name and name != region and region.isalpha() else region
+
+
+_ENGLISH = icu.Locale("en")
 
 
 def country_prefix(e164: str) -> str:

@@ -7,12 +7,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db, limiter
 from app.platform.faults import redis_reachable, redis_urls, rollback_quietly
+from app.platform.read_only import reads_only
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
 @limiter.exempt
+@reads_only
 def healthz():
     """Liveness: the process answers. Touches nothing else, so a database outage does
     not get healthy instances restarted."""
@@ -21,6 +23,7 @@ def healthz():
 
 @bp.get("/readyz")
 @limiter.exempt
+@reads_only
 def readyz():
     """Readiness: the database answers a query, and Redis (when the rate limits or send
     limits use it) answers PING. Requests that need Redis are refused while it is down

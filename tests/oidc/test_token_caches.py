@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from joserfc import jws
+from sqlalchemy import event
 
 from app.auth import support
 from app.extensions import db
@@ -158,3 +159,38 @@ def test_a_locked_customer_s_token_is_inactive_at_once_on_the_other_instance(app
 
     assert introspect(http, body["access_token"], client_id, secret) == {"active": False}
     assert introspect(http, body["refresh_token"], client_id, secret) == {"active": False}
+
+
+def test_a_warm_worker_reads_one_version_row_instead_of_clients_and_keys(app):
+    http, client_id, secret, token = warm(app)
+    with app.app_context():
+        engine = db.engine
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *rest):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert grant(http, client_id, secret).status_code == 200
+        assert introspect(http, token, client_id, secret)["active"] is True
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert not [s for s in statements if "oauth_clients" in s or "oauth_signing_keys" in s]
+    assert sum("oauth_registry_version" in s for s in statements) == 2  # one per request
+
+
+def test_a_change_rolled_back_leaves_the_cache_as_the_table_is(app):
+    client_id, secret = service(app)
+    http = app.test_client()
+    assert grant(http, client_id, secret).status_code == 200  # cached
+    with app.app_context():
+        client = get_client(client_id)
+        client.client_secret_hash = "0" * 64
+        db.session.flush()
+        # The transaction sees its own change, not the cache's copy.
+        assert get_client(client_id).client_secret_hash == "0" * 64
+        db.session.rollback()
+    assert grant(http, client_id, secret).status_code == 200
+    with app.app_context():
+        assert get_client(client_id).client_secret_hash != "0" * 64
