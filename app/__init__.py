@@ -17,8 +17,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 
 
-def create_app(test_config: dict | None = None) -> Flask:
-    """Build the app: defaults, instance/config.py, TESSERA_* variables, then test_config."""
+def create_app(test_config: dict | None = None, *, serving: bool = False) -> Flask:
+    """Build the app: defaults, instance/config.py, TESSERA_* variables, then test_config.
+
+    `serving=True` (gunicorn in docker/entrypoint.sh) leaves out Flask-Migrate: a serving
+    worker never migrates, and Alembic is about 12 MB in every worker. The `flask` CLI,
+    the tests and the benches build the app without it and get `flask db` and
+    flask_migrate.upgrade().
+    """
     instance_path = ((test_config or {}).get("INSTANCE_PATH")
                      or os.environ.get("TESSERA_INSTANCE_PATH")
                      or str(PROJECT_ROOT / "instance"))
@@ -38,13 +44,15 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
     from app import models  # noqa: F401  (registers every model with the metadata)
-    from app.extensions import authorization, csrf, db, limiter, migrate
+    from app.extensions import authorization, csrf, db, limiter
     from app.oidc.server import configure as configure_authorization
     from app.web import limit_request_body
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True,
-                     compare_type=True)
+    if not serving:
+        from flask_migrate import Migrate
+        Migrate(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True,
+                compare_type=True)
     # Before the CSRF check: an oversized body is refused before anything parses it.
     app.before_request(limit_request_body)
     csrf.init_app(app)

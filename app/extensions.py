@@ -2,7 +2,6 @@
 import logging
 
 from flask_limiter import Limiter
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import SQLAlchemyError
@@ -34,7 +33,6 @@ class TesseraSQLAlchemy(SQLAlchemy):
 
 
 db = TesseraSQLAlchemy(model_class=Base)
-migrate = Migrate()
 csrf = CSRFProtect()
 # Per-IP limits, keyed on the client's network (an IPv6 address counts as its /64);
 # storage comes from RATELIMIT_STORAGE_URI (memory:// or redis://).

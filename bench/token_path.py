@@ -195,6 +195,7 @@ def measure_peer(processes: Processes, seconds: float, work: Path) -> dict[str, 
 def tessera_env(database_url: str, instance: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
     env["PYTHONPATH"] = str(TESSERA)
+    env["MALLOC_MMAP_THRESHOLD_"] = "131072"  # as docker/entrypoint.sh sets it
     env.update(TESSERA_ENV="development", TESSERA_SECRET_KEY=SECRET_KEY,
                TESSERA_DATABASE_URL=database_url, TESSERA_INSTANCE_PATH=str(instance),
                TESSERA_ISSUER=f"http://127.0.0.1:{port}",
@@ -313,7 +314,7 @@ def measure_tessera(backend: str, database_url: str, processes: Processes, secon
     log = work / f"gunicorn-{backend}.log"
     # docker/entrypoint.sh's command line, on loopback.
     server = processes.start(
-        [str(BIN / "gunicorn"), "app:create_app()", "--bind", f"127.0.0.1:{port}",
+        [str(BIN / "gunicorn"), serving_factory(), "--bind", f"127.0.0.1:{port}",
          "--workers", "2", "--forwarded-allow-ips", "127.0.0.1,::1",
          "--worker-tmp-dir", "/dev/shm", "--access-logfile", "-", "--error-logfile", "-"],
         log, env=env, cwd=TESSERA)
@@ -344,6 +345,12 @@ def measure_tessera(backend: str, database_url: str, processes: Processes, secon
     RSS[backend] = (rss_at_start, worker_rss_mb(server.pid))
     processes.stop(server)
     return results
+
+
+def serving_factory() -> str:
+    """The entrypoint's app factory call; an older checkout (--tessera) has no `serving`."""
+    source = (TESSERA / "app" / "__init__.py").read_text()
+    return "app:create_app(serving=True)" if "serving: bool" in source else "app:create_app()"
 
 
 #: Per backend: the gunicorn workers' resident memory (MB) after start and after the load.

@@ -26,7 +26,6 @@ import idna
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
-from zxcvbn import zxcvbn
 
 from app.config import AUTO_CONTEXT_WORDS, context_word_list
 
@@ -67,6 +66,10 @@ def check_policy(password: str, user_inputs: list[str] | tuple[str, ...] = ()) -
             raise PasswordRejected(
                 f"Passwords cannot contain “{word}”, the name of this service or its site: "
                 "leave it out and choose words of your own.")
+    # Imported on first use: its word lists are about 12 MB in every worker, and only
+    # choosing a password (sign-up, change, reset) needs them, never a login.
+    from zxcvbn import zxcvbn
+
     result = zxcvbn(password[:ZXCVBN_MAX_INPUT],
                     user_inputs=_words_of([*user_inputs, *words]))
     common = any(

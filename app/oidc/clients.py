@@ -26,11 +26,11 @@ from __future__ import annotations
 import copy
 import re
 import secrets
+from dataclasses import fields, make_dataclass
 from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import inspect
-from sqlalchemy.orm import make_transient_to_detached
 
 from app.directory.customers import CustomerError, normalize_name
 from app.extensions import db
@@ -61,7 +61,6 @@ DEMO_REDIRECT_URI = "http://127.0.0.1:5001/callback"
 
 SECRET_HASH_PURPOSE = "client-secret"
 _CLIENT_CACHE = "tessera_clients"
-_CLIENT_COLUMNS = tuple(column.key for column in inspect(OAuthClient).column_attrs)
 #: Clients kept per process; past this the cache starts again (every entry is a client
 #: that exists, so only a deployment with more clients than this refills it often).
 MAX_CACHED_CLIENTS = 2000
@@ -151,39 +150,54 @@ def verify_client_secret(client: OAuthClient, secret: str | None) -> bool:
 
 
 def get_client(client_id: str) -> OAuthClient | None:
-    """The client with this client_id, if any.
+    """The client with this client_id, if any, as a row of this request's session (to show
+    or to change). The token path reads `client_record` instead."""
+    return db.session.execute(
+        db.select(OAuthClient).where(OAuthClient.client_id == client_id)
+    ).scalar_one_or_none()
 
-    Served from this process's cache while the registry version (app/oidc/registry_version.py)
-    is the one it was filled under, so a client changed, rotated or deleted anywhere is
-    read afresh on the next request. What it returns is always an instance of this
-    request's session, as a query would give: a copy of the cached columns, attached
-    without a query (merge with load=False). Unknown client ids are not cached.
+
+#: A client's registration as the token path reads it: every column of its row, frozen
+#: (lists become tuples), one object shared by this process's requests while the registry
+#: version it was read under holds.
+ClientRecord = make_dataclass(
+    "ClientRecord", [column.key for column in inspect(OAuthClient).column_attrs], frozen=True)
+
+
+def client_record(client_id: str) -> ClientRecord | None:
+    """The client with this client_id, if any, from this process's cache.
+
+    The cache holds while the registry version (app/oidc/registry_version.py, read once per
+    request) is the one it was filled under, so a client changed, rotated or deleted
+    anywhere is read afresh on the next request. Unknown client ids are not cached.
     """
     version = registry_version.current()
-    if version is None or not isinstance(client_id, str):
-        return _query_client(client_id)
+    if version is None:  # no version row, or this transaction changed the registry
+        return _record_of(get_client(client_id))
     cache = current_app.extensions.get(_CLIENT_CACHE)
     if cache is None or cache[0] != version:
         cache = (version, {})
         current_app.extensions[_CLIENT_CACHE] = cache
-    columns = cache[1].get(client_id)
-    if columns is None:
-        client = _query_client(client_id)
-        if client is not None:
+    record = cache[1].get(client_id)
+    if record is None:
+        # The version was read before the row: a change committed in between leaves this
+        # record under the old version, refilled on the next request.
+        record = _record_of(get_client(client_id))
+        if record is not None:
             if len(cache[1]) >= MAX_CACHED_CLIENTS:
                 cache[1].clear()
-            cache[1][client_id] = {name: copy.deepcopy(getattr(client, name))
-                                   for name in _CLIENT_COLUMNS}
-        return client
-    detached = OAuthClient(**copy.deepcopy(columns))
-    make_transient_to_detached(detached)
-    return db.session.merge(detached, load=False)
+            cache[1][client_id] = record
+    return record
 
 
-def _query_client(client_id) -> OAuthClient | None:
-    return db.session.execute(
-        db.select(OAuthClient).where(OAuthClient.client_id == client_id)
-    ).scalar_one_or_none()
+def _record_of(client: OAuthClient | None) -> ClientRecord | None:
+    if client is None:
+        return None
+    values = {}
+    for field in fields(ClientRecord):
+        value = getattr(client, field.name)
+        values[field.name] = tuple(value) if isinstance(value, list) else copy.deepcopy(value)
+    return ClientRecord(**values)
 
 
 def list_clients() -> list[OAuthClient]:

@@ -31,7 +31,7 @@ from app.extensions import authorization, csrf, db
 from app.models import IssuedToken, utcnow
 from app.oidc import audiences, keys, tokens
 from app.oidc.bearer import InvalidToken, validate_access_token, verify_signature
-from app.oidc.clients import get_client
+from app.oidc.clients import client_record
 from app.oidc.issuer import issuer
 from app.platform.audit import Origin, record_event
 from app.platform.read_only import reads_only
@@ -144,7 +144,7 @@ def introspection_payload(found: FoundToken | None) -> dict:
             or grant.refresh_expires_at is None or grant.refresh_expires_at <= now
             or not customer_allows(grant)):
         return dict(INACTIVE)
-    client = get_client(grant.client_id)
+    client = client_record(grant.client_id)
     if client is None:
         return dict(INACTIVE)
     customer = grant.customer

@@ -26,18 +26,29 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core.grants import OpenIDCode
 from flask import current_app, request
-from sqlalchemy import update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import AuthorizationCode, Customer, IssuedToken, LoginSession, utcnow
 from app.oidc import audiences, claims, keys, scopes, tokens
-from app.oidc.clients import get_client, verify_client_secret
+from app.oidc.clients import client_record, verify_client_secret
 from app.oidc.issuer import issuer
 from app.oidc.revocation import customer_allows
 from app.platform.audit import Origin, record_event
 from app.platform.keyed_hash import keyed_hash
 
 CODE_HASH_PURPOSE = "authorization-code"
+# Built once: every code redemption runs them. The code comes with its customer, whom
+# authenticate_user then finds in the session without a query. The claim leaves the row
+# in the session as it was: nothing reads used_at after it.
+_CODE_BY_HASH = (select(AuthorizationCode).options(joinedload(AuthorizationCode.customer))
+                 .where(AuthorizationCode.code_hash == bindparam("hash")))
+_CLAIM_CODE = (update(AuthorizationCode)
+               .where(AuthorizationCode.id == bindparam("code_id"),
+                      AuthorizationCode.used_at.is_(None))
+               .values(used_at=bindparam("now"))
+               .execution_options(synchronize_session=False))
 SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 
 
@@ -163,8 +174,8 @@ def client_origin(client_id: str) -> Origin:
 
 
 def query_client(client_id):
-    """Authlib's client lookup."""
-    model = get_client(client_id) if client_id and len(client_id) <= 48 else None
+    """Authlib's client lookup: the cached, read-only record (clients.client_record)."""
+    model = client_record(client_id) if client_id and len(client_id) <= 48 else None
     return Client(model) if model is not None else None
 
 
@@ -286,16 +297,12 @@ class AuthorizationCodeGrant(TokenIssuingGrant, grants.AuthorizationCodeGrant):
         """
         if not code or len(code) > 128:
             return None
-        model = db.session.execute(db.select(AuthorizationCode).where(
-            AuthorizationCode.code_hash == keyed_hash(CODE_HASH_PURPOSE, code))
-        ).scalar_one_or_none()
+        model = db.session.execute(
+            _CODE_BY_HASH, {"hash": keyed_hash(CODE_HASH_PURPOSE, code)}).scalar_one_or_none()
         if model is None or model.client_id != client.get_client_id():
             return None
         # Claim the code atomically: of two concurrent redemptions exactly one wins.
-        claimed = db.session.execute(
-            update(AuthorizationCode)
-            .where(AuthorizationCode.id == model.id, AuthorizationCode.used_at.is_(None))
-            .values(used_at=utcnow())).rowcount
+        claimed = db.session.execute(_CLAIM_CODE, {"code_id": model.id, "now": utcnow()}).rowcount
         if claimed != 1:
             revoked = tokens.revoke_from_code(model.id)
             customer = db.session.get(Customer, model.customer_pk)

@@ -69,7 +69,7 @@ def served(app, database_url, tmp_path):
                TESSERA_ISSUER=f"http://127.0.0.1:{port}", PYTHONPATH=str(ROOT))
     with errors.open("wb") as stderr:  # the child keeps its own copy of the file
         server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "app:create_app()",
+            [str(Path(sys.executable).parent / "gunicorn"), "app:create_app(serving=True)",
              "--bind", f"127.0.0.1:{port}", "--workers", "2", "--access-logfile", str(log),
              "--access-logformat", "%(p)s %(s)s %(U)s"],
             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)

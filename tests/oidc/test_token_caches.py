@@ -20,7 +20,7 @@ from app.auth import support
 from app.extensions import db
 from app.models import Customer
 from app.oidc import keys, tokens
-from app.oidc.clients import get_client
+from app.oidc.clients import client_record, get_client
 from app.platform.audit import Origin
 from tests.factories import make_customer
 from tests.helpers import base_config
@@ -185,12 +185,11 @@ def test_a_change_rolled_back_leaves_the_cache_as_the_table_is(app):
     http = app.test_client()
     assert grant(http, client_id, secret).status_code == 200  # cached
     with app.app_context():
-        client = get_client(client_id)
-        client.client_secret_hash = "0" * 64
+        get_client(client_id).client_secret_hash = "0" * 64
         db.session.flush()
         # The transaction sees its own change, not the cache's copy.
-        assert get_client(client_id).client_secret_hash == "0" * 64
+        assert client_record(client_id).client_secret_hash == "0" * 64
         db.session.rollback()
     assert grant(http, client_id, secret).status_code == 200
     with app.app_context():
-        assert get_client(client_id).client_secret_hash != "0" * 64
+        assert client_record(client_id).client_secret_hash != "0" * 64
