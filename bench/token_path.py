@@ -195,8 +195,6 @@ def measure_peer(processes: Processes, seconds: float, work: Path) -> dict[str, 
 def tessera_env(database_url: str, instance: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
     env["PYTHONPATH"] = str(TESSERA)
-    if "MALLOC_MMAP_THRESHOLD_" in (TESSERA / "docker" / "entrypoint.sh").read_text():
-        env["MALLOC_MMAP_THRESHOLD_"] = "131072"  # as docker/entrypoint.sh sets it
     env.update(TESSERA_ENV="development", TESSERA_SECRET_KEY=SECRET_KEY,
                TESSERA_DATABASE_URL=database_url, TESSERA_INSTANCE_PATH=str(instance),
                TESSERA_ISSUER=f"http://127.0.0.1:{port}",

@@ -22,11 +22,6 @@ if [ "${MIGRATE_ON_START:-1}" = 1 ]; then
     flask --app app db upgrade
 fi
 
-# A fixed mmap threshold: glibc otherwise raises it after the first free of a large block,
-# and each argon2 hash's 19 MiB (TESSERA_ARGON2_MEMORY_KIB) then stays in the worker's heap
-# instead of going back to the system when the hash is done.
-export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-131072}"
-
 exec gunicorn 'app:create_app(serving=True)' \
     --bind 0.0.0.0:8000 \
     --workers "${WEB_CONCURRENCY:-2}" \
