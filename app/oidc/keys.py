@@ -20,7 +20,6 @@ decided at each read, never cached.
 from __future__ import annotations
 
 import json
-import threading
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -190,7 +189,6 @@ def sign(claims: dict, alg: str, typ: str = "JWT") -> str:
 # ---- the per-process cache ------------------------------------------------------------------
 
 _CACHE_KEY = "tessera_signing_keys"
-_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -228,10 +226,10 @@ def _snapshot() -> _Snapshot:
     snapshot: _Snapshot | None = cache.get(_CACHE_KEY)
     if version is not None and snapshot is not None and snapshot.version == version:
         return snapshot
-    with _lock:
-        snapshot = _load()
-        if snapshot.version is not None:
-            cache[_CACHE_KEY] = snapshot
+    # No lock: two threads that both find the cache stale each build the same snapshot.
+    snapshot = _load()
+    if snapshot.version is not None:
+        cache[_CACHE_KEY] = snapshot
     return snapshot
 
 

@@ -60,14 +60,19 @@ def current() -> str | None:
 
 @event.listens_for(Session, "before_flush")
 def _bump_when_the_registry_changes(session: Session, flush_context, instances) -> None:
-    if not any(isinstance(row, _REGISTRY) for row in (*session.new, *session.deleted)) and \
-            not any(isinstance(row, _REGISTRY) and session.is_modified(row)
-                    for row in session.dirty):
+    if not _changes_registry(session):
         return
     session.execute(_WRITE, {"version": secrets.token_hex(16)})
     session.info[_CHANGED] = True
     if has_app_context():
         g.pop(_CHECKED, None)  # after this transaction, read the version again
+
+
+def _changes_registry(session: Session) -> bool:
+    """Whether this flush inserts, deletes or really changes a client or a signing key."""
+    if any(isinstance(row, _REGISTRY) for row in (*session.new, *session.deleted)):
+        return True
+    return any(isinstance(row, _REGISTRY) and session.is_modified(row) for row in session.dirty)
 
 
 @event.listens_for(Session, "after_commit")
