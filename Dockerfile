@@ -48,6 +48,9 @@ WORKDIR /srv/tessera
 # writable by it.
 COPY app ./app
 COPY migrations ./migrations
+# The translation catalogs, compiled at build time (the app refuses to offer a language
+# whose catalog is not compiled).
+RUN pybabel compile -d app/translations
 COPY --chmod=0755 docker/entrypoint.sh /usr/local/bin/tessera-entrypoint
 RUN mkdir -p /srv/tessera/instance \
  && chown tessera:tessera /srv/tessera/instance

@@ -7,6 +7,8 @@
 #                node-oidc-provider under wrk, with the machine's argon2/ES256 ceilings
 #                (a few minutes; BENCH_SECONDS=5 per operation; needs wrk, node, npm)
 #   make bench-lookups  customer lookups at 10k/100k/1M customers on PostgreSQL, with EXPLAIN
+#   make translations   extract the strings marked for translation and update every
+#                catalog (app/translations/<locale>/LC_MESSAGES/messages.po)
 #   make clean   remove the virtualenv and build artefacts (keeps instance/: your data)
 
 PYTHON ?= python3
@@ -28,7 +30,13 @@ DEV_STAMP := $(VENV)/.installed-dev
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test demo bench bench-lookups clean
+.PHONY: run test demo bench bench-lookups translations translations-compile clean
+
+# Translation catalogs: messages.po is the source (committed), messages.mo is compiled at
+# build time (here for run, demo, test and bench; in the Dockerfile for the image).
+TRANSLATIONS := app/translations
+CATALOGS := $(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGS:.po=.mo)
 
 # The virtualenv itself; made once, kept until `make clean`.
 $(BIN)/python:
@@ -47,7 +55,7 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 # and the issuer to the address it serves on, so PORT=5050 gives a consistent issuer.
 run: export TESSERA_ENV := development
 run: export TESSERA_ISSUER := http://127.0.0.1:$(PORT)
-run: $(RUN_STAMP)
+run: $(RUN_STAMP) $(COMPILED)
 	$(BIN)/flask --app app db upgrade
 	$(BIN)/flask --app app clients ensure-demo
 	@echo
@@ -58,12 +66,12 @@ run: $(RUN_STAMP)
 
 # Tessera on 5000 and two example apps on 5001 and 5002 that log in through it (SSO).
 demo: export TESSERA_ENV := development
-demo: $(RUN_STAMP)
+demo: $(RUN_STAMP) $(COMPILED)
 	$(BIN)/flask --app app db upgrade
 	@exec $(BIN)/python -m app.demo
 
 # pytest's exit status is make's, so a failing test fails `make test`.
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) $(COMPILED)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # node-oidc-provider, latest 9.x from the npm registry, into bench/peer/node_modules
@@ -74,13 +82,30 @@ $(PEER_STAMP): bench/peer/package.json
 	touch $@
 
 # Every process it starts (gunicorn, node, PostgreSQL) is stopped when it ends.
-bench: $(RUN_STAMP) $(PEER_STAMP)
+bench: $(RUN_STAMP) $(PEER_STAMP) $(COMPILED)
 	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
 	$(BIN)/python bench/token_path.py --seconds $(BENCH_SECONDS) $(BENCH_ARGS)
 
 # Lookups at 10k/100k/1M customers on a throwaway PostgreSQL, with EXPLAIN (7-8 minutes).
-bench-lookups: $(RUN_STAMP)
+bench-lookups: $(RUN_STAMP) $(COMPILED)
 	$(BIN)/python bench/million.py
+
+# One catalog compiled; Babel comes with the app's dependencies (either install flavour).
+$(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/messages.po | $(BIN)/python
+	@test -x $(BIN)/pybabel || $(MAKE) --no-print-directory $(RUN_STAMP)
+	$(BIN)/pybabel compile --statistics -l $* -i $< -o $@
+
+translations-compile: $(COMPILED)
+
+# Extract every marked string (code and templates) and merge it into each catalog; new
+# strings arrive untranslated, changed ones are marked fuzzy (tests/test_translations.py
+# fails until a translator fills them in).
+translations: $(RUN_STAMP)
+	$(BIN)/pybabel extract -F $(TRANSLATIONS)/babel.cfg -k _l -k lazy_gettext \
+	    --add-comments=TRANSLATORS: --no-wrap --sort-by-file --project Tessera -o $(TRANSLATIONS)/messages.pot . >/dev/null
+	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-wrap \
+	    --ignore-obsolete
+	$(MAKE) --no-print-directory translations-compile
 
 # instance/ (database, secret key, outbox) is deliberately kept; so is .hypothesis/
 # (the failing examples Hypothesis replays first).

@@ -36,7 +36,12 @@ def create_app(test_config: dict | None = None, *, serving: bool = False) -> Fla
     if test_config:
         app.config.update(test_config)
     settings.finish(app.config, app.instance_path)
-    settings.validate(app.config)
+    from app.platform import brand, i18n
+    settings.validate(app.config, i18n.setting_problems,
+                      lambda config: brand.setting_problems(config, app.instance_path))
+    for warning in brand.contrast_warnings(brand.brand_of(app.config).colours,
+                                           brand.setting_names()):
+        app.logger.warning("brand colours: %s", warning)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     if app.config["TRUSTED_PROXY_COUNT"]:

@@ -29,7 +29,8 @@ from app.oidc.client_auth import normalize_client_jwks
 from app.oidc.clients import (DISPLAY_URIS, GRANT_TYPES, SECRET_HASH_PURPOSE, ClientError,
                               check_admin_registration, check_redirect_uri, client_settings,
                               create_client, ensure_demo_client, get_client, list_clients,
-                              normalize_client_name, normalize_display_uris,
+                              normalize_brand_colors, normalize_client_name,
+                              normalize_display_uris,
                               normalize_redirect_uris, normalize_resource_server_audience,
                               normalize_resources, normalize_scope)
 from app.oidc.keys import SIGNING_ALGORITHMS, rotate_keys
@@ -262,6 +263,24 @@ def display_uri_options(command):
     return command
 
 
+BRAND_COLOR_OPTION = click.option(
+    "--brand-color", "brand_colors", multiple=True, metavar="ROLE=#RRGGBB",
+    help="The app's own colour on the login, sign-up and consent pages reached through "
+         "it: primary, background, text or error (e.g. primary=#0b5d1e); repeat for more; "
+         "ROLE= (empty) goes back to the brand's.")
+
+
+def brand_colors_given(pairs: tuple[str, ...]) -> dict[str, str]:
+    """ROLE=VALUE pairs as a dict; ClientError for one without "="."""
+    given = {}
+    for pair in pairs:
+        role, sep, value = pair.partition("=")
+        if not sep:
+            raise ClientError(f"--brand-color takes ROLE=#RRGGBB, not {pair!r}.")
+        given[role.strip()] = value.strip()
+    return given
+
+
 def display_uris_given(**uris: str | None) -> dict[str, str | None]:
     """The display URIs an operator gave (name -> value; "" clears one)."""
     return {name: value for name, value in uris.items() if value is not None}
@@ -291,13 +310,15 @@ def loopback_http_allowed() -> bool:
 @RESOURCE_OPTION
 @RESOURCE_SERVER_OPTION
 @display_uri_options
+@BRAND_COLOR_OPTION
 @json_option
 def create_client_command(name: str, redirect_uris: tuple[str, ...], public: bool,
                           first_party: bool, grant_types: tuple[str, ...], scope: str | None,
                           admin: bool, resources: tuple[str, ...],
                           resource_server_audience: str | None, logo_uri: str | None,
                           client_uri: str | None, policy_uri: str | None,
-                          tos_uri: str | None, as_json: bool) -> None:
+                          tos_uri: str | None, brand_colors: tuple[str, ...],
+                          as_json: bool) -> None:
     """Register an OAuth client. A confidential client's secret is printed here only."""
     try:
         client, secret = create_client(name, list(redirect_uris), public=public,
@@ -309,6 +330,7 @@ def create_client_command(name: str, redirect_uris: tuple[str, ...], public: boo
                                            logo_uri=logo_uri, client_uri=client_uri,
                                            policy_uri=policy_uri, tos_uri=tos_uri),
                                        allow_loopback_http=loopback_http_allowed(),
+                                       brand_colors=brand_colors_given(brand_colors),
                                        origin=cli_origin())
         db.session.commit()
     except ClientError as error:
@@ -391,6 +413,7 @@ MAX_AUDIENCES = 20
               help="A file (or - for stdin) holding the client's public JWK set, for "
                    "private_key_jwt. Replaces the registered keys.")
 @display_uri_options
+@BRAND_COLOR_OPTION
 @json_option
 def update_client_command(client_id: str, name: str | None, redirect_uris: tuple[str, ...],
                           scope: str | None, first_party: bool | None,
@@ -401,7 +424,7 @@ def update_client_command(client_id: str, name: str | None, redirect_uris: tuple
                           resource_server_audience: str | None, auth_method: str | None,
                           jwks_file, logo_uri: str | None, client_uri: str | None,
                           policy_uri: str | None, tos_uri: str | None,
-                          as_json: bool) -> None:
+                          brand_colors: tuple[str, ...], as_json: bool) -> None:
     """Change a client. Options not given stay as they are; repeated options replace."""
     client = require_client(client_id)
     try:
@@ -413,7 +436,8 @@ def update_client_command(client_id: str, name: str | None, redirect_uris: tuple
             resources=resources, resource_server_audience=resource_server_audience,
             jwks_text=None if jwks_file is None else jwks_file.read(1_000_000),
             display_uris=display_uris_given(logo_uri=logo_uri, client_uri=client_uri,
-                                            policy_uri=policy_uri, tos_uri=tos_uri))
+                                            policy_uri=policy_uri, tos_uri=tos_uri),
+            brand_colors=brand_colors_given(brand_colors))
     except ClientError as error:
         fail(str(error))
     if not changes:
@@ -431,11 +455,14 @@ def client_changes(client: OAuthClient, *, name, redirect_uris, scope, first_par
                    require_pkce, subject_type, id_token_alg, audiences, post_logout_uris,
                    backchannel_logout_uri, auth_method, resources=(),
                    resource_server_audience=None, jwks_text=None,
-                   display_uris: dict[str, str | None] | None = None) -> dict:
+                   display_uris: dict[str, str | None] | None = None,
+                   brand_colors: dict[str, str] | None = None) -> dict:
     """The validated new values of the fields to change (model attribute -> value), or
     ClientError. Validates everything before the caller changes anything."""
     changes: dict = normalize_display_uris(display_uris or {},
                                            allow_loopback_http=loopback_http_allowed())
+    if brand_colors:
+        changes["brand_colors"] = normalize_brand_colors(brand_colors, client.brand_colors)
     if name is not None:
         changes["name"] = normalize_client_name(name)
     if redirect_uris:

@@ -17,7 +17,7 @@ import base64
 import binascii
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -160,6 +160,28 @@ DEFAULTS: dict[str, object] = {
     "REFRESH_TOKEN_REUSE_GRACE_SECONDS": 0,
     # Number of proxies in front of the app whose X-Forwarded-* headers are trusted.
     "TRUSTED_PROXY_COUNT": 0,
+    # The brand on every page, email and text message (app/platform/brand.py). Logos and
+    # the favicon: an https:// URL, or the name of a file in instance/brand/static/ (the
+    # override folder, which also holds templates that win over the built-in ones).
+    # Colours: #rrggbb or #rgb, checked for WCAG AA contrast at start-up (a warning names
+    # the pair that falls short). Links: https:// URLs; empty ones are not shown.
+    "BRAND_NAME": "Tessera",
+    "BRAND_LOGO": "",
+    "BRAND_LOGO_DARK": "",
+    "BRAND_FAVICON": "",
+    "BRAND_COLOR_PRIMARY": "#1b3a5c",
+    "BRAND_COLOR_BACKGROUND": "#f6f7f9",
+    "BRAND_COLOR_TEXT": "#1b1f24",
+    "BRAND_COLOR_ERROR": "#b3261e",
+    "BRAND_SUPPORT_EMAIL": "",
+    "BRAND_SUPPORT_URL": "",
+    "BRAND_PRIVACY_URL": "",
+    "BRAND_TERMS_URL": "",
+    "BRAND_IMPRINT_URL": "",
+    # The languages the pages, emails and texts are offered in (each one Tessera ships:
+    # en, de, fr, es), and the one used when nothing else chooses (app/platform/i18n.py).
+    "LOCALES": "en,de,fr,es",
+    "DEFAULT_LOCALE": "en",
 }
 
 #: A production secret key has at least this many different characters, and a
@@ -380,20 +402,22 @@ def database_uri(url: str) -> str:
     return url
 
 
-def validate(config: dict) -> None:
+def validate(config: dict, *more_checks: Callable[[dict], list[str]]) -> None:
     """Stop start-up with a message naming each missing or unsafe setting.
 
     Two rounds: first the settings every other check relies on (ENV, what production
     refuses outright, the issuer, whole numbers: the later checks convert with int()),
-    then one validator per area. Each round raises ConfigError once, with every problem
-    it found."""
+    then one validator per area, `more_checks` among them (the factory passes the checks
+    that live beside their rules, such as the brand's: this module imports nothing from
+    the app). Each round raises ConfigError once, with every problem it found."""
     _refuse_if_any([*_environment_problems(config), *_production_refusals(config),
                     *_issuer_problems(config), *_whole_number_problems(config)])
     _refuse_if_any([*_sms_problems(config), *_email_problems(config),
                     *_risk_problems(config), *_phone_lookup_problems(config),
                     *_password_problems(config), *_lifetime_problems(config),
                     *_rate_limit_problems(config), *_signing_key_problems(config),
-                    *_production_strength_problems(config)])
+                    *_production_strength_problems(config),
+                    *(problem for check in more_checks for problem in check(config))])
 
 
 def _refuse_if_any(problems: list[str]) -> None:

@@ -1,6 +1,7 @@
 """Extensions, created unbound here and bound to the app in create_app()."""
 import logging
 
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -39,3 +40,5 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=request_network)
 # The OAuth 2.0 / OpenID Connect server; grants are registered in app/oidc/server.py.
 authorization = TesseraAuthorizationServer()
+# Translations and locale formatting; the selectors are bound in app/web/language.py.
+babel = Babel()

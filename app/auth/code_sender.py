@@ -29,6 +29,7 @@ from app.extensions import db
 from app.models import Customer, VerificationCode, utcnow
 from app.platform.audit import Origin, record_event
 from app.platform.faults import LimitsUnavailable
+from app.platform.i18n import customer_locale, speaking
 from app.platform.keyed_hash import keyed_hash
 from app.providers.base import ProviderError
 
@@ -37,10 +38,12 @@ HASH_PURPOSE = "verification-code"
 
 
 class CodeError(ValueError):
-    """A code cannot be sent or accepted; `message` is safe to show. `retry_at` is set
-    when waiting helps."""
+    """A code cannot be sent or accepted; `message` is safe to show (translated: a
+    module-level lazy text is read in the current language here, once). `retry_at` is
+    set when waiting helps."""
 
     def __init__(self, message: str, retry_at: datetime | None = None) -> None:
+        message = str(message)
         super().__init__(message)
         self.message = message
         self.retry_at = retry_at
@@ -56,7 +59,7 @@ class Channel:
     purposes: tuple[str, ...]
     seconds_setting: str         # the setting for how long a code lives
     error: type[CodeError]
-    unavailable_message: str     # when the send limits cannot be counted
+    unavailable_message: str     # when the send limits cannot be counted (lazy_gettext)
     #: destination text -> (value, match key); raises `error` for one we cannot use.
     read_destination: Callable[[str], tuple[str, str]]
     #: (match key, origin, purpose, customer ID) -> the limits reserved when a code opens.
@@ -165,7 +168,10 @@ def deliver_code(channel: Channel, sent: SentCode, purpose: str, origin: Origin,
     row = db.session.get(VerificationCode, sent.verification_id)
     counted = _reserve_delivery(channel, row, sent, purpose, origin, customer_id)
     try:
-        channel.transmit(row, purpose, notice)
+        # In the customer's saved language (else the page's): a login code texted after
+        # the response still speaks it.
+        with speaking(customer_locale(customer.locale if customer else None)):
+            channel.transmit(row, purpose, notice)
     except ProviderError as error:
         _not_sent(row, sent.reservation, counted)
         record_event(f"{channel.name}.failed", origin, customer_id, purpose=purpose,

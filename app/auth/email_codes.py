@@ -26,6 +26,7 @@ Checking:
 from __future__ import annotations
 
 from flask import current_app
+from flask_babel import gettext as _, lazy_gettext as _l
 
 from app.auth import one_time_codes, throttle
 from app.auth.code_sender import HASH_PURPOSE, Channel, CodeError, new_code, send_code
@@ -35,6 +36,7 @@ from app.extensions import db
 from app.models import Customer, VerificationCode
 from app.platform.audit import Origin, record_event
 from app.platform.keyed_hash import keyed_hash, matches
+from app.platform.messages import brand_name, compose_email
 from app.providers import email_sender
 
 PURPOSE = "verify_email"
@@ -47,16 +49,18 @@ EMAIL_ADDRESS_HOUR = "email_address_hour"
 EMAIL_ADDRESS_GAP = "email_address_gap"
 HOUR = 3600
 
-CODE_SUBJECT = "Your Tessera confirmation code"
-CODE_TEXT = ("Your code to confirm this email address for your Tessera account is {code}. "
-             "It expires in {minutes} minutes. Do not share it with anyone.\n\n"
-             "If you did not ask for this code, you can ignore this email.")
-NOTICE_SUBJECT = "Someone tried to add your email address to another account"
-NOTICE_TEXT = ("Someone tried to add this email address to another Tessera account. It is "
-               "already used by an account, so nothing was changed.\n\nIf it was you, log "
-               "in with this address instead. If not, you can ignore this email.")
+#: The code email (subject, paragraphs; filled with brand, code and minutes).
+CODE_SUBJECT = _l("Your %(brand)s confirmation code")
+CODE_TEXT = (_l("Your code to confirm this email address for your %(brand)s account is "
+                "%(code)s. It expires in %(minutes)s minutes. Do not share it with anyone."),
+             _l("If you did not ask for this code, you can ignore this email."))
+NOTICE_SUBJECT = _l("Someone tried to add your email address to another account")
+NOTICE_TEXT = (_l("Someone tried to add this email address to another %(brand)s account. It "
+                  "is already used by an account, so nothing was changed."),
+               _l("If it was you, log in with this address instead. If not, you can ignore "
+                  "this email."))
 
-EXPIRED_MESSAGE = "This code has expired. Ask for a new one."
+EXPIRED_MESSAGE = _l("This code has expired. Ask for a new one.")
 
 
 class EmailCodeError(CodeError):
@@ -68,7 +72,7 @@ def normalize_code(text: str | None) -> str:
     cannot be a code. Checked before any database work."""
     code = (text or "")[:32].strip().replace(" ", "").replace("-", "")
     if not (len(code) == 6 and code.isascii() and code.isdigit()):
-        raise EmailCodeError("Enter the 6-digit code from the email.")
+        raise EmailCodeError(_("Enter the 6-digit code from the email."))
     return code
 
 
@@ -103,33 +107,40 @@ def _email_code(row: VerificationCode, purpose: str, notice: bool) -> None:
     """Email the code, or with `notice` the owner notice instead (the row's code then
     stays one nobody knows). The code's hash is committed before the email leaves."""
     if notice:
-        email_sender().send(row.destination, NOTICE_SUBJECT, NOTICE_TEXT)
+        email = compose_email(str(NOTICE_SUBJECT) % {"brand": brand_name()},
+                              [str(line) % {"brand": brand_name()} for line in NOTICE_TEXT])
+        email_sender().send(row.destination, email.subject, email.text, html=email.html)
         return
     email_new_code(row, CODE_SUBJECT, CODE_TEXT)
 
 
-def email_new_code(row: VerificationCode, subject: str, text: str) -> None:
-    """Make a code for `row`, commit its hash, then email `text` (filled with {code} and
-    {minutes}) to the row's address: a code is never sent that the database lacks. Shared
-    with the recovery codes' channel (app/auth/email_recovery.py)."""
+def email_new_code(row: VerificationCode, subject, paragraphs) -> None:
+    """Make a code for `row`, commit its hash, then email it to the row's address: the
+    `subject` and `paragraphs` (gettext strings filled with %(brand)s, %(code)s and
+    %(minutes)s), in the language of the enclosing `speaking` block (code_sender). A code
+    is never sent that the database lacks. Shared with the recovery codes' channel
+    (app/auth/email_recovery.py)."""
     code = new_code()
     row.code_hash = keyed_hash(HASH_PURPOSE, code)
     db.session.commit()
-    minutes = int(current_app.config["VERIFICATION_CODE_SECONDS"]) // 60
-    email_sender().send(row.destination, subject, text.format(code=code, minutes=minutes))
+    values = {"brand": brand_name(), "code": code,
+              "minutes": int(current_app.config["VERIFICATION_CODE_SECONDS"]) // 60}
+    email = compose_email(str(subject) % values, [str(line) % values for line in paragraphs],
+                          code=code)
+    email_sender().send(row.destination, email.subject, email.text, html=email.html)
 
 
 def _limit_message(name: str) -> str:
     if name == EMAIL_ADDRESS_GAP:
-        return "We just sent a code to this address. Wait a moment before asking again."
-    return "Too many codes were sent to this address. Try again later."
+        return _("We just sent a code to this address. Wait a moment before asking again.")
+    return _("Too many codes were sent to this address. Try again later.")
 
 
 #: The email channel of app/auth/code_sender.py: `send_code(EMAIL, address, PURPOSE, ...)`.
 EMAIL = Channel(
     name="email", label="email", kind="email", purposes=(PURPOSE,),
     seconds_setting="VERIFICATION_CODE_SECONDS", error=EmailCodeError,
-    unavailable_message="Email cannot be sent right now. Try again later.",
+    unavailable_message=_l("Email cannot be sent right now. Try again later."),
     read_destination=_read_address, limits=_open_limits,
     delivery_limits=_no_delivery_limits, transmit=_email_code, limit_message=_limit_message,
     notices=True)
@@ -168,21 +179,21 @@ def check_email_code(verification_id: int, text: str, origin: Origin, *,
         record_event("email.code_throttled", origin, customer.customer_id if customer else None,
                      purpose=purpose)
         db.session.commit()
-        raise EmailCodeError("Too many wrong codes for this address. Wait a little and try "
-                             "again.", reservation.retry_at)
+        raise EmailCodeError(_("Too many wrong codes for this address. Wait a little and "
+                               "try again."), reservation.retry_at)
     limit = int(current_app.config["VERIFICATION_CODE_MAX_ATTEMPTS"])
     attempts = one_time_codes.count_attempt(row.id, limit)
     if attempts is None:
-        raise EmailCodeError("This code has expired or was tried too often. Ask for a new one.")
+        raise EmailCodeError(_("This code has expired or was tried too often. Ask for a new "
+                               "one."))
     db.session.refresh(row)
     if not matches(row.code_hash, HASH_PURPOSE, code):
         record_event("email.code_failed", origin, customer.customer_id if customer else None,
                      purpose=purpose, attempts=attempts)
         db.session.commit()
-        raise EmailCodeError(one_time_codes.wrong_code_message(limit, attempts,
-                                                               "Ask for a new one."))
+        raise EmailCodeError(one_time_codes.wrong_code_message(limit, attempts))
     if not one_time_codes.spend(row.id):
-        raise EmailCodeError("This code has already been used.")
+        raise EmailCodeError(_("This code has already been used."))
     throttle.clear(reservation.key_hash)
     db.session.commit()
     return row

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from flask_babel import lazy_gettext as _l
+
 from app.auth import code_sender, email_codes
 from app.auth.code_sender import SentCode
 from app.extensions import db
@@ -29,11 +31,12 @@ RECOVERY = "email_recovery"
 #: recovery flow starts no session, so no `amr` is ever made of it).
 EMAIL_FACTOR = "email"
 
-RESET_SUBJECT = "Your code to reset your Tessera password"
-RESET_TEXT = ("Your code to reset the password of your Tessera account is {code}. It expires "
-              "in {minutes} minutes. Do not share it with anyone: Tessera will never ask you "
-              "for it.\n\nIf you did not ask to reset your password, ignore this email: your "
-              "password stays as it is.")
+RESET_SUBJECT = _l("Your code to reset your %(brand)s password")
+RESET_TEXT = (_l("Your code to reset the password of your %(brand)s account is %(code)s. It "
+                 "expires in %(minutes)s minutes. Do not share it with anyone: %(brand)s will "
+                 "never ask you for it."),
+              _l("If you did not ask to reset your password, ignore this email: your "
+                 "password stays as it is."))
 
 
 def _email_reset_code(row: VerificationCode, purpose: str, notice: bool) -> None:

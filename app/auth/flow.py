@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
+from flask_babel import gettext as _, lazy_gettext as _l
+
 from app.auth import code_sender, devices, recovery_codes, sms_codes, support, throttle, totp
 from app.auth.levels import (ACR_MULTI_FACTOR, ACR_PHONE_UNCHECKED, ACR_SINGLE_FACTOR, AMR_MFA,
                              AMR_OTP, AMR_PASSWORD, AMR_SMS)
@@ -64,7 +66,7 @@ METHOD_TOTP, METHOD_RECOVERY, METHOD_SMS, METHOD_PASSWORD = "totp", "recovery", 
 FLOW_SECONDS = 600
 _TOKEN_PURPOSE = "login-flow"
 _SECOND_FACTOR_THROTTLE = "second-factor"
-SMS_FAILURE = "The code is not right, or it has expired. Ask for a new one."
+SMS_FAILURE = _l("The code is not right, or it has expired. Ask for a new one.")
 #: Runs a job (no arguments, in an app context) later: after the response, for the pages.
 Later = Callable[[Callable[[], None]], None]
 
@@ -146,7 +148,7 @@ def prove_password(flow: LoginFlow, identifier_text: str, password: str,
     survive the caller rendering the refusal without committing."""
     step = state(flow)
     if step.step == DONE or (step.step == SECOND and METHOD_PASSWORD not in step.methods):
-        raise LoginRefused("This step of the login is already done.")
+        raise LoginRefused(_("This step of the login is already done."))
     if step.step == SECOND:
         identifier_text = _any_identifier(flow.customer) or identifier_text
     customer = check_password(identifier_text, password, origin)
@@ -181,7 +183,7 @@ def start_sms_login(flow: LoginFlow, phone_text: str, origin: Origin, *,
     an answer about one request.
     """
     if flow.factors:
-        raise SmsCodeError("This step of the login is already done.")
+        raise SmsCodeError(_("This step of the login is already done."))
     phone = parse_phone(phone_text)
     customer = customer_with_verified_phone(phone)
     if flow.customer_pk is not None and (customer is None or customer.id != flow.customer_pk):
@@ -234,7 +236,7 @@ def start_sms_second_factor(flow: LoginFlow, origin: Origin, *,
     refusal without committing, and the decision must stand."""
     step = state(flow)
     if step.step != SECOND or METHOD_SMS not in step.methods:
-        raise SmsCodeError("A text message code is not available for this login.")
+        raise SmsCodeError(_("A text message code is not available for this login."))
     phone = _sms_phone(flow.customer)
     decision = _assess(flow, flow.customer, phone, "mfa", origin, device_token)
     if decision.action != phone_policy.ALLOW:
@@ -249,10 +251,10 @@ def start_sms_second_factor(flow: LoginFlow, origin: Origin, *,
 def prove_sms(flow: LoginFlow, code: str, origin: Origin) -> FlowState:
     """The code from the flow's last text message, as first or second factor."""
     if flow.verification_code_id is None:
-        raise SmsCodeError("Ask for a code first.")
+        raise SmsCodeError(_("Ask for a code first."))
     step = state(flow)
     if step.step == DONE:
-        raise SmsCodeError("This step of the login is already done.")
+        raise SmsCodeError(_("This step of the login is already done."))
     purpose = sms_codes.LOGIN if step.step == FIRST else sms_codes.SECOND_FACTOR
     row = sms_codes.check_code(flow.verification_code_id, code, origin, purpose=purpose,
                                customer=flow.customer if step.step == SECOND else None)
@@ -280,11 +282,11 @@ def prove_recovery_code(flow: LoginFlow, code: str, origin: Origin) -> FlowState
 def _prove_second(flow: LoginFlow, method: str, code: str, origin: Origin) -> FlowState:
     step = state(flow)
     if step.step != SECOND or method not in step.methods:
-        raise LoginRefused("That kind of code is not available for this login.")
+        raise LoginRefused(_("That kind of code is not available for this login."))
     customer = flow.customer
     if not check_second_factor(customer, method, code, origin, failed_event="login.failed"):
-        raise LoginRefused("That code is not right." if method == METHOD_TOTP else
-                           "That recovery code is not right or was already used.")
+        raise LoginRefused(_("That code is not right.") if method == METHOD_TOTP else
+                           _("That recovery code is not right or was already used."))
     return _proved(flow, customer, AMR_OTP, origin, method=method)
 
 
@@ -301,7 +303,7 @@ def check_second_factor(customer: Customer, method: str, code: str | None, origi
     if not reservation.allowed:
         record_event("login.throttled", origin, customer.customer_id, factor=method)
         db.session.commit()
-        raise LoginRefused("Too many wrong codes. Wait a little and try again.",
+        raise LoginRefused(_("Too many wrong codes. Wait a little and try again."),
                            reservation.retry_at)
     if method == METHOD_TOTP:
         ok = totp.verify_totp(customer, code or "")
@@ -322,12 +324,12 @@ def finish(flow: LoginFlow, origin: Origin, *, device_token: str | None = None) 
     commits; a notice of an unchecked login goes out once it has). The flow ends here,
     so its token cannot start a second session."""
     if state(flow).step != DONE:
-        raise LoginRefused("The login is not complete.")
+        raise LoginRefused(_("The login is not complete."))
     claimed = db.session.execute(
         db.update(LoginFlow).where(LoginFlow.id == flow.id, LoginFlow.finished_at.is_(None))
         .values(finished_at=utcnow())).rowcount
     if claimed != 1:
-        raise LoginRefused("This login was already completed.")
+        raise LoginRefused(_("This login was already completed."))
     amr, acr = levels_of(flow.factors)
     customer = flow.customer
     unchecked = amr == [AMR_SMS] and _phone_unchecked(flow)
@@ -351,7 +353,7 @@ def password_login(identifier_text: str, password: str, origin: Origin) -> Login
     login = begin(origin).flow
     step = prove_password(login, identifier_text, password, origin)
     if step.step != DONE:
-        raise LoginRefused("A second factor is needed to log in.")
+        raise LoginRefused(_("A second factor is needed to log in."))
     token = finish(login, origin)
     return LoginSuccess(login.customer, token)
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import NoReturn
 
 from flask import current_app
+from flask_babel import gettext as _, lazy_gettext as _l
 
 from app.auth import passwords, support, throttle
 from app.auth.levels import AMR_PASSWORD
@@ -24,15 +25,17 @@ from app.identity.identifiers import InvalidIdentifier, classify
 from app.models import Customer, PasswordCredential, utcnow
 from app.platform.audit import Origin, record_event
 
-GENERIC_FAILURE = "The identifier or password is not right."
+GENERIC_FAILURE = _l("The identifier or password is not right.")
 #: The password throttle per customer (app/auth/throttle.py), beside the one per identifier.
 CUSTOMER_THROTTLE_KIND = "password-customer"
 
 
 class LoginRefused(Exception):
-    """Login did not succeed. `message` is safe to show; `retry_at` is set while backing off."""
+    """Login did not succeed. `message` is safe to show (translated: a module-level lazy
+    text is read in the current language here); `retry_at` is set while backing off."""
 
     def __init__(self, message: str, retry_at: datetime | None = None) -> None:
+        message = str(message)
         super().__init__(message)
         self.message = message
         self.retry_at = retry_at
@@ -41,7 +44,8 @@ class LoginRefused(Exception):
 def parse_login_identifier(text: str) -> NormalizedIdentifier:
     """Read an email, phone or username typed into one login box; raise CustomerError."""
     try:
-        kind, _ = classify((text or "").strip()[:320], current_app.config["DEFAULT_REGION"])
+        kind, _value = classify((text or "").strip()[:320],
+                                current_app.config["DEFAULT_REGION"])
     except InvalidIdentifier as error:
         raise CustomerError(str(error)) from None
     return normalize_identifier(kind, text)
@@ -68,7 +72,7 @@ def check_password(identifier_text: str, password: str, origin: Origin) -> Custo
         record_event("login.throttled", origin, None, kind=identifier.kind,
                      throttle_key=reservation.key_hash[:16])
         db.session.commit()
-        raise LoginRefused("Too many failed attempts. Wait a little and try again.",
+        raise LoginRefused(_("Too many failed attempts. Wait a little and try again."),
                            reservation.retry_at)
 
     customer = find_by_identifier(identifier.kind, identifier.match_key)
@@ -140,16 +144,17 @@ def _refuse_paused_customer(customer: Customer | None, identifier: NormalizedIde
 
 
 #: The answer to a wrong current password on the change-password form.
-WRONG_CURRENT_PASSWORD = "That is not your current password. Check it and try again."
+WRONG_CURRENT_PASSWORD = _l("That is not your current password. Check it and try again.")
 #: The answer while the customer's password logins are paused.
-PASSWORD_PAUSED = "Too many wrong passwords. Wait a few minutes, then try again."
+PASSWORD_PAUSED = _l("Too many wrong passwords. Wait a few minutes, then try again.")
 
 
 class CurrentPasswordRefused(Exception):
     """The current password given to change it is wrong, or password attempts are paused
-    (the login backoff); `message` is fit to show at the field."""
+    (the login backoff); `message` is fit to show at the field (translated here)."""
 
     def __init__(self, message: str) -> None:
+        message = str(message)
         super().__init__(message)
         self.message = message
 
@@ -171,8 +176,8 @@ def check_current_password(customer: Customer, password: str, origin: Origin) ->
         db.session.commit()
         raise CurrentPasswordRefused(PASSWORD_PAUSED)
     credential = db.session.get(PasswordCredential, customer.id)
-    ok, _ = _verify_with_no_transaction_open(credential.password_hash if credential else None,
-                                             password[:passwords.MAX_LENGTH * 4])
+    ok, _rehash = _verify_with_no_transaction_open(
+        credential.password_hash if credential else None, password[:passwords.MAX_LENGTH * 4])
     if not ok:
         record_event("password.change_failed", origin, customer.customer_id)
         db.session.commit()

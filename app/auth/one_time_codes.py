@@ -8,6 +8,7 @@ right answers exactly one wins).
 """
 from __future__ import annotations
 
+from flask_babel import gettext as _, ngettext
 from sqlalchemy import update
 
 from app.extensions import db
@@ -38,9 +39,13 @@ def spend(row_id: int) -> bool:
         .values(consumed_at=utcnow())).rowcount == 1
 
 
-def wrong_code_message(limit: int, attempts: int, ask_again: str) -> str:
-    """What to say after a wrong code: the tries left, or that this code is finished."""
+def wrong_code_message(limit: int, attempts: int, *, start_again: bool = False) -> str:
+    """What to say after a wrong code: the tries left, or that this code is finished and
+    what to do then (ask for a new code, or with `start_again` start again: sign-up)."""
     left = limit - attempts
     if left <= 0:
-        return f"That code is not right, and it cannot be tried again. {ask_again}"
-    return f"That code is not right. {left} {'try' if left == 1 else 'tries'} left."
+        if start_again:
+            return _("That code is not right, and it cannot be tried again. Start again.")
+        return _("That code is not right, and it cannot be tried again. Ask for a new one.")
+    return ngettext("That code is not right. %(num)d try left.",
+                    "That code is not right. %(num)d tries left.", left)

@@ -26,7 +26,9 @@ import idna
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
+from flask_babel import gettext as _, ngettext
 
+from app.auth.password_feedback import in_page_language
 from app.config import AUTO_CONTEXT_WORDS, context_word_list
 
 MAX_LENGTH = 256
@@ -40,7 +42,8 @@ ZXCVBN_MAX_INPUT = 100
 
 
 class PasswordRejected(ValueError):
-    """The password breaks the policy; the message says why, in words for the customer."""
+    """The password breaks the policy; the message says why, in words for the customer
+    (in the page's language, except zxcvbn's own warning and suggestions: English)."""
 
 
 def normalize(password: str) -> str:
@@ -56,16 +59,18 @@ def check_policy(password: str, user_inputs: list[str] | tuple[str, ...] = ()) -
     password = normalize(password)
     minimum = int(current_app.config["PASSWORD_MIN_LENGTH"])
     if len(password) < minimum:
-        raise PasswordRejected(f"Use at least {minimum} characters.")
+        raise PasswordRejected(ngettext("Use at least %(num)d character.",
+                                        "Use at least %(num)d characters.", minimum))
     if len(password) > MAX_LENGTH:
-        raise PasswordRejected(f"Use at most {MAX_LENGTH} characters.")
+        raise PasswordRejected(ngettext("Use at most %(num)d character.",
+                                        "Use at most %(num)d characters.", MAX_LENGTH))
     words = current_context_words()
     folded = password.casefold()
     for word in words:
         if word in folded:
-            raise PasswordRejected(
-                f"Passwords cannot contain “{word}”, the name of this service or its site: "
-                "leave it out and choose words of your own.")
+            raise PasswordRejected(_(
+                "Passwords cannot contain “%(word)s”, the name of this service or its site: "
+                "leave it out and choose words of your own.", word=word))
     # Imported on first use: its word lists are about 12 MB in every worker, and only
     # choosing a password (sign-up, change, reset) needs them, never a login.
     from zxcvbn import zxcvbn
@@ -78,12 +83,15 @@ def check_policy(password: str, user_inputs: list[str] | tuple[str, ...] = ()) -
         for match in result["sequence"]
     )
     if common:
-        raise PasswordRejected("This password is on lists of common passwords; choose another.")
+        raise PasswordRejected(_("This password is on lists of common passwords; choose "
+                                 "another."))
     if result["score"] < int(current_app.config["PASSWORD_MIN_ZXCVBN_SCORE"]):
         feedback = result["feedback"]
-        reason = feedback.get("warning") or "This password is too easy to guess."
-        hints = " ".join(feedback.get("suggestions") or [])
-        raise PasswordRejected(f"{reason} {hints}".strip())
+        # zxcvbn's words, in the page's language (app/auth/password_feedback.py).
+        reason = (in_page_language(feedback.get("warning"))
+                  or _("This password is too easy to guess."))
+        hints = [in_page_language(hint) for hint in feedback.get("suggestions") or []]
+        raise PasswordRejected(" ".join([reason, *filter(None, hints)]))
     return password
 
 

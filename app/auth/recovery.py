@@ -53,6 +53,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
+from flask_babel import gettext as _, lazy_gettext as _l
+
 from app.auth import (
     code_sender,
     devices,
@@ -79,11 +81,11 @@ from app.platform.notifications import (
 from app.risk import phone_policy
 
 CODE, SECOND, NEW_PASSWORD, STUCK = "code", "second", "new_password", "stuck"
-STUCK_MESSAGE = ("We cannot reset your password with a text message alone right now. "
-                 "Contact support and quote your customer ID, or log in another way.")
+STUCK_MESSAGE = _l("We cannot reset your password with a text message alone right now. "
+                   "Contact support and quote your customer ID, or log in another way.")
 #: What a customer whose number we do not text can do instead (on every page that waits
 #: for a texted code, the same for every number: see the module docstring).
-NO_TEXT_NEXT_STEPS = (
+NO_TEXT_NEXT_STEPS = _l(
     "We do not text a reset code to a number we cannot trust right now: for example just "
     "after its SIM card changed, or when the phone company cannot confirm it, unless your "
     "account also has an authenticator app. If no text arrives within a minute, reset your "
@@ -219,7 +221,7 @@ def prove_code(flow: LoginFlow, code: str, origin: Origin) -> RecoveryState:
     """The texted or emailed code (SmsCodeError or EmailCodeError if wrong, expired or for
     nobody); the caller commits."""
     if state(flow).step != CODE or flow.verification_code_id is None:
-        raise SmsCodeError("Ask for a new code.")
+        raise SmsCodeError(_("Ask for a new code."))
     if by_email(flow):
         customer = email_recovery.check_reset_code(flow.verification_code_id, code, origin)
         factor = email_recovery.EMAIL_FACTOR
@@ -243,10 +245,10 @@ def prove_second(flow: LoginFlow, method: str, code: str, origin: Origin) -> Rec
     commits."""
     current = state(flow)
     if current.step != SECOND or method not in current.methods:
-        raise LoginRefused("That kind of code is not available here.")
+        raise LoginRefused(_("That kind of code is not available here."))
     if not login_flow.check_second_factor(flow.customer, method, code, origin,
                                           failed_event="recovery.failed"):
-        raise LoginRefused("That code is not right.")
+        raise LoginRefused(_("That code is not right."))
     flow.factors = [*flow.factors, AMR_OTP]
     return state(flow)
 
@@ -256,7 +258,7 @@ def set_new_password(flow: LoginFlow, password: str, origin: Origin) -> Customer
     session, invalidate every token and finish the recovery; the caller commits, and the
     customer is told once it has."""
     if state(flow).step != NEW_PASSWORD:
-        raise LoginRefused("Prove the code first.")
+        raise LoginRefused(_("Prove the code first."))
     customer = flow.customer
     support.refuse_reset_password(customer, password)
     set_password(customer, password, origin)
@@ -264,7 +266,7 @@ def set_new_password(flow: LoginFlow, password: str, origin: Origin) -> Customer
         db.update(LoginFlow).where(LoginFlow.id == flow.id, LoginFlow.finished_at.is_(None))
         .values(finished_at=utcnow())).rowcount
     if claimed != 1:
-        raise LoginRefused("This recovery was already completed.")
+        raise LoginRefused(_("This recovery was already completed."))
     ended = end_all_sessions(customer)
     customer.tokens_not_before = utcnow()
     record_event("recovery.completed", origin, customer.customer_id, factors=flow.factors,

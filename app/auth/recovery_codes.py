@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 
+from flask_babel import gettext as _
 from sqlalchemy import delete, func, insert, select, update
 
 from app.extensions import db
@@ -87,8 +88,8 @@ def renew(customer: Customer, origin: Origin) -> list[str]:
         .with_for_update()
     ).first()
     if credential is None:
-        raise RecoveryCodeError("Recovery codes stand in for an authenticator app. Set up "
-                                "an authenticator app first.")
+        raise RecoveryCodeError(_("Recovery codes stand in for an authenticator app. Set up "
+                                  "an authenticator app first."))
     codes = generate(customer, origin)
     notify_security_change_after_commit(customer, "recovery_codes_renewed")
     return codes

@@ -30,6 +30,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 
 from app.auth import support
@@ -44,6 +45,8 @@ from app.phones import bindings, trust
 from app.phones.sms_policy import SmsNotAllowed, check_sms_destination
 from app.platform.audit import Origin, record_event
 from app.platform.keyed_hash import keyed_hash
+from app.platform.i18n import customer_locale, speaking
+from app.platform.messages import brand_name, compose_email, sms_text
 from app.platform.notifications import notify_security_change_after_commit, notify_support_action
 from app.providers import email_sender, sms_sender
 from app.providers.base import ProviderError
@@ -176,18 +179,26 @@ def _check_phone(customer: Customer, phone: str, origin: Origin) -> None:
 
 
 def _deliver(customer: Customer, channel: str, destination: str, url: str) -> None:
+    """Send support's link, in the customer's saved language (never support's)."""
     minutes = max(1, int(current_app.config["RECOVERY_LINK_SECONDS"]) // 60)
+    values = {"brand": brand_name(), "minutes": minutes, "url": url,
+              "customer_id": format_for_people(customer.customer_id)}
     try:
-        if channel == EMAIL:
-            email_sender().send(destination, "Set a new password for your account", (
-                f"Support made this link so you can set a new password on your Tessera "
-                f"account (customer ID {format_for_people(customer.customer_id)}). It works "
-                f"once, for {minutes} minutes:\n\n{url}\n\nIf you did not ask support for "
-                "this, do not open the link, and contact support."))
-        else:
-            sms_sender().send(destination, f"Tessera: support sent you a link to set a new "
-                                           f"password. It works once, for {minutes} "
-                                           f"minutes: {url}")
+        with speaking(customer_locale(customer.locale)):
+            if channel == EMAIL:
+                email = compose_email(_("Set a new password for your account"), [
+                    _("Support made this link so you can set a new password on your "
+                      "%(brand)s account (customer ID %(customer_id)s). It works once, for "
+                      "%(minutes)s minutes:", **values),
+                    url,
+                    _("If you did not ask support for this, do not open the link, and "
+                      "contact support.")], customer_id=values["customer_id"])
+                email_sender().send(destination, email.subject, email.text, html=email.html)
+            else:
+                # TRANSLATORS: a text message (SMS): GSM-7 characters only, one segment.
+                sms_sender().send(destination, sms_text(_(
+                    "%(brand)s: support sent you a link to set a new password. It works "
+                    "once, for %(minutes)s minutes: %(url)s", **values)))
     except ProviderError as error:
         raise DeliveryFailed(f"The link could not be sent by {channel}: {error.message}") \
             from None

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from app.auth import one_time_codes, passwords, throttle
@@ -45,6 +46,7 @@ from app.phones.sms_policy import SmsNotAllowed, check_sms_destination
 from app.platform.audit import Origin, record_event
 from app.platform.faults import LimitsUnavailable
 from app.platform.keyed_hash import keyed_hash, matches
+from app.platform.messages import brand_name, compose_email, sms_text
 from app.platform.notifications import send_welcome_after_commit
 from app.providers import email_sender, sms_sender
 from app.providers.base import ProviderError
@@ -87,7 +89,7 @@ def start_signup(identifier_text: str, kind: str, password: str, origin: Origin,
     The code row (its hash) is committed before anything is sent, so a code never goes
     out that the database lacks; the caller commits the rest (the row's sent time)."""
     if kind not in ("email", "phone"):
-        raise CustomerError("Sign up with an email address or a phone number.")
+        raise CustomerError(_("Sign up with an email address or a phone number."))
     consents = _consents_payload(consents_given)
     identifier = normalize_identifier(kind, identifier_text)
     if kind == "phone":
@@ -147,12 +149,13 @@ def _deliver(verification: VerificationCode, owner: Customer | None, code: str,
     except LimitReached as error:
         verification.expires_at = utcnow()
         db.session.commit()
-        raise SignupError("Too many codes were sent to this number or from here. "
-                          "Try again later.") from error
+        raise SignupError(_("Too many codes were sent to this number or from here. "
+                            "Try again later.")) from error
     except LimitsUnavailable as error:
         verification.expires_at = utcnow()
         db.session.commit()
-        raise SignupError("Text messages cannot be sent right now. Try again later.") from error
+        raise SignupError(_("Text messages cannot be sent right now. Try again later.")) \
+            from error
     except ProviderError as error:
         if reservation is not None:
             release(reservation)
@@ -171,19 +174,22 @@ def code_seconds(kind: str) -> int:
     return int(current_app.config[setting])
 
 
-def complete_signup(verification_id: int, code: str, origin: Origin) -> SignupCompleted:
+def complete_signup(verification_id: int, code: str, origin: Origin,
+                    locale: str | None = None) -> SignupCompleted:
     """Prove the code and create the customer, its verified identifier and password, and
-    log them in; the caller commits, and the welcome message goes once it has. Raise
+    log them in; the caller commits, and the welcome message goes once it has. `locale`
+    is the language the customer signed up in: saved as their profile's (the ID token's
+    `locale`, the language of what we send them). Raise
     SignupError with a message otherwise; nothing is half-created (the caller does not
     commit after an error). The attempt counts are committed as they are made
     (one_time_codes.count_attempt), and a throttled attempt's audit event here, so they
     survive the error."""
     code = (code or "").strip().replace(" ", "")
     if not (len(code) == 6 and code.isascii() and code.isdigit()):
-        raise SignupError("Enter the 6-digit code we sent you.")
+        raise SignupError(_("Enter the 6-digit code we sent you."))
     verification = db.session.get(VerificationCode, verification_id)
     if verification is None or verification.purpose != PURPOSE:
-        raise SignupError("This code has expired or was tried too often. Start again.")
+        raise SignupError(_("This code has expired or was tried too often. Start again."))
     # The failure count per address or number (shared with the SMS login codes and the
     # codes that prove an email): starting sign-up again sends a new code but does not
     # reset it, so a stranger cannot keep guessing codes for a mailbox they do not own.
@@ -192,26 +198,29 @@ def complete_signup(verification_id: int, code: str, origin: Origin) -> SignupCo
     if not throttle_reservation.allowed:
         record_event("signup.code_throttled", origin, None, kind=verification.kind)
         db.session.commit()
-        raise SignupError(f"Too many wrong codes for this "
-                          f"{'number' if verification.kind == 'phone' else 'address'}. "
-                          "Wait a little and try again.")
+        raise SignupError(
+            _("Too many wrong codes for this number. Wait a little and try again.")
+            if verification.kind == "phone" else
+            _("Too many wrong codes for this address. Wait a little and try again."))
     limit = int(current_app.config["VERIFICATION_CODE_MAX_ATTEMPTS"])
     attempts = one_time_codes.count_attempt(verification.id, limit)
     if attempts is None:
-        raise SignupError("This code has expired or was tried too often. Start again.")
+        raise SignupError(_("This code has expired or was tried too often. Start again."))
     db.session.refresh(verification)
     if not matches(verification.code_hash, HASH_PURPOSE, code):
-        raise SignupError(one_time_codes.wrong_code_message(limit, attempts, "Start again."))
+        raise SignupError(one_time_codes.wrong_code_message(limit, attempts,
+                                                            start_again=True))
     if not one_time_codes.spend(verification.id):
-        raise SignupError("This code has already been used.")
+        raise SignupError(_("This code has already been used."))
     throttle.clear(throttle_reservation.key_hash)
     payload = verification.payload or {}
     identifier = normalize_identifier(verification.kind, verification.destination)
     try:
         customer = create_customer(origin, payload.get("given_name"), payload.get("family_name"))
+        customer.locale = locale
         add_identifier(customer, identifier, origin, verified=True)
     except IdentifierTaken:
-        raise SignupError("This code is no longer valid. Start again.") from None
+        raise SignupError(_("This code is no longer valid. Start again.")) from None
     db.session.add(PasswordCredential(customer_pk=customer.id,
                                       password_hash=payload["password_hash"]))
     _record_consents(customer, payload.get("communication_consents") or [], origin)
@@ -252,24 +261,35 @@ def _record_consents(customer: Customer, consents: list[dict], origin: Origin) -
 
 
 def _send_code(kind: str, destination: str, code: str) -> None:
-    minutes = code_seconds(kind) // 60
-    text = f"Your Tessera sign-up code is {code}. It expires in {minutes} minutes. " \
-           "Do not share it with anyone."
+    """Text or email the sign-up code, in the language of the sign-up page."""
+    values = {"code": code, "brand": brand_name(), "minutes": code_seconds(kind) // 60}
     if kind == "phone":
-        sms_sender().send(destination, text)
+        # TRANSLATORS: a text message (SMS): GSM-7 characters only, one segment.
+        sms_sender().send(destination, sms_text(_(
+            "%(code)s is your %(brand)s sign-up code. It expires in %(minutes)s minutes.",
+            **values), code=code))
     else:
-        email_sender().send(destination, "Your sign-up code", text)
+        email = compose_email(_("Your sign-up code"), [_(
+            "Your %(brand)s sign-up code is %(code)s. It expires in %(minutes)s minutes. "
+            "Do not share it with anyone.", **values)], code=code)
+        email_sender().send(destination, email.subject, email.text, html=email.html)
 
 
 def _send_existing_account_notice(kind: str, destination: str) -> None:
-    text = ("Someone tried to sign up to Tessera with this " +
-            ("phone number" if kind == "phone" else "email address") +
-            ". You already have an account: log in instead, or ignore this message "
-            "if it was not you.")
+    """Tell the owner of an identifier already on an account that someone tried to sign
+    up with it (nothing else happens)."""
     if kind == "phone":
-        sms_sender().send(destination, text)
+        # TRANSLATORS: a text message (SMS): GSM-7 characters only, one segment.
+        sms_sender().send(destination, sms_text(_(
+            "Someone tried to sign up to %(brand)s with this phone number. You already have "
+            "an account: log in instead, or ignore this message if it was not you.",
+            brand=brand_name())))
     else:
-        email_sender().send(destination, "Someone tried to sign up with your address", text)
+        text = _("Someone tried to sign up to %(brand)s with this email address. You already "
+                 "have an account: log in instead, or ignore this message if it was not you.",
+                 brand=brand_name())
+        email = compose_email(_("Someone tried to sign up with your address"), [text])
+        email_sender().send(destination, email.subject, email.text, html=email.html)
 
 
 def format_customer_id(customer: Customer) -> str:

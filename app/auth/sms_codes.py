@@ -36,6 +36,7 @@ number or customer never proves another.
 from __future__ import annotations
 
 from flask import current_app
+from flask_babel import gettext as _, lazy_gettext as _l
 
 from app.auth import one_time_codes, throttle
 from app.auth.code_sender import HASH_PURPOSE, Channel, CodeError, new_code
@@ -45,6 +46,7 @@ from app.models import Customer, VerificationCode, utcnow
 from app.phones.sms_policy import SmsNotAllowed, check_sms_destination
 from app.platform.audit import Origin, record_event
 from app.platform.keyed_hash import keyed_hash, matches
+from app.platform.messages import brand_name, sms_text
 from app.providers import sms_sender
 from app.providers.base import EXPIRED, MAX_ATTEMPTS, ProviderError
 
@@ -55,15 +57,22 @@ RECOVERY = "sms_recovery"
 PURPOSES = (LOGIN, VERIFY_PHONE, SECOND_FACTOR, RECOVERY)
 THROTTLE_KIND = "sms-code"
 
+#: Each purpose's text: the code first (a lock screen shows the start), short enough for
+#: one SMS segment in every shipped language (tests/platform/test_messages.py), then the
+#: WebOTP line (app/platform/messages.py sms_text).
 _TEXTS = {
-    LOGIN: "Your Tessera login code is {code}. It expires in {minutes} minutes. "
-           "Do not share it with anyone.",
-    VERIFY_PHONE: "Your Tessera code to confirm this phone is {code}. It expires in "
-                  "{minutes} minutes. Do not share it with anyone.",
-    SECOND_FACTOR: "Your Tessera security code is {code}. It expires in {minutes} minutes. "
-                   "Do not share it with anyone.",
-    RECOVERY: "Your Tessera code to reset your password is {code}. It expires in {minutes} "
-              "minutes. Do not share it with anyone: Tessera will never ask you for it.",
+    # TRANSLATORS: a text message (SMS): GSM-7 characters only, one segment.
+    LOGIN: _l("%(code)s is your %(brand)s login code. It expires in %(minutes)s minutes. "
+              "Never share it."),
+    # TRANSLATORS: a text message (SMS): GSM-7 characters only, one segment.
+    VERIFY_PHONE: _l("%(code)s is your %(brand)s code to confirm this phone. It expires in "
+                     "%(minutes)s minutes."),
+    # TRANSLATORS: a text message (SMS): GSM-7 characters only, one segment.
+    SECOND_FACTOR: _l("%(code)s is your %(brand)s security code. It expires in %(minutes)s "
+                      "minutes. Never share it."),
+    # TRANSLATORS: a text message (SMS): GSM-7 characters only, one segment.
+    RECOVERY: _l("%(code)s is your %(brand)s code to reset your password. Never share it: "
+                 "we will never ask you for it."),
 }
 
 
@@ -76,7 +85,7 @@ def normalize_code(text: str | None) -> str:
     cannot be a code. Checked before any database work."""
     code = (text or "")[:32].strip().replace(" ", "").replace("-", "")
     if not (len(code) == 6 and code.isascii() and code.isdigit()):
-        raise SmsCodeError("Enter the 6-digit code from the text message.")
+        raise SmsCodeError(_("Enter the 6-digit code from the text message."))
     return code
 
 
@@ -114,24 +123,25 @@ def _text_code(row: VerificationCode, purpose: str, notice: bool) -> None:
     code = new_code()
     row.code_hash = keyed_hash(HASH_PURPOSE, code)
     db.session.commit()
-    minutes = int(current_app.config["SMS_CODE_SECONDS"]) // 60
-    sender.send(row.destination, _TEXTS[purpose].format(code=code, minutes=minutes))
+    text = str(_TEXTS[purpose]) % {"code": code, "brand": brand_name(),
+                                   "minutes": int(current_app.config["SMS_CODE_SECONDS"]) // 60}
+    sender.send(row.destination, sms_text(text, code=code))
 
 
 def _limit_message(name: str) -> str:
     if name == SMS_NUMBER_GAP:
-        return "We just sent a code to this number. Wait a moment before asking again."
+        return _("We just sent a code to this number. Wait a moment before asking again.")
     if name == SMS_NUMBER_HOUR:
-        return ("Too many codes were sent to this number. Try again later, or log in "
-                "another way (with your password).")
-    return "Too many text messages were sent from here. Try again later."
+        return _("Too many codes were sent to this number. Try again later, or log in "
+                 "another way (with your password).")
+    return _("Too many text messages were sent from here. Try again later.")
 
 
 #: The SMS channel of app/auth/code_sender.py: `send_code(SMS, phone, purpose, ...)`.
 SMS = Channel(
     name="sms", label="SMS", kind="phone", purposes=PURPOSES,
     seconds_setting="SMS_CODE_SECONDS", error=SmsCodeError,
-    unavailable_message="Text messages cannot be sent right now. Try again later.",
+    unavailable_message=_l("Text messages cannot be sent right now. Try again later."),
     read_destination=_read_phone, limits=_open_limits, delivery_limits=_country_budget,
     transmit=_text_code, limit_message=_limit_message)
 
@@ -153,26 +163,26 @@ def check_code(verification_id: int, text: str, origin: Origin, *, purpose: str,
     row = db.session.get(VerificationCode, verification_id)
     if (row is None or row.purpose != purpose or row.kind != "phone"
             or (customer is not None and row.customer_pk != customer.id)):
-        raise SmsCodeError("This code has expired. Ask for a new one.")
+        raise SmsCodeError(_("This code has expired. Ask for a new one."))
     reservation = throttle.reserve_attempt(THROTTLE_KIND, row.match_key)
     if not reservation.allowed:
         record_event("sms.code_throttled", origin, _customer_id(row), purpose=purpose)
         db.session.commit()
-        raise SmsCodeError("Too many wrong codes for this number. Wait a little and try "
-                           "again.", reservation.retry_at)
+        raise SmsCodeError(_("Too many wrong codes for this number. Wait a little and try "
+                             "again."), reservation.retry_at)
     limit = int(current_app.config["SMS_CODE_MAX_ATTEMPTS"])
     attempts = one_time_codes.count_attempt(row.id, limit)
     if attempts is None:
-        raise SmsCodeError("This code has expired or was tried too often. Ask for a new one.")
+        raise SmsCodeError(_("This code has expired or was tried too often. Ask for a new "
+                             "one."))
     db.session.refresh(row)
     if not _code_matches(row, code, origin):
         record_event("sms.code_failed", origin, _customer_id(row), purpose=purpose,
                      attempts=attempts)
         db.session.commit()
-        raise SmsCodeError(one_time_codes.wrong_code_message(limit, attempts,
-                                                             "Ask for a new one."))
+        raise SmsCodeError(one_time_codes.wrong_code_message(limit, attempts))
     if not one_time_codes.spend(row.id):
-        raise SmsCodeError("This code has already been used.")
+        raise SmsCodeError(_("This code has already been used."))
     throttle.clear(reservation.key_hash)
     db.session.commit()
     return row
@@ -193,8 +203,8 @@ def _code_matches(row: VerificationCode, code: str, origin: Origin) -> bool:
         if error.reason in (MAX_ATTEMPTS, EXPIRED):
             row.expires_at = utcnow()  # Twilio will not approve it any more
             db.session.commit()
-            raise SmsCodeError("This code has expired or was tried too often. "
-                               "Ask for a new one.") from None
+            raise SmsCodeError(_("This code has expired or was tried too often. "
+                                 "Ask for a new one.")) from None
         db.session.commit()
         raise SmsCodeError(error.message) from None
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, delete, func, or_, select, update
 
 from app.auth import passwords
@@ -56,7 +57,7 @@ LOCK_REASON_MAX = 200
 #: amr values that prove the customer holds one of their verified channels (a code texted
 #: to a verified phone). A password does not: it is what a forced reset distrusts.
 CHANNEL_PROOFS = frozenset({AMR_SMS})
-REUSED_PASSWORD = "Choose a password you have not used on this account."
+REUSED_PASSWORD = _l("Choose a password you have not used on this account.")
 
 
 @dataclass(frozen=True)
@@ -111,10 +112,10 @@ def refuse_reset_password(customer: Customer, password: str) -> None:
     if not password_reset_pending(customer):
         return
     credential = db.session.get(PasswordCredential, customer.id)
-    same, _ = passwords.verify_password(credential.password_hash if credential else None,
-                                        password)
+    same, _rehash = passwords.verify_password(
+        credential.password_hash if credential else None, password)
     if same:
-        raise passwords.PasswordRejected(REUSED_PASSWORD)
+        raise passwords.PasswordRejected(str(REUSED_PASSWORD))
 
 
 def proved_a_channel(amr) -> bool:

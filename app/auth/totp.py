@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pyotp
 import segno
+from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -27,15 +28,15 @@ from app.identity.customer_ids import format_for_people
 from app.models import Customer, RecoveryCode, TotpCredential, utcnow
 from app.platform.audit import Origin, record_event
 from app.platform.crypto import seal, unseal
+from app.platform.messages import brand_name
 from app.platform.notifications import notify_security_change_after_commit
 
-ISSUER_NAME = "Tessera"
 DIGITS = 6
 PERIOD = 30
 #: Steps of clock drift accepted either side of now (RFC 6238 section 5.2 suggests one).
 VALID_WINDOW = 1
 
-WRONG_CODE = "That code is not right. Check the time on your phone and try again."
+WRONG_CODE = _l("That code is not right. Check the time on your phone and try again.")
 # Longer input is refused before any other work: nobody types 17 characters for 6 digits.
 _MAX_INPUT = 16
 _CODE_RE = re.compile(rf"[0-9]{{{DIGITS}}}")
@@ -67,9 +68,9 @@ def _enrolment(customer: Customer, secret: str) -> Enrolment:
     # The label shows in the app's list; the grouped customer ID is what support asks
     # for, and unlike an email it never changes.
     uri = _totp(secret).provisioning_uri(name=format_for_people(customer.customer_id),
-                                         issuer_name=ISSUER_NAME)
+                                         issuer_name=brand_name())
     qr_svg = segno.make(uri, error="m").svg_inline(
-        scale=4, light="#fff", title="QR code for your authenticator app")
+        scale=4, light="#fff", title=_("QR code for your authenticator app"))
     return Enrolment(secret=secret, uri=uri, qr_svg=qr_svg)
 
 
@@ -142,16 +143,16 @@ def begin_enrolment(customer: Customer) -> Enrolment:
     ).rowcount
     if not replaced:
         if has_totp(customer):
-            raise TotpError("An authenticator app is already set up. Remove it first to "
-                            "set up another.")
+            raise TotpError(_("An authenticator app is already set up. Remove it first to "
+                              "set up another."))
         try:
             with db.session.begin_nested():
                 db.session.add(TotpCredential(customer_pk=customer.id, secret_sealed=sealed))
         except IntegrityError:
             # Another request created one between our UPDATE and INSERT (the savepoint
             # is rolled back; the caller does not commit).
-            raise TotpError("The authenticator app setup changed meanwhile. Reload the "
-                            "page and try again.") from None
+            raise TotpError(_("The authenticator app setup changed meanwhile. Reload the "
+                              "page and try again.")) from None
     return _enrolment(customer, secret)
 
 
@@ -176,13 +177,13 @@ def confirm_enrolment(customer: Customer, code: str, origin: Origin) -> list[str
     credential = _credential(customer, confirmed=False)
     if credential is None:
         if has_totp(customer):
-            raise TotpError("An authenticator app is already set up.")
-        raise TotpError("This setup has expired. Scan the new QR code and try again.")
+            raise TotpError(_("An authenticator app is already set up."))
+        raise TotpError(_("This setup has expired. Scan the new QR code and try again."))
     normalised = _normalise(code)
     secret = unseal(credential.secret_sealed, _context(customer)).decode()
     step = _matching_step(secret, normalised) if normalised else None
     if step is None:
-        raise TotpError(WRONG_CODE)
+        raise TotpError(str(WRONG_CODE))
     # Conditional on the very secret we checked: a concurrent restart or confirmation
     # makes this match no row, and nothing is written.
     confirmed = db.session.execute(
@@ -194,8 +195,8 @@ def confirm_enrolment(customer: Customer, code: str, origin: Origin) -> list[str
         .execution_options(synchronize_session=False)
     ).rowcount
     if confirmed != 1:
-        raise TotpError("The authenticator app setup changed meanwhile. Reload the page "
-                        "and try again.")
+        raise TotpError(_("The authenticator app setup changed meanwhile. Reload the page "
+                          "and try again."))
     codes = recovery_codes.generate(customer, origin)
     support.clear_required_action(customer, support.CONFIGURE_TOTP)
     record_event("totp.enrolled", origin, customer.customer_id)
@@ -247,7 +248,7 @@ def remove_totp(customer: Customer, origin: Origin) -> None:
         .execution_options(synchronize_session=False)
     ).rowcount
     if removed != 1:
-        raise TotpError("No authenticator app is set up.")
+        raise TotpError(_("No authenticator app is set up."))
     codes = db.session.execute(
         delete(RecoveryCode).where(RecoveryCode.customer_pk == customer.id)
         .execution_options(synchronize_session=False)

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
+
 from app.directory.customers import CustomerError, bump_version
 from app.extensions import db
 from app.models import CommunicationConsent, Customer
@@ -38,18 +40,22 @@ class OutdatedWording(CustomerError):
 @dataclass(frozen=True)
 class Wording:
     version: str
+    #: The words, in the language of the page that shows them (lazy: str() it where a
+    #: plain string is needed). A translation says the same: it is the same version.
     text: str
 
 
 #: What the customer is asked, per (channel, purpose). Change the text, change the
 #: version: a consent is to the words the customer saw.
 WORDINGS = {
-    ("email", "marketing"): Wording("2026-11-01", "Email me offers and news about products."),
-    ("sms", "marketing"): Wording("2026-11-01", "Text me offers and news about products."),
-    ("email", "service"): Wording("2026-11-01", "Email me about changes to the service, "
-                                                "such as new features and planned downtime."),
-    ("sms", "service"): Wording("2026-11-01", "Text me about changes to the service, such "
-                                              "as planned downtime."),
+    ("email", "marketing"): Wording("2026-11-01",
+                                    _l("Email me offers and news about products.")),
+    ("sms", "marketing"): Wording("2026-11-01", _l("Text me offers and news about products.")),
+    ("email", "service"): Wording("2026-11-01", _l("Email me about changes to the service, "
+                                                   "such as new features and planned "
+                                                   "downtime.")),
+    ("sms", "service"): Wording("2026-11-01", _l("Text me about changes to the service, such "
+                                                 "as planned downtime.")),
 }
 
 

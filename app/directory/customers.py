@@ -12,6 +12,7 @@ import zoneinfo
 from dataclasses import dataclass
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
@@ -30,7 +31,9 @@ ACCOUNT_NUMBER_MAX = 128
 
 
 class CustomerError(ValueError):
-    """A request about customers that cannot be done; the message says why."""
+    """A request about customers that cannot be done; the message says why (in the
+    request's language where a customer can read it; support's own refusals, which only
+    the admin API and the CLI show, stay English)."""
 
 
 LOOKALIKE_MESSAGE = ("This username looks too much like one already in use (some letters "
@@ -91,7 +94,7 @@ class NormalizedIdentifier:
 def normalize_identifier(kind: str, text: str) -> NormalizedIdentifier:
     """Normalise what a person typed as an identifier of `kind`; raise CustomerError."""
     if text is None or len(text) > 320:
-        raise CustomerError("That is too long to be an email, phone number or username.")
+        raise CustomerError(_("That is too long to be an email, phone number or username."))
     try:
         if kind == "email":
             value = normalize_email(text)
@@ -102,7 +105,8 @@ def normalize_identifier(kind: str, text: str) -> NormalizedIdentifier:
         if kind == "username":
             value = normalize_username(text)
             if looks_like_customer_id(value):
-                raise CustomerError("That username could be read as a customer ID; choose another.")
+                raise CustomerError(_("That username could be read as a customer ID; choose "
+                                      "another."))
             return NormalizedIdentifier("username", value, value, username_skeleton(value))
     except InvalidIdentifier as error:
         raise CustomerError(str(error)) from None
@@ -117,9 +121,9 @@ def normalize_name(text: str | None) -> str | None:
     if not text:
         return None
     if len(text) > NAME_MAX:
-        raise CustomerError(f"Names have at most {NAME_MAX} characters.")
+        raise CustomerError(_("Names have at most %(count)d characters.", count=NAME_MAX))
     if any(unicodedata.category(ch).startswith("C") for ch in text):
-        raise CustomerError("Names cannot contain control characters.")
+        raise CustomerError(_("Names cannot contain control characters."))
     return text
 
 
@@ -127,7 +131,7 @@ def create_customer(origin: Origin, given_name: str | None = None,
                     family_name: str | None = None) -> Customer:
     """Create a customer with a fresh random customer ID (retried on collision)."""
     given_name, family_name = normalize_name(given_name), normalize_name(family_name)
-    for _ in range(_ID_ATTEMPTS):
+    for _attempt in range(_ID_ATTEMPTS):
         customer = Customer(customer_id=customer_ids.generate(), given_name=given_name,
                             family_name=family_name, status="active")
         try:
@@ -137,7 +141,7 @@ def create_customer(origin: Origin, given_name: str | None = None,
             continue  # the ID exists (or existed: tombstones stay); draw another
         record_event("customer.created", origin, customer.customer_id)
         return customer
-    raise CustomerError("Could not allocate a customer ID; try again.")
+    raise CustomerError(_("Could not allocate a customer ID; try again."))
 
 
 def add_identifier(customer: Customer, identifier: NormalizedIdentifier, origin: Origin,
@@ -150,7 +154,7 @@ def add_identifier(customer: Customer, identifier: NormalizedIdentifier, origin:
     existing = _find_identifier(identifier.kind, identifier.match_key)
     if existing is not None:
         if existing.customer_pk == customer.id:
-            raise AlreadyOnAccount(f"This {identifier.kind} is already on the account.")
+            raise AlreadyOnAccount(_already_on_account(identifier.kind))
         raise IdentifierTaken(f"This {identifier.kind} belongs to another account.")
     if identifier.skeleton is not None and _skeleton_taken(identifier):
         raise IdentifierTaken(LOOKALIKE_MESSAGE)
@@ -174,6 +178,17 @@ def add_identifier(customer: Customer, identifier: NormalizedIdentifier, origin:
     return row
 
 
+def _already_on_account(kind: str) -> str:
+    """AlreadyOnAccount's message for an identifier of `kind` (one sentence per kind)."""
+    if kind == "email":
+        return _("This email is already on the account.")
+    if kind == "phone":
+        return _("This phone is already on the account.")
+    if kind == "username":
+        return _("This username is already on the account.")
+    return f"This {kind} is already on the account."
+
+
 def verify_identifier(identifier: Identifier, origin: Origin) -> None:
     """Mark an identifier verified (possession was proved by the caller)."""
     if identifier.verified_at is None:
@@ -192,7 +207,8 @@ def remove_identifier(identifier: Identifier, origin: Origin) -> None:
     log in: app/directory/identifier_changes.remove."""
     customer = identifier.customer
     if len(customer.identifiers) <= 1:
-        raise LastIdentifier("This is the only way to find the account; add another first.")
+        raise LastIdentifier(_("This is the only way to find the account; add another "
+                               "first."))
     bump_version(customer)
     record_event("identifier.removed", origin, customer.customer_id, kind=identifier.kind,
                  value=identifier.value)
@@ -410,8 +426,8 @@ def normalize_locale(text: str | None) -> str | None:
     if text is None:
         return None
     if len(text) > LOCALE_MAX or not _LOCALE_RE.fullmatch(text):
-        raise CustomerError("A locale is a language tag such as en, en-GB or zh-Hant-TW "
-                            f"(at most {LOCALE_MAX} characters).")
+        raise CustomerError(_("A locale is a language tag such as en, en-GB or zh-Hant-TW "
+                              "(at most %(count)d characters).", count=LOCALE_MAX))
     language, *subtags = text.split("-")
     cased = [language.lower()]
     for subtag in subtags:
@@ -431,8 +447,8 @@ def normalize_zoneinfo(text: str | None) -> str | None:
     if not text:
         return None
     if len(text) > ZONEINFO_MAX or text not in zoneinfo.available_timezones():
-        raise CustomerError("Choose a time zone from the list, such as Europe/Paris or "
-                            "America/New_York.")
+        raise CustomerError(_("Choose a time zone from the list, such as Europe/Paris or "
+                              "America/New_York."))
     return text
 
 

@@ -155,7 +155,8 @@ def _app_consents(customer: Customer) -> list[dict]:
 def _wording(row) -> str | None:
     """The words the customer was shown, while that version is the current one."""
     wording = communication_consents.WORDINGS.get((row.channel, row.purpose))
-    return wording.text if wording and wording.version == row.wording_version else None
+    # str(): the words are lazy (translated), and the document is JSON.
+    return str(wording.text) if wording and wording.version == row.wording_version else None
 
 
 def _audit_events(customer: Customer, aliases: list[str]) -> list[dict]:

@@ -56,7 +56,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from babel.dates import format_date
 from flask import current_app
+from flask_babel import gettext as _, get_locale
 from sqlalchemy import delete, or_, select, update
 
 from app.auth.sessions import end_all_sessions
@@ -114,6 +116,8 @@ class ErasureNotice:
 
     customer_id: str
     emails: tuple[str, ...]
+    #: The customer's saved language, read before erasure clears it.
+    locale: str | None = None
 
 
 def erase(customer: Customer, origin: Origin, *, reason: str | None = None) -> ErasureNotice:
@@ -137,7 +141,8 @@ def erase(customer: Customer, origin: Origin, *, reason: str | None = None) -> E
     customer_pks = [customer.id, *db.session.scalars(
         select(Customer.id).where(Customer.merged_into_pk == customer.id))]
     notice = ErasureNotice(customer.customer_id, tuple(
-        i.value for i in customer.identifiers if i.kind == "email" and i.verified_at))
+        i.value for i in customer.identifiers if i.kind == "email" and i.verified_at),
+        customer.locale)
     personal = _personal_values(customer, customer_pks, customer_ids)
 
     now = utcnow()
@@ -163,7 +168,8 @@ def erase(customer: Customer, origin: Origin, *, reason: str | None = None) -> E
 def send_notice(notice: ErasureNotice) -> int:
     """Tell the erased customer, at the addresses collected before the erasure (call it
     after the commit). How many messages went out; failures are logged, never raised."""
-    return notify_addresses(notice.customer_id, notice.emails, "account_erased")
+    return notify_addresses(notice.customer_id, notice.emails, "account_erased",
+                            locale=notice.locale)
 
 
 # ---- what is personal ---------------------------------------------------------------------
@@ -324,9 +330,9 @@ def request_deletion(customer: Customer, origin: Origin) -> datetime:
         .values(deletion_requested_at=now, deletion_due_at=due, version=Customer.version + 1)
         .execution_options(synchronize_session=False)).rowcount
     if scheduled != 1:
-        raise DeletionError("Your account is already scheduled for deletion."
+        raise DeletionError(_("Your account is already scheduled for deletion.")
                             if customer.status in ERASABLE else
-                            "This account cannot be deleted in its state.")
+                            _("This account cannot be deleted in its state."))
     db.session.refresh(customer)
     record_event("deletion.requested", origin, customer.customer_id, due_at=due.isoformat(),
                  grace_days=grace_days())
@@ -350,8 +356,13 @@ def cancel_deletion(customer: Customer, origin: Origin) -> bool:
 
 
 def deletion_date(moment: datetime) -> str:
-    """A due date as people read it: "21 January 2030"."""
-    return f"{moment.day} {moment:%B %Y}"
+    """A due date as people read it, in the request's language: "21 January 2030" in
+    English, the language's long date otherwise ("21. Januar 2030"). The date is the
+    moment's own (no time zone conversion)."""
+    locale = get_locale()
+    if locale is None or locale.language == "en":
+        return format_date(moment, "d MMMM y", locale="en")
+    return format_date(moment, "long", locale=locale)
 
 
 def erase_due(origin: Origin) -> list[str]:

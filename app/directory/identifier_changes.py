@@ -26,6 +26,8 @@ customer lost (a reassigned number, say) and then issue a recovery link.
 """
 from __future__ import annotations
 
+from flask_babel import gettext as _, lazy_gettext as _l
+
 from app.auth import code_sender, email_codes, sms_codes
 from app.directory.customers import (CustomerError, IdentifierTaken, LastIdentifier,
                                      NormalizedIdentifier, add_identifier, find_by_identifier,
@@ -45,13 +47,16 @@ from app.platform.notifications import (notify_after_commit, notify_phone_claime
 #: Kinds the customer manages on the account pages, and the kinds anyone is told about
 #: (there is no notice for a username).
 NOTIFIED_KINDS = ("phone", "email")
-LABELS = {"phone": "phone number", "email": "email address"}
+#: What each kind is called on the pages (lazy: translated where it is shown).
+LABELS = {"phone": _l("phone number"), "email": _l("email address")}
 
 
 class IdentifierChangeError(CustomerError):
-    """Adding, confirming or removing cannot go on; `message` is safe to show."""
+    """Adding, confirming or removing cannot go on; `message` is safe to show (translated:
+    a module-level lazy text is read in the current language here)."""
 
     def __init__(self, message: str) -> None:
+        message = str(message)
         super().__init__(message)
         self.message = message
 
@@ -133,7 +138,7 @@ def confirm(customer: Customer, kind: str, verification_id: int, value: str, cod
     own = _own_identifier(customer, identifier)
     if (own is not None and own.verified_at is not None
             and not _needs_reproof(customer, identifier)):
-        raise IdentifierChangeError(f"This {LABELS[kind]} is already on your account.")
+        raise IdentifierChangeError(_already_yours(kind))
     try:
         if own is not None:
             verify_identifier(own, origin)
@@ -146,7 +151,8 @@ def confirm(customer: Customer, kind: str, verification_id: int, value: str, cod
             bound = add_identifier(customer, identifier, origin, verified=True)
     except IdentifierTaken:
         # Someone else holds it (it was never free, or it was added after the code went).
-        raise IdentifierChangeError("This code is no longer valid. Ask for a new one.") from None
+        raise IdentifierChangeError(_("This code is no longer valid. Ask for a new one.")) \
+            from None
     except CustomerError as error:
         raise IdentifierChangeError(str(error)) from None
     _tell_customer(customer, kind, "added", identifier.value, origin)
@@ -198,8 +204,7 @@ def remove(customer: Customer, identifier_id: int, origin: Origin, *,
         return None
     by_customer = origin.actor == "customer"
     if by_customer and not can_log_in_without(customer, identifier):
-        raise LastWayIn(f"This {LABELS[identifier.kind]} is the last way you can log in. "
-                        "Add another phone or email first.")
+        raise LastWayIn(_last_way_in(identifier.kind))
     kind, value, was_verified = identifier.kind, identifier.value, identifier.verified_at
     # A plain copy: the row is deleted and expired by the commit.
     removed = NormalizedIdentifier(kind, value, identifier.match_key)
@@ -209,7 +214,8 @@ def remove(customer: Customer, identifier_id: int, origin: Origin, *,
         raise LastWayIn(str(error)) from None
     _tell_customer(customer, kind, "removed", value, origin)
     if kind == "email" and was_verified:
-        notify_removed_address_after_commit(value, "customer" if by_customer else "support")
+        notify_removed_address_after_commit(value, "customer" if by_customer else "support",
+                                            locale=customer.locale)
     return removed
 
 
@@ -230,6 +236,22 @@ def can_log_in_without(customer: Customer, removing: Identifier) -> bool:
 
 
 # ---- helpers --------------------------------------------------------------------------------
+
+def _already_yours(kind: str) -> str:
+    """The refusal of a phone or email already verified on the asker's account."""
+    if kind == "phone":
+        return _("This phone number is already on your account.")
+    return _("This email address is already on your account.")
+
+
+def _last_way_in(kind: str) -> str:
+    """LastWayIn's message for a phone or email (see `remove`)."""
+    if kind == "phone":
+        return _("This phone number is the last way you can log in. Add another phone or "
+                 "email first.")
+    return _("This email address is the last way you can log in. Add another phone or "
+             "email first.")
+
 
 def _tell_customer(customer: Customer, kind: str, change: str, value: str,
                    origin: Origin) -> None:
@@ -271,8 +293,7 @@ def _claimed_elsewhere(customer: Customer, identifier: NormalizedIdentifier) -> 
     own = _own_identifier(customer, identifier)
     if own is not None:
         if own.verified_at is not None and not _needs_reproof(customer, identifier):
-            raise IdentifierChangeError(
-                f"This {LABELS[identifier.kind]} is already on your account.")
+            raise IdentifierChangeError(_already_yours(identifier.kind))
         return None  # on the account but not proved yet: the code proves it now
     owner = find_by_identifier(identifier.kind, identifier.match_key)
     return owner if owner is not None and owner.id != customer.id else None

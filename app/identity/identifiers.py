@@ -1,9 +1,10 @@
 """Turn what a person types as an email, phone number or username into the
 one value that is stored, or refuse it with a message fit to show them.
 
-Every function is pure: no Flask, no database, no network. Each raises
+Every function is pure: no Flask app, no database, no network. Each raises
 ``InvalidIdentifier`` (a ``ValueError``) whose text goes straight onto a web
-form or a CLI error line.
+form or a CLI error line: marked for translation (Flask-Babel's ``gettext``:
+the page's language in a request, English when no app is running).
 
 Email: why not ``email-validator``
 ----------------------------------
@@ -32,6 +33,7 @@ from functools import lru_cache
 import icu
 import idna
 import phonenumbers
+from flask_babel import gettext as _
 
 __all__ = [
     "InvalidIdentifier",
@@ -70,15 +72,6 @@ def _is_invisible(ch: str) -> bool:
     return ch.isspace() or unicodedata.category(ch)[0] in "CZ"
 
 
-def _describe(ch: str) -> str:
-    """Name a character for a message; invisible ones by code point."""
-    if ch == " ":
-        return "spaces"
-    if _is_invisible(ch):
-        return f"an invisible character (U+{ord(ch):04X})"
-    return f"“{ch}”"
-
-
 def normalize_email(text: str) -> str:
     """Return the stored form of an email address.
 
@@ -93,67 +86,77 @@ def normalize_email(text: str) -> str:
     """
     address = text.strip()
     if not address:
-        raise InvalidIdentifier("Enter an email address, like name@example.com.")
+        raise InvalidIdentifier(_("Enter an email address, like name@example.com."))
     if len(address) > MAX_EMAIL_LENGTH:
-        raise InvalidIdentifier(
-            f"An email address can be at most {MAX_EMAIL_LENGTH} characters long."
-        )
+        raise InvalidIdentifier(_too_long_email())
     at_signs = address.count("@")
     if at_signs == 0:
-        raise InvalidIdentifier("An email address needs an @ sign, like name@example.com.")
+        raise InvalidIdentifier(_("An email address needs an @ sign, like name@example.com."))
     if at_signs > 1:
-        raise InvalidIdentifier("An email address has exactly one @ sign.")
+        raise InvalidIdentifier(_("An email address has exactly one @ sign."))
     local, domain = address.split("@")
 
     local = unicodedata.normalize("NFC", local)
     if not local:
-        raise InvalidIdentifier("Put the name before the @ sign, like name@example.com.")
+        raise InvalidIdentifier(_("Put the name before the @ sign, like name@example.com."))
     for ch in local:
         if _is_invisible(ch):
             raise InvalidIdentifier(
-                "The part before the @ sign cannot contain spaces or invisible characters."
+                _("The part before the @ sign cannot contain spaces or invisible characters.")
             )
         if ch in _EMAIL_LOCAL_SPECIALS:
-            raise InvalidIdentifier(f"The part before the @ sign cannot contain {_describe(ch)}.")
+            # The specials are all visible: named as themselves, in quotes.
+            raise InvalidIdentifier(
+                _("The part before the @ sign cannot contain “%(character)s”.", character=ch)
+            )
     if len(local.encode("utf-8")) > MAX_LOCAL_PART_OCTETS:
-        raise InvalidIdentifier("The part before the @ sign is too long (at most 64 characters).")
+        raise InvalidIdentifier(
+            _("The part before the @ sign is too long (at most %(count)d characters).",
+              count=MAX_LOCAL_PART_OCTETS)
+        )
 
     ascii_domain = _normalize_domain(domain)
     email = f"{local}@{ascii_domain}"
     # IDNA encoding can lengthen the domain, so check the result as well.
     if len(email.encode("utf-8")) > MAX_EMAIL_LENGTH:
-        raise InvalidIdentifier(
-            f"An email address can be at most {MAX_EMAIL_LENGTH} characters long."
-        )
+        raise InvalidIdentifier(_too_long_email())
     return email
+
+
+def _too_long_email() -> str:
+    return _("An email address can be at most %(count)d characters long.",
+             count=MAX_EMAIL_LENGTH)
 
 
 def _normalize_domain(domain: str) -> str:
     """Lower-case IDNA ASCII form of an email domain, or InvalidIdentifier."""
     if not domain:
-        raise InvalidIdentifier("Put the domain after the @ sign, like name@example.com.")
-    example = "like name@example.com"
+        raise InvalidIdentifier(_("Put the domain after the @ sign, like name@example.com."))
     try:
         # UTS 46 maps case, full-width letters and ideographic full stops
         # ("。") before IDNA 2008 validation; non-transitional keeps ß as ß.
         ascii_domain = idna.encode(domain, uts46=True).decode("ascii").lower()
     except idna.IDNAError:
         raise InvalidIdentifier(
-            f"The part after the @ sign is not a valid domain name ({example})."
+            _("The part after the @ sign is not a valid domain name (like name@example.com).")
         ) from None
     labels = ascii_domain.split(".")
     # idna accepts one trailing dot (the DNS root); in an address it is
     # nearly always the full stop of a sentence, so refuse it plainly.
     if "" in labels:
         raise InvalidIdentifier(
-            f"The domain after the @ sign cannot start or end with a dot ({example})."
+            _("The domain after the @ sign cannot start or end with a dot "
+              "(like name@example.com).")
         )
     if len(labels) < 2:
-        raise InvalidIdentifier(f"The domain after the @ sign needs a dot ({example}).")
+        raise InvalidIdentifier(
+            _("The domain after the @ sign needs a dot (like name@example.com).")
+        )
     if labels[-1].isdigit():
         # An all-numeric last label means an IP address, not a domain name.
         raise InvalidIdentifier(
-            f"The part after the @ sign must be a domain name, not an IP address ({example})."
+            _("The part after the @ sign must be a domain name, not an IP address "
+              "(like name@example.com).")
         )
     return ascii_domain
 
@@ -187,28 +190,29 @@ def normalize_phone(text: str, default_region: str) -> str:
         raise ValueError(f"unknown default_region {default_region!r}")
     if len(text) > MAX_PHONE_INPUT_LENGTH:
         raise InvalidIdentifier(
-            f"That is too long to be a phone number (at most {MAX_PHONE_INPUT_LENGTH} characters)."
+            _("That is too long to be a phone number (at most %(count)d characters).",
+              count=MAX_PHONE_INPUT_LENGTH)
         )
     if not text.strip():
-        raise InvalidIdentifier("Enter a phone number.")
+        raise InvalidIdentifier(_("Enter a phone number."))
     try:
         number = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException as error:
         if error.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
             raise InvalidIdentifier(
-                "We could not tell which country that number is in. "
-                "Start with + and the country code, like +44 7911 123456."
+                _("We could not tell which country that number is in. "
+                  "Start with + and the country code, like +44 7911 123456.")
             ) from None
         raise InvalidIdentifier(
-            "That does not look like a phone number. "
-            "Include the country code, starting with +, like +44 7911 123456."
+            _("That does not look like a phone number. "
+              "Include the country code, starting with +, like +44 7911 123456.")
         ) from None
     if not phonenumbers.is_valid_number(number):
         raise InvalidIdentifier(
-            "That is not a valid phone number. Check the digits and the country code."
+            _("That is not a valid phone number. Check the digits and the country code.")
         )
     if number.extension:
-        raise InvalidIdentifier("Enter the phone number without an extension.")
+        raise InvalidIdentifier(_("Enter the phone number without an extension."))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -236,36 +240,53 @@ def normalize_username(text: str) -> str:
     so the one login box can always tell the kinds apart.
     """
     if len(text) > _MAX_USERNAME_INPUT_LENGTH:
-        raise InvalidIdentifier(f"A username can be at most {USERNAME_MAX_LENGTH} characters long.")
+        raise InvalidIdentifier(_too_long_username())
     # NFKC again after casefold: case folding can produce text NFKC would
     # change, and the stored form must normalise to itself.
     name = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).strip().casefold())
     if not name:
-        raise InvalidIdentifier("Choose a username.")
+        raise InvalidIdentifier(_("Choose a username."))
     if "@" in name:
         raise InvalidIdentifier(
-            "A username cannot contain @; that would make it look like an email address."
+            _("A username cannot contain @; that would make it look like an email address.")
         )
     if name.startswith("+"):
         raise InvalidIdentifier(
-            "A username cannot start with +; that would make it look like a phone number."
+            _("A username cannot start with +; that would make it look like a phone number.")
         )
     for ch in name:
         if not (ch.isalnum() or ch in _USERNAME_PUNCTUATION):
-            raise InvalidIdentifier(
-                f"A username cannot contain {_describe(ch)}: "
-                "use letters, digits, dots (.), underscores (_) and hyphens (-)."
-            )
+            raise InvalidIdentifier(_username_cannot_contain(ch))
     if len(name) < USERNAME_MIN_LENGTH:
-        raise InvalidIdentifier(f"A username needs at least {USERNAME_MIN_LENGTH} characters.")
+        raise InvalidIdentifier(
+            _("A username needs at least %(count)d characters.", count=USERNAME_MIN_LENGTH)
+        )
     if len(name) > USERNAME_MAX_LENGTH:
-        raise InvalidIdentifier(f"A username can be at most {USERNAME_MAX_LENGTH} characters long.")
+        raise InvalidIdentifier(_too_long_username())
     if name.isdigit() or _looks_like_phone(name):
         raise InvalidIdentifier(
-            "A username cannot be just digits or look like a phone number; add a letter."
+            _("A username cannot be just digits or look like a phone number; add a letter.")
         )
     _refuse_mixed_scripts(name)
     return name
+
+
+def _too_long_username() -> str:
+    return _("A username can be at most %(count)d characters long.", count=USERNAME_MAX_LENGTH)
+
+
+def _username_cannot_contain(ch: str) -> str:
+    """The refusal of a character a username cannot have; invisible ones by code point."""
+    if ch == " ":
+        return _("A username cannot contain spaces: use letters, digits, dots (.), "
+                 "underscores (_) and hyphens (-).")
+    if _is_invisible(ch):
+        code_point = f"{ord(ch):04X}"
+        return _("A username cannot contain an invisible character (U+%(code)s): use "
+                 "letters, digits, dots (.), underscores (_) and hyphens (-).",
+                 code=code_point)
+    return _("A username cannot contain “%(character)s”: use letters, digits, dots (.), "
+             "underscores (_) and hyphens (-).", character=ch)
 
 
 @lru_cache(maxsize=1)
@@ -285,14 +306,19 @@ def _refuse_mixed_scripts(name: str) -> None:
     if failed & icu.USpoofChecks.RESTRICTION_LEVEL:
         scripts = sorted({icu.Script.getScript(ord(ch)).getName() for ch in name}
                          - {"Common", "Inherited"})
-        mixed = (f"{', '.join(scripts[:-1])} and {scripts[-1]}" if len(scripts) > 1
-                 else "several scripts'")
+        # The scripts' names are ICU's (English, like "Cyrillic"), as ICU gives them.
+        if len(scripts) > 1:
+            raise InvalidIdentifier(
+                _("A username must be written in one script; this one mixes %(scripts)s and "
+                  "%(last)s characters, which can look alike. Use one alphabet.",
+                  scripts=", ".join(scripts[:-1]), last=scripts[-1])
+            )
         raise InvalidIdentifier(
-            f"A username must be written in one script; this one mixes {mixed} "
-            "characters, which can look alike. Use one alphabet."
+            _("A username must be written in one script; this one mixes several scripts' "
+              "characters, which can look alike. Use one alphabet.")
         )
     if failed:
-        raise InvalidIdentifier("A username cannot mix digits of different number systems.")
+        raise InvalidIdentifier(_("A username cannot mix digits of different number systems."))
 
 
 def username_skeleton(name: str) -> str:
@@ -318,7 +344,7 @@ def classify(text: str, default_region: str) -> tuple[str, str]:
     """
     stripped = text.strip()
     if not stripped:
-        raise InvalidIdentifier("Enter your email address, phone number or username.")
+        raise InvalidIdentifier(_("Enter your email address, phone number or username."))
     if "@" in stripped:
         return "email", normalize_email(stripped)
     if _looks_like_phone(stripped):

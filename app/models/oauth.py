@@ -57,6 +57,9 @@ class OAuthClient(Base):
     client_uri: Mapped[str | None] = mapped_column(String(2000))
     policy_uri: Mapped[str | None] = mapped_column(String(2000))
     tos_uri: Mapped[str | None] = mapped_column(String(2000))
+    # The app's own colours on the pages reached through its authorization request
+    # (role -> "#rrggbb", roles of app/platform/brand.py COLOUR_ROLES); None: the brand's.
+    brand_colors: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

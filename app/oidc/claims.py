@@ -19,10 +19,15 @@ CLAIMS_SUPPORTED = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "ac
 
 
 def id_token_claims(client: OAuthClient, customer: Customer, scope: str) -> dict:
-    """Claims about the customer that go in the ID token (the rest come from userinfo)."""
+    """Claims about the customer that go in the ID token (the rest come from userinfo):
+    with `profile`, the customer's `locale` too, so an app can speak the language the
+    customer chose on our pages from the first response on."""
     result = {"sub": subject_for(client, customer)}
-    if CUSTOMER_ID_SCOPE in scope.split():
+    scopes = scope.split()
+    if CUSTOMER_ID_SCOPE in scopes:
         result[CUSTOMER_ID_SCOPE] = customer.customer_id
+    if "profile" in scopes and customer.locale:
+        result["locale"] = customer.locale
     return result
 
 

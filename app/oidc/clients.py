@@ -38,6 +38,8 @@ from app.models import OAuthClient
 from app.oidc import registry_version
 from app.oidc.scopes import ADMIN_SCOPES, is_admin_scope
 from app.platform.audit import Origin, record_event
+from app.platform.brand import (COLOUR_ROLES, contrast_warnings, is_colour,
+                                normalize_colour)
 from app.platform.keyed_hash import keyed_hash, matches
 
 GRANT_AUTHORIZATION_CODE = "authorization_code"
@@ -90,6 +92,7 @@ def create_client(name: str, redirect_uris: list[str] | tuple[str, ...], *,
                   resource_server_audience: str | None = None,
                   display_uris: dict[str, str | None] | None = None,
                   allow_loopback_http: bool = False,
+                  brand_colors: dict[str, str] | None = None,
                   origin: Origin) -> tuple[OAuthClient, str | None]:
     """Register a client; return it and, for a confidential client, its plain secret.
 
@@ -97,7 +100,8 @@ def create_client(name: str, redirect_uris: list[str] | tuple[str, ...], *,
     validated before anything is added, so bad input raises ClientError and adds nothing.
     An admin client (the admin API's caller) is confidential and uses client_credentials
     alone; only it may be registered for admin scopes. `display_uris` maps DISPLAY_URIS
-    names to URIs (see normalize_display_uris; `allow_loopback_http` outside production).
+    names to URIs (see normalize_display_uris; `allow_loopback_http` outside production);
+    `brand_colors` the app's own colours (see normalize_brand_colors).
     """
     name = normalize_client_name(name)
     if admin and grant_types is None:
@@ -114,6 +118,7 @@ def create_client(name: str, redirect_uris: list[str] | tuple[str, ...], *,
         resource_server_audience = normalize_resource_server_audience(
             resource_server_audience, public=public)
     shown = normalize_display_uris(display_uris or {}, allow_loopback_http=allow_loopback_http)
+    colours = normalize_brand_colors(brand_colors or {})
 
     secret = None if public else secrets.token_urlsafe(32)
     client = OAuthClient(
@@ -123,6 +128,7 @@ def create_client(name: str, redirect_uris: list[str] | tuple[str, ...], *,
         is_public=public, is_first_party=first_party, is_admin=admin, resources=resources,
         resource_server_audience=resource_server_audience,
         token_endpoint_auth_method="none" if public else "client_secret_basic", **shown,
+        brand_colors=colours,
     )
     db.session.add(client)
     record_event("client.created", origin, None, client_id=client.client_id, name=name,
@@ -333,6 +339,7 @@ def client_settings(client: OAuthClient) -> dict:
         "backchannel_logout_uri": client.backchannel_logout_uri,
         "jwks_kids": [key.get("kid") for key in (client.jwks or {}).get("keys", [])],
         **{name: getattr(client, name) for name in DISPLAY_URIS},
+        "brand_colors": dict(client.brand_colors or {}),
         "created_at": client.created_at.isoformat(),
     }
 
@@ -445,6 +452,33 @@ def check_display_uri(name: str, uri: str, *, allow_loopback_http: bool = False)
     if not _DISPLAY_HOST_RE.fullmatch(host.lower()):
         raise ClientError(f"{what} needs a host name, like https://app.example/.")
     return uri
+
+
+def normalize_brand_colors(colours: dict[str, str], current: dict[str, str] | None = None
+                           ) -> dict[str, str] | None:
+    """An app's own colours to store (role -> #rrggbb; None when it has none), given as
+    changes to `current` (its stored colours: an empty value drops a role). ClientError for
+    an unknown role, a value that is not a colour, or text colours that fall below WCAG
+    AA against the background the page will have (the app's, else the brand's): an
+    operator registering an app can fix them, so they are refused, not warned about."""
+    unknown = sorted(set(colours) - set(COLOUR_ROLES))
+    if unknown:
+        raise ClientError(f"Unknown brand colour {', '.join(unknown)}; use "
+                          f"{', '.join(COLOUR_ROLES)}.")
+    merged = dict(current or {})
+    for role, value in colours.items():
+        if not value:
+            merged.pop(role, None)
+        elif not is_colour(value):
+            raise ClientError(f"The {role} colour ({value!r}) must be written #rrggbb or #rgb.")
+        else:
+            merged[role] = normalize_colour(value)
+    brand = current_app.extensions["tessera_brand"]
+    problems = contrast_warnings({**brand.colours, **merged})
+    if problems:
+        raise ClientError("The app's colours would be hard to read: " + "; ".join(problems)
+                          + ".")
+    return merged or None
 
 
 def display_origin(uri: str | None) -> str | None:

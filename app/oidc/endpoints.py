@@ -20,6 +20,8 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from flask import (Blueprint, current_app, g, jsonify, redirect, render_template, request,
                    url_for)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
@@ -38,6 +40,7 @@ from app.oidc.forms import ConsentForm
 from app.oidc.issuer import issuer
 from app.oidc.logout import verify_id_token_hint
 from app.platform.audit import Origin
+from app.platform.i18n import offered_locales
 from app.platform.read_only import reads_only
 
 bp = Blueprint("oidc", __name__)
@@ -46,16 +49,16 @@ bp = Blueprint("oidc", __name__)
 _REAUTH_PARAMS = ("max_age", "id_token_hint")
 #: What a customer reads when an app's sign-in link cannot be used. The reason (for the
 #: app's developers) goes to the log and never onto the page.
-BAD_LINK_TITLE = "This sign-in link is not working"
-BAD_LINK_MESSAGE = ("The app that sent you here used a sign-in link we cannot accept, so "
-                    "we cannot log you in to it from this page. Nothing has changed on "
-                    "your account.")
-CONSENT_EXPIRED_TITLE = "This page has expired"
-CONSENT_EXPIRED_MESSAGE = ("Nothing was shared with the app. Go back to the app and log in "
-                           "again to continue.")
-BAD_LINK_NEXT_STEP = ("Go back to the app and try to log in again. If this keeps "
-                      "happening, contact the app's support and tell them its sign-in link "
-                      "is not working.")
+BAD_LINK_TITLE = _l("This sign-in link is not working")
+BAD_LINK_MESSAGE = _l("The app that sent you here used a sign-in link we cannot accept, so "
+                      "we cannot log you in to it from this page. Nothing has changed on "
+                      "your account.")
+CONSENT_EXPIRED_TITLE = _l("This page has expired")
+CONSENT_EXPIRED_MESSAGE = _l("Nothing was shared with the app. Go back to the app and log in "
+                             "again to continue.")
+BAD_LINK_NEXT_STEP = _l("Go back to the app and try to log in again. If this keeps "
+                        "happening, contact the app's support and tell them its sign-in "
+                        "link is not working.")
 
 
 @bp.get("/.well-known/openid-configuration")
@@ -95,7 +98,7 @@ def discovery():
         # The unchecked level is listed because ID tokens can carry it (an SMS code alone
         # while the phone lookup could not answer); no app can ask for it.
         "acr_values_supported": [ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR, ACR_PHONE_UNCHECKED],
-        "ui_locales_supported": ["en"],
+        "ui_locales_supported": offered_locales(),
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
     })
@@ -188,7 +191,7 @@ def signed_in_as(customer) -> str:
             return mask_email(identifier.value)
         if identifier.kind == "phone":
             return mask_phone(identifier.value)
-    return "your account"
+    return _("your account")
 
 
 def _authorize_params(client, login_session) -> AuthorizeParams:
@@ -230,8 +233,8 @@ def consent():
     """The customer's answer on the consent page (CSRF-protected)."""
     form = ConsentForm()
     if not form.validate_on_submit() or g.login_session is None:
-        return render_template("web/error.html", status=400, title=CONSENT_EXPIRED_TITLE,
-                               message=CONSENT_EXPIRED_MESSAGE), 400
+        return render_template("web/error.html", status=400, title=str(CONSENT_EXPIRED_TITLE),
+                               message=str(CONSENT_EXPIRED_MESSAGE)), 400
     query = form.request_query.data
     try:
         grant = _stored_grant(query)
@@ -408,6 +411,6 @@ def _error_page(detail: str):
                                "(client_id=%r)", detail, client_ids[:2])
     client = (get_client(client_ids[0]) if len(client_ids) == 1 and len(client_ids[0]) <= 48
               else None)
-    return render_template("web/error.html", status=400, title=BAD_LINK_TITLE,
-                           message=BAD_LINK_MESSAGE, next_step=BAD_LINK_NEXT_STEP,
+    return render_template("web/error.html", status=400, title=str(BAD_LINK_TITLE),
+                           message=str(BAD_LINK_MESSAGE), next_step=str(BAD_LINK_NEXT_STEP),
                            app_client=client), 400

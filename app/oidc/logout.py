@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 from authlib.common.urls import add_params_to_uri
 from flask import (Blueprint, current_app, g, redirect, render_template, request, session)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SubmitField
 from wtforms.validators import Length
@@ -82,7 +84,7 @@ class EndSessionForm(FlaskForm):
     client_id = HiddenField(validators=[Length(max=48)])
     post_logout_redirect_uri = HiddenField(validators=[Length(max=2000)])
     state = HiddenField(validators=[Length(max=2000)])
-    submit = SubmitField("Log out")
+    submit = SubmitField(_l("Log out"))
 
 
 # ---- services ----------------------------------------------------------------------------
@@ -119,28 +121,29 @@ def parse_logout_request(id_token_hint: str | None, client_id: str | None,
         try:
             hinted = verify_id_token_hint(id_token_hint)
         except InvalidToken:
-            raise LogoutRequestError("The id_token_hint is not an ID token issued here.") from None
+            raise LogoutRequestError(
+                _("The id_token_hint is not an ID token issued here.")) from None
         audience = hinted.get("aud")
         hinted_client_id = hinted.get("azp") or (
             audience[0] if isinstance(audience, list) and len(audience) == 1 else audience)
         client = get_client(hinted_client_id) if isinstance(hinted_client_id, str) else None
         if client is None:
-            raise LogoutRequestError("The id_token_hint names no client registered here.")
+            raise LogoutRequestError(_("The id_token_hint names no client registered here."))
         if client_id and client_id != client.client_id:
-            raise LogoutRequestError("client_id does not match the id_token_hint.")
+            raise LogoutRequestError(_("client_id does not match the id_token_hint."))
         hinted_sub = hinted.get("sub") if isinstance(hinted.get("sub"), str) else None
     elif client_id:
         client = get_client(client_id) if len(client_id) <= 48 else None
         if client is None:
-            raise LogoutRequestError("client_id names no client registered here.")
+            raise LogoutRequestError(_("client_id names no client registered here."))
     if post_logout_redirect_uri:
         if client is None:
-            raise LogoutRequestError("A post_logout_redirect_uri needs an id_token_hint or a "
-                                     "client_id naming the app it belongs to.")
+            raise LogoutRequestError(_("A post_logout_redirect_uri needs an id_token_hint or "
+                                       "a client_id naming the app it belongs to."))
         # Exact string match, as for redirect URIs: no prefix, no normalisation.
         if post_logout_redirect_uri not in (client.post_logout_redirect_uris or []):
-            raise LogoutRequestError("The post_logout_redirect_uri is not registered for "
-                                     "this app.")
+            raise LogoutRequestError(_("The post_logout_redirect_uri is not registered for "
+                                       "this app."))
     return LogoutRequest(client, hinted_sub, post_logout_redirect_uri or None, state or None)
 
 
@@ -313,8 +316,8 @@ def end_session_endpoint():
 def _confirmed_logout():
     form = EndSessionForm()
     if not form.validate_on_submit():
-        return _error_page("This logout form has expired. Go back, reload the page and try "
-                           "again.")
+        return _error_page(_("This logout form has expired. Go back, reload the page and "
+                             "try again."))
     try:
         logout = parse_logout_request(None, form.client_id.data or None,
                                       form.post_logout_redirect_uri.data or None,
@@ -339,5 +342,5 @@ def _finish(logout: LogoutRequest):
 
 
 def _error_page(message: str):
-    return render_template("web/error.html", status=400, title="This logout link is not valid",
-                           message=message), 400
+    return render_template("web/error.html", status=400,
+                           title=_("This logout link is not valid"), message=message), 400

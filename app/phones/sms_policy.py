@@ -17,14 +17,15 @@ from __future__ import annotations
 import icu
 import phonenumbers
 from flask import current_app
+from flask_babel import gettext as _, get_locale, lazy_gettext as _l
 from phonenumbers import PhoneNumberType
 
 #: The pseudo-region phonenumbers gives numbers of the international (non-geographic) networks.
 INTERNATIONAL_NETWORKS = "001"
 
-INVALID_NUMBER = "This is not a valid phone number: check the country code and the digits."
-INTERNATIONAL_NETWORK = ("We cannot send text messages to satellite or international "
-                         "network numbers.")
+INVALID_NUMBER = _l("This is not a valid phone number: check the country code and the digits.")
+INTERNATIONAL_NETWORK = _l("We cannot send text messages to satellite or international "
+                           "network numbers.")
 
 #: Number types that can take a text message. VOIP is added when SMS_ALLOW_VOIP is on.
 TEXTABLE = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
@@ -33,28 +34,31 @@ TEXTABLE = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBI
 #: (a future addition to phonenumbers) gets the UNKNOWN message: refused, never allowed.
 REFUSALS = {
     PhoneNumberType.FIXED_LINE:
-        "This looks like a landline number: we can only text mobile phones.",
-    PhoneNumberType.PREMIUM_RATE: "We cannot send text messages to premium-rate numbers.",
-    PhoneNumberType.SHARED_COST: "We cannot send text messages to shared-cost numbers.",
-    PhoneNumberType.TOLL_FREE: "We cannot send text messages to toll-free numbers.",
+        _l("This looks like a landline number: we can only text mobile phones."),
+    PhoneNumberType.PREMIUM_RATE: _l("We cannot send text messages to premium-rate numbers."),
+    PhoneNumberType.SHARED_COST: _l("We cannot send text messages to shared-cost numbers."),
+    PhoneNumberType.TOLL_FREE: _l("We cannot send text messages to toll-free numbers."),
     PhoneNumberType.UAN:
-        "This looks like a company's switchboard number: we can only text mobile phones.",
+        _l("This looks like a company's switchboard number: we can only text mobile phones."),
     PhoneNumberType.VOICEMAIL:
-        "This is a voicemail access number: we can only text mobile phones.",
-    PhoneNumberType.PAGER: "We cannot send text messages to pagers.",
+        _l("This is a voicemail access number: we can only text mobile phones."),
+    PhoneNumberType.PAGER: _l("We cannot send text messages to pagers."),
     PhoneNumberType.PERSONAL_NUMBER:
-        "This is a personal forwarding number: give the mobile number it forwards to.",
+        _l("This is a personal forwarding number: give the mobile number it forwards to."),
     PhoneNumberType.VOIP:
-        "This looks like an internet (VoIP) number: we can only text mobile phones.",
+        _l("This looks like an internet (VoIP) number: we can only text mobile phones."),
     PhoneNumberType.UNKNOWN:
-        "We cannot tell whether this number can receive text messages: give a mobile number.",
+        _l("We cannot tell whether this number can receive text messages: give a mobile "
+           "number."),
 }
 
 
 class SmsNotAllowed(ValueError):
-    """We will not text this number. `message` is safe to show the customer."""
+    """We will not text this number. `message` is safe to show the customer (translated:
+    a module-level lazy text is read in the current language here)."""
 
     def __init__(self, message: str) -> None:
+        message = str(message)
         super().__init__(message)
         self.message = message
 
@@ -76,8 +80,8 @@ def check_sms_destination(e164: str) -> None:
     if not region_allowed(region, str(config["SMS_ALLOWED_REGIONS"])):
         if region == INTERNATIONAL_NETWORKS:
             raise SmsNotAllowed(INTERNATIONAL_NETWORK)
-        raise SmsNotAllowed(f"We do not send text messages to numbers in "
-                            f"{country_name(region)} yet.")
+        raise SmsNotAllowed(_("We do not send text messages to numbers in %(country)s yet.",
+                              country=country_name(region)))
 
 
 def region_allowed(region: str | None, allowed: str) -> bool:
@@ -95,7 +99,8 @@ def region_allowed(region: str | None, allowed: str) -> bool:
 
 
 def country_name(region: str) -> str:
-    """The English name of an ISO region ("AU" -> "Australia"), or the code itself.
+    """The name of an ISO region in the request's language ("AU" -> "Australia" in
+    English, "Australien" in German; English outside a request), or the code itself.
 
     Named from the region we decided on, not with geocoder.country_name_for_number, which
     says nothing when a number is valid in several regions of one calling code (an
@@ -103,11 +108,17 @@ def country_name(region: str) -> str:
     (already loaded for usernames), not phonenumbers.geodata: importing that package loads
     every geocoding table, about 100 MB in each worker, for a country's name.
     """
-    name = icu.Locale("und", region).getDisplayCountry(_ENGLISH)
+    name = icu.Locale("und", region).getDisplayCountry(_display_locale())
     return name if name and name != region and region.isalpha() else region
 
 
 _ENGLISH = icu.Locale("en")
+
+
+def _display_locale() -> icu.Locale:
+    """The ICU locale of the current language (Flask-Babel's), English without one."""
+    locale = get_locale()
+    return icu.Locale(str(locale)) if locale is not None else _ENGLISH
 
 
 def country_prefix(e164: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from app.config import RiskSettings
@@ -112,20 +113,21 @@ def _apply(binding: PhoneBinding, decision: Decision, origin: Origin) -> None:
 
 
 def paused_reason(customer: Customer) -> list[str]:
-    """Plain sentences for the account page: why SMS codes do not work for this customer's
-    numbers right now (held, suspect or recycled bindings)."""
+    """Plain sentences for the account page, in its language: why SMS codes do not work
+    for this customer's numbers right now (held, suspect or recycled bindings)."""
     now = utcnow()
     sentences = []
     for binding in bindings.bindings_of(customer):
         if binding.status == RELEASED:
             continue
         if binding.status == RECYCLED:
-            sentences.append(f"Text-message codes to the number ending {binding.e164[-2:]} "
-                             "no longer log you in: it may now belong to someone else.")
+            sentences.append(_("Text-message codes to the number ending %(digits)s no longer "
+                               "log you in: it may now belong to someone else.",
+                               digits=binding.e164[-2:]))
         elif binding.status == "suspect":
-            sentences.append(f"Text-message codes to the number ending {binding.e164[-2:]} "
-                             "are paused until you confirm the number again (Add a phone, "
-                             "with the same number).")
+            sentences.append(_("Text-message codes to the number ending %(digits)s are paused "
+                               "until you confirm the number again (Add a phone, with the "
+                               "same number).", digits=binding.e164[-2:]))
         elif binding.sms_hold_until and _aware(binding.sms_hold_until) > now:
             sentences.append(describe(Decision(
                 action=HOLD, reasons=(binding.hold_reason or "",), signals=("sms_hold",),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
+
 from app.extensions import db
 from app.models import AuditEvent
 
@@ -62,57 +64,58 @@ def events_page(customer_id: str, before_id: int | None = None,
 
 #: Plain words for the events customers see on their account page.
 EVENT_DESCRIPTIONS = {
-    "customer.created": "Account created",
-    "signup.completed": "Signed up",
-    "signup.attempted_existing": "Someone tried to sign up with your details",
-    "login.succeeded": "Logged in",
-    "login.failed": "Failed login attempt",
-    "logout": "Logged out",
-    "identifier.added": "Email or phone added",
-    "identifier.verified": "Email or phone confirmed",
-    "identifier.removed": "Email or phone removed",
-    "linked_account.added": "Account in another system linked",
-    "linked_account.removed": "Account in another system unlinked",
-    "password.changed": "Password changed",
-    "password.change_failed": "Wrong current password given when changing the password",
-    "session.signed_out": "Signed out on another device",
-    "sessions.signed_out_others": "Signed out on every other device",
-    "recovery.completed": "Account recovered and a new password chosen",
-    "consent.granted": "App allowed to use your account",
-    "consent.revoked": "App disconnected from your account",
-    "logout.tokens_revoked": "Signed out of apps",
-    "logout.backchannel_failed": "An app could not be told you signed out",
-    "token.revoked": "App access revoked",
-    "token.exchanged": "Access passed on from one service to another",
-    "token.code_replayed": "A login code was used twice; that app's access was revoked",
-    "token.refresh_reused": "An old app token was reused; that app's access was revoked",
-    "identifier.attempted_existing": "Someone tried to add your phone or email to an account",
-    "login.throttled": "Logins paused after too many failed attempts",
-    "totp.enrolled": "Authenticator app turned on",
-    "totp.removed": "Authenticator app removed",
-    "recovery_codes.generated": "New recovery codes made",
-    "recovery_code.used": "Logged in with a recovery code",
-    "phone.recycled": "A phone number stopped opening your account (it may belong to "
-                      "someone else now)",
-    "profile.updated": "Profile details changed (name, language or time zone)",
-    "communication_consent.given": "Agreed to receive messages",
-    "communication_consent.withdrawn": "Stopped messages",
-    "account.locked": "Support locked your account",
-    "account.unlocked": "Support unlocked your account",
-    "password.reset_required": "Support asked you to choose a new password",
-    "mfa.reset": "Support removed your authenticator app and recovery codes",
-    "sessions.revoked": "Support logged you out everywhere",
-    "phone.released": "Support released a phone number from your account",
-    "recovery_link.issued": "Support issued a password reset link",
-    "recovery_link.used": "Password reset with a link from support",
-    "customer.merged": "Another of your accounts was merged into this one",
-    "deletion.requested": "You asked for your account to be deleted",
-    "deletion.cancelled": "Account deletion cancelled",
-    "data.exported": "You downloaded your data",
-    "admin.data_exported": "Support exported your data at your request",
+    "customer.created": _l("Account created"),
+    "signup.completed": _l("Signed up"),
+    "signup.attempted_existing": _l("Someone tried to sign up with your details"),
+    "login.succeeded": _l("Logged in"),
+    "login.failed": _l("Failed login attempt"),
+    "logout": _l("Logged out"),
+    "identifier.added": _l("Email or phone added"),
+    "identifier.verified": _l("Email or phone confirmed"),
+    "identifier.removed": _l("Email or phone removed"),
+    "linked_account.added": _l("Account in another system linked"),
+    "linked_account.removed": _l("Account in another system unlinked"),
+    "password.changed": _l("Password changed"),
+    "password.change_failed": _l("Wrong current password given when changing the password"),
+    "session.signed_out": _l("Signed out on another device"),
+    "sessions.signed_out_others": _l("Signed out on every other device"),
+    "recovery.completed": _l("Account recovered and a new password chosen"),
+    "consent.granted": _l("App allowed to use your account"),
+    "consent.revoked": _l("App disconnected from your account"),
+    "logout.tokens_revoked": _l("Signed out of apps"),
+    "logout.backchannel_failed": _l("An app could not be told you signed out"),
+    "token.revoked": _l("App access revoked"),
+    "token.exchanged": _l("Access passed on from one service to another"),
+    "token.code_replayed": _l("A login code was used twice; that app's access was revoked"),
+    "token.refresh_reused": _l("An old app token was reused; that app's access was revoked"),
+    "identifier.attempted_existing": _l("Someone tried to add your phone or email to an account"),
+    "login.throttled": _l("Logins paused after too many failed attempts"),
+    "totp.enrolled": _l("Authenticator app turned on"),
+    "totp.removed": _l("Authenticator app removed"),
+    "recovery_codes.generated": _l("New recovery codes made"),
+    "recovery_code.used": _l("Logged in with a recovery code"),
+    "phone.recycled": _l("A phone number stopped opening your account (it may belong to "
+                      "someone else now)"),
+    "profile.updated": _l("Profile details changed (name, language or time zone)"),
+    "communication_consent.given": _l("Agreed to receive messages"),
+    "communication_consent.withdrawn": _l("Stopped messages"),
+    "account.locked": _l("Support locked your account"),
+    "account.unlocked": _l("Support unlocked your account"),
+    "password.reset_required": _l("Support asked you to choose a new password"),
+    "mfa.reset": _l("Support removed your authenticator app and recovery codes"),
+    "sessions.revoked": _l("Support logged you out everywhere"),
+    "phone.released": _l("Support released a phone number from your account"),
+    "recovery_link.issued": _l("Support issued a password reset link"),
+    "recovery_link.used": _l("Password reset with a link from support"),
+    "customer.merged": _l("Another of your accounts was merged into this one"),
+    "deletion.requested": _l("You asked for your account to be deleted"),
+    "deletion.cancelled": _l("Account deletion cancelled"),
+    "data.exported": _l("You downloaded your data"),
+    "admin.data_exported": _l("Support exported your data at your request"),
 }
 
 
 def describe_event(event: str) -> str:
-    """What an event means, in words for the customer (the code name if we have none)."""
-    return EVENT_DESCRIPTIONS.get(event, event)
+    """What an event means, in words for the customer in the current language (the code
+    name if we have none)."""
+    return str(EVENT_DESCRIPTIONS.get(event, event))

@@ -12,6 +12,7 @@ lazy import, so the embedded default needs none of the SDKs.
 from __future__ import annotations
 
 from flask import current_app
+from flask_babel import gettext as _
 
 from app.providers.base import UNSUPPORTED, EmailSender, ProviderError, SmsSender
 from app.providers.console import ConsoleEmailSender, ConsoleSmsSender
@@ -31,7 +32,7 @@ def sms_sender() -> SmsSender:
     if name == "twilio-verify":
         from app.providers.twilio_sms import TwilioVerifySender
         return TwilioVerifySender.from_config(config)
-    raise ProviderError("Text messages cannot be sent right now.", UNSUPPORTED,
+    raise ProviderError(_("Text messages cannot be sent right now."), UNSUPPORTED,
                         provider=name)
 
 
@@ -44,7 +45,7 @@ def email_sender() -> EmailSender:
     if name == "smtp":
         from app.providers.smtp_email import SmtpEmailSender
         return SmtpEmailSender.from_config(config)
-    raise ProviderError("Email cannot be sent right now.", UNSUPPORTED, provider=name)
+    raise ProviderError(_("Email cannot be sent right now."), UNSUPPORTED, provider=name)
 
 
 def phone_lookup() -> PhoneLookup:
@@ -60,5 +61,5 @@ def phone_lookup() -> PhoneLookup:
     if name == "camara":
         from app.providers.camara import CamaraPhoneLookup
         return CamaraPhoneLookup.from_config(config)
-    raise ProviderError("Phone numbers cannot be checked right now.", UNSUPPORTED,
+    raise ProviderError(_("Phone numbers cannot be checked right now."), UNSUPPORTED,
                         provider=str(name))

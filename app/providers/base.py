@@ -22,11 +22,13 @@ UNSUPPORTED = "unsupported"            # the provider cannot do this (e.g. free 
 
 
 class ProviderError(RuntimeError):
-    """A provider failed. `message` is safe to show the customer; `reason` is one of the
+    """A provider failed. `message` is safe to show the customer (translated: a
+    module-level lazy text is read in the current language here); `reason` is one of the
     constants above; `status` and `code` are the provider's HTTP status and error code."""
 
     def __init__(self, message: str, reason: str, *, provider: str,
                  status: int | None = None, code: int | str | None = None) -> None:
+        message = str(message)
         super().__init__(message)
         self.message = message
         self.reason = reason
@@ -60,8 +62,9 @@ class SmsSender(Protocol):
 class EmailSender(Protocol):
     """The email interface every implementation has."""
 
-    def send(self, to: str, subject: str, body: str) -> str:
-        """Send a plain-text email to one address; return a message id."""
+    def send(self, to: str, subject: str, body: str, html: str | None = None) -> str:
+        """Send an email to one address: plain text, and `html` as its HTML alternative
+        when given; return a message id."""
         ...  # pragma: no cover
 
 

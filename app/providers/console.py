@@ -13,6 +13,8 @@ import os
 import uuid
 from datetime import UTC, datetime
 
+from flask_babel import gettext as _
+
 from app.providers.base import UNAVAILABLE, UNSUPPORTED, ProviderError
 
 log = logging.getLogger("tessera.outbox")
@@ -31,8 +33,8 @@ def _append(path: str, message: dict, provider: str) -> None:
     except OSError as error:
         logging.getLogger("tessera.providers").error(
             "%s: cannot write the outbox %s: %s", provider, path, error.strerror or error)
-        raise ProviderError("Messages cannot be sent right now. Try again in a few minutes.",
-                            UNAVAILABLE, provider=provider) from None
+        raise ProviderError(_("Messages cannot be sent right now. Try again in a few "
+                              "minutes."), UNAVAILABLE, provider=provider) from None
 
 
 def _message_id() -> str:
@@ -70,15 +72,18 @@ class ConsoleEmailSender:
     def __init__(self, outbox_path: str) -> None:
         self.outbox_path = outbox_path
 
-    def send(self, to: str, subject: str, body: str) -> str:
-        """'Send' an email; return a message id of our own."""
+    def send(self, to: str, subject: str, body: str, html: str | None = None) -> str:
+        """'Send' an email (its HTML part, when there is one, is kept in the outbox, not
+        logged); return a message id of our own."""
         message = {"channel": "email", "to": to, "subject": subject, "body": body,
                    "sent_at": datetime.now(UTC).isoformat()}
+        if html is not None:
+            message["html"] = html
         log.warning("Email to %s: %s\n%s", to, subject, body)
         _append(self.outbox_path, message, "console")
         return _message_id()
 
 
 def _unsupported() -> ProviderError:
-    return ProviderError("Text messages cannot be checked this way.", UNSUPPORTED,
+    return ProviderError(_("Text messages cannot be checked this way."), UNSUPPORTED,
                          provider="console")

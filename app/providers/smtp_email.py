@@ -21,20 +21,23 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 
+from flask_babel import lazy_gettext as _l
+
 from app.providers.base import REJECTED, TIMEOUT, UNAVAILABLE, ProviderError
 
 log = logging.getLogger("tessera.providers")
 
 PROVIDER = "smtp"
 
-#: What the customer reads for each reason.
+#: What the customer reads for each reason (lazy: ProviderError reads it in the current
+#: language).
 MESSAGES = {
-    TIMEOUT: "The email service did not answer. Try again in a minute.",
-    UNAVAILABLE: "Email cannot be sent right now. Try again in a few minutes.",
-    REJECTED: "Email cannot be sent right now.",
+    TIMEOUT: _l("The email service did not answer. Try again in a minute."),
+    UNAVAILABLE: _l("Email cannot be sent right now. Try again in a few minutes."),
+    REJECTED: _l("Email cannot be sent right now."),
 }
 #: When the fault is the address itself (the server refused the recipient for good).
-RECIPIENT_REFUSED = "We cannot send an email to this address."
+RECIPIENT_REFUSED = _l("We cannot send an email to this address.")
 
 #: Characters that would end a header line and start a new one (header injection).
 _LINE_BREAKS = ("\r", "\n", "\x00")
@@ -60,9 +63,10 @@ class SmtpEmailSender:
                    timeout=config["SMTP_TIMEOUT_SECONDS"], username=config["SMTP_USERNAME"],
                    password=config["SMTP_PASSWORD"])
 
-    def send(self, to: str, subject: str, body: str) -> str:
-        """Send a plain-text email to one address; return its Message-ID header."""
-        message = self._compose(to, subject, body)
+    def send(self, to: str, subject: str, body: str, html: str | None = None) -> str:
+        """Send an email to one address (plain text, and with `html` an HTML alternative
+        after it: multipart/alternative); return its Message-ID header."""
+        message = self._compose(to, subject, body, html=html)
         envelope_from = parseaddr(self.from_address)[1]
         try:
             connection = self._connect()
@@ -79,7 +83,8 @@ class SmtpEmailSender:
             raise _failure(error) from None
         return message["Message-ID"]
 
-    def _compose(self, to: str, subject: str, body: str) -> EmailMessage:
+    def _compose(self, to: str, subject: str, body: str,
+                 html: str | None = None) -> EmailMessage:
         """Build the message, refusing anything that would add headers or recipients."""
         for name, value in (("recipient", to), ("subject", subject),
                             ("sender", self.from_address)):
@@ -99,6 +104,8 @@ class SmtpEmailSender:
         # the machine we run on.
         message["Message-ID"] = make_msgid(domain=sender_domain)
         message.set_content(body)
+        if html is not None:
+            message.add_alternative(html, subtype="html")
         return message
 
     def _connect(self) -> smtplib.SMTP:

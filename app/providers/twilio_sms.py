@@ -22,6 +22,7 @@ from typing import TypeVar
 
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
+from flask_babel import lazy_gettext as _l
 from twilio.rest import Client
 
 from app.providers.base import (EXPIRED, INVALID_NUMBER, MAX_ATTEMPTS, RATE_LIMITED, REJECTED,
@@ -42,17 +43,18 @@ MAX_ATTEMPTS_CODES = frozenset({60202, 60203})
 RATE_LIMIT_CODE = 20429
 NOT_FOUND_CODE = 20404
 
-#: What the customer reads for each reason.
+#: What the customer reads for each reason (lazy: ProviderError reads it in the
+#: current language).
 MESSAGES = {
-    TIMEOUT: "The text message service did not answer. Try again in a minute.",
-    UNAVAILABLE: "Text messages cannot be sent right now. Try again in a few minutes.",
-    INVALID_NUMBER: "We cannot send a text message to this number.",
-    RATE_LIMITED: "Too many text messages were sent. Wait a few minutes and try again.",
-    MAX_ATTEMPTS: "Too many codes were sent or tried for this number. Wait 10 minutes and "
-                  "ask for a new code.",
-    EXPIRED: "This code has expired or was already used. Ask for a new code.",
-    REJECTED: "Text messages cannot be sent right now.",
-    UNSUPPORTED: "Text messages cannot be sent right now.",
+    TIMEOUT: _l("The text message service did not answer. Try again in a minute."),
+    UNAVAILABLE: _l("Text messages cannot be sent right now. Try again in a few minutes."),
+    INVALID_NUMBER: _l("We cannot send a text message to this number."),
+    RATE_LIMITED: _l("Too many text messages were sent. Wait a few minutes and try again."),
+    MAX_ATTEMPTS: _l("Too many codes were sent or tried for this number. Wait 10 minutes and "
+                     "ask for a new code."),
+    EXPIRED: _l("This code has expired or was already used. Ask for a new code."),
+    REJECTED: _l("Text messages cannot be sent right now."),
+    UNSUPPORTED: _l("Text messages cannot be sent right now."),
 }
 
 T = TypeVar("T")

@@ -50,6 +50,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from babel.dates import format_date, format_skeleton
+from flask_babel import gettext as _, get_locale
+
 from app.config import RiskSettings
 from app.risk.signals import (CARRIER_CHANGED, CHANGE_FACTOR, LINE_INACTIVE, LOGIN,
                               LINE_TYPE_LANDLINE, NUMBER_INVALID, NUMBER_REASSIGNED, RECOVERY,
@@ -264,59 +267,94 @@ def _unique(signals: Iterable[Signal]) -> list[Signal]:
 
 
 # ---- in words -----------------------------------------------------------------------------
+# One whole sentence per case (translated: flask_babel's gettext, English outside an app),
+# so that every language can word the reason its own way.
 
-#: Why codes are refused, by the leading signal of a REJECT.
-_REJECT_BECAUSE = {
-    VERIFIED_BY_OTHER_CUSTOMER: "this number may now belong to someone else",
-    NUMBER_REASSIGNED: "this number may now belong to someone else",
-    BINDING_RECYCLED: "this number may now belong to someone else",
-    BINDING_RELEASED: "this number is no longer linked to your account",
-    LINE_INACTIVE: "this number is no longer in service",
-    LINE_TYPE_LANDLINE: "this number is now a landline",
-    NUMBER_INVALID: "this is no longer a valid phone number",
-    SMS_PUMPING_RISK_HIGH: "text messages to this number show signs of fraud",
-}
-_REVERIFY_BECAUSE = {
-    SIM_SWAP_RECENT: "this number's SIM card was changed recently",
-    SIM_SWAP_AFTER_VERIFICATION: "this number's SIM card was changed since you last "
-                                 "confirmed it",
-    BINDING_SUSPECT: "we need to be sure this number is still yours",
-    CARRIER_CHANGED: "this number moved to another phone company",
-}
+def _rejected(lead: str) -> str:
+    """Why codes to this number can no longer be used, by the leading signal of a REJECT."""
+    if lead in (VERIFIED_BY_OTHER_CUSTOMER, NUMBER_REASSIGNED, BINDING_RECYCLED):
+        return _("Text-message codes to this number can no longer be used because this "
+                 "number may now belong to someone else.")
+    if lead == BINDING_RELEASED:
+        return _("Text-message codes to this number can no longer be used because this "
+                 "number is no longer linked to your account.")
+    if lead == LINE_INACTIVE:
+        return _("Text-message codes to this number can no longer be used because this "
+                 "number is no longer in service.")
+    if lead == LINE_TYPE_LANDLINE:
+        return _("Text-message codes to this number can no longer be used because this "
+                 "number is now a landline.")
+    if lead == NUMBER_INVALID:
+        return _("Text-message codes to this number can no longer be used because this is "
+                 "no longer a valid phone number.")
+    if lead == SMS_PUMPING_RISK_HIGH:
+        return _("Text-message codes to this number can no longer be used because text "
+                 "messages to this number show signs of fraud.")
+    return _("Text-message codes to this number can no longer be used because it can no "
+             "longer be trusted for codes.")
+
+
+def _to_reverify(lead: str) -> str:
+    """What to do to use codes again, and why, by the leading signal of a REVERIFY."""
+    if lead == SIM_SWAP_RECENT:
+        return _("To use text-message codes again, log in another way and confirm this "
+                 "number with a new code, because this number's SIM card was changed "
+                 "recently.")
+    if lead == SIM_SWAP_AFTER_VERIFICATION:
+        return _("To use text-message codes again, log in another way and confirm this "
+                 "number with a new code, because this number's SIM card was changed since "
+                 "you last confirmed it.")
+    if lead == BINDING_SUSPECT:
+        return _("To use text-message codes again, log in another way and confirm this "
+                 "number with a new code, because we need to be sure this number is still "
+                 "yours.")
+    if lead == CARRIER_CHANGED:
+        return _("To use text-message codes again, log in another way and confirm this "
+                 "number with a new code, because this number moved to another phone "
+                 "company.")
+    return _("To use text-message codes again, log in another way and confirm this number "
+             "with a new code, because of unusual activity on this number.")
 
 
 def describe(decision: Decision) -> str:
-    """One plain-English sentence for the account page, led by the deciding signal."""
+    """One plain sentence for the account page (in the request's language), led by the
+    deciding signal."""
     lead = decision.signals[0] if decision.signals else ""
     if decision.action == HOLD:
-        until = _day(decision.hold_until) if decision.hold_until else "further notice"
+        if decision.hold_until is None:
+            if lead in SIM_SWAP_SIGNALS:
+                return _("Text-message codes are paused until further notice because this "
+                         "number's SIM card was changed recently.")
+            return _("Text-message codes are paused until further notice while we make "
+                     "sure this number is still yours.")
+        until = _day(decision.hold_until)
         if lead in SIM_SWAP_SIGNALS:
-            return (f"Text-message codes are paused until {until} because this number's "
-                    f"SIM card was changed recently.")
-        return (f"Text-message codes are paused until {until} while we make sure this "
-                f"number is still yours.")
+            return _("Text-message codes are paused until %(day)s because this number's SIM "
+                     "card was changed recently.", day=until)
+        return _("Text-message codes are paused until %(day)s while we make sure this "
+                 "number is still yours.", day=until)
     if decision.action == REJECT:
-        because = _REJECT_BECAUSE.get(lead, "it can no longer be trusted for codes")
-        return f"Text-message codes to this number can no longer be used because {because}."
+        return _rejected(lead)
     if decision.action == REVERIFY:
-        because = _REVERIFY_BECAUSE.get(lead, "of unusual activity on this number")
-        return (f"To use text-message codes again, log in another way and confirm this "
-                f"number with a new code, because {because}.")
+        return _to_reverify(lead)
     if decision.action == STEP_UP:
         if lead == CHANGE_FACTOR_NEEDS_SECOND_FACTOR:
-            return ("A text-message code alone cannot change how you log in, so we also "
-                    "ask for your authenticator app or a recovery code.")
+            return _("A text-message code alone cannot change how you log in, so we also "
+                     "ask for your authenticator app or a recovery code.")
         if lead in UNKNOWN_SIGNALS:
-            return ("Text-message codes need a second way of logging in right now because "
-                    "we could not check this number with the phone company.")
-        return ("Text-message codes need a second way of logging in right now because of "
-                "unusual activity on this number.")
-    return "Text-message codes to this number work as usual."
+            return _("Text-message codes need a second way of logging in right now because "
+                     "we could not check this number with the phone company.")
+        return _("Text-message codes need a second way of logging in right now because of "
+                 "unusual activity on this number.")
+    return _("Text-message codes to this number work as usual.")
 
 
 def _day(moment: datetime) -> str:
-    """"30 November" (UTC), without a zero-padded day and independent of the locale."""
+    """The day of `moment` (UTC) in the request's language: "30 November" in English
+    (no zero-padded day, whatever the server's locale), the language's own day-and-month
+    otherwise ("30. November")."""
     moment = moment.astimezone(UTC)
-    months = ("January", "February", "March", "April", "May", "June", "July", "August",
-              "September", "October", "November", "December")
-    return f"{moment.day} {months[moment.month - 1]}"
+    locale = get_locale()
+    if locale is None or locale.language == "en":
+        return format_date(moment, "d MMMM", locale="en")
+    return format_skeleton("MMMMd", moment, locale=locale)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, g, jsonify, render_template, request
+from flask_babel import gettext as _
 from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_qualified_name
 from flask_wtf.csrf import CSRFError
@@ -9,6 +10,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app.extensions import db, limiter
 from app.platform.faults import RETRY_AFTER_SECONDS, is_outage, rollback_quietly
+from app.web.branding import current_brand
 
 # No inline script anywhere; forms post only to us; nobody may frame our pages.
 CONTENT_SECURITY_POLICY = (
@@ -26,10 +28,12 @@ def register_web(app: Flask) -> None:
     The OIDC and admin blueprints are the factory's to register (app/__init__.py)."""
     from app.web.account_identifiers import bp as identifiers_bp
     from app.web.account_pages import bp as account_bp
+    from app.web.branding import init_branding
     from app.web.consent_pages import bp as consents_bp
     from app.web.data_rights_pages import bp as data_rights_bp
     from app.web.factors import bp as factors_bp
     from app.web.health import bp as health_bp
+    from app.web.language import init_language
     from app.web.login_session import load_login_session
     from app.web.login_views import bp as login_bp
     from app.web.page_helpers import register_page_helpers
@@ -37,6 +41,8 @@ def register_web(app: Flask) -> None:
     from app.web.recovery_link_pages import bp as recovery_link_bp
     from app.web.required_actions import bp as required_actions_bp
 
+    init_branding(app)
+    init_language(app)
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     register_page_helpers(app)
@@ -61,11 +67,13 @@ def register_web(app: Flask) -> None:
 def add_security_headers(response):
     """Security headers on every response; authenticated pages are never cached. A page
     that shows an app's logo lets that one origin into img-src for this response only
-    (g.csp_img_origins, set by app/oidc/endpoints.py allow_client_logo)."""
+    (g.csp_img_origins, set by app/oidc/endpoints.py allow_client_logo); the brand's
+    https logos and favicon are let in on every page."""
     policy = CONTENT_SECURITY_POLICY
-    if g.get("csp_img_origins"):
+    origins = [*current_brand().image_origins, *g.get("csp_img_origins", [])]
+    if origins:
         policy = policy.replace("img-src 'self' data:",
-                                "img-src 'self' data: " + " ".join(g.csp_img_origins))
+                                "img-src 'self' data: " + " ".join(dict.fromkeys(origins)))
     response.headers.setdefault("Content-Security-Policy", policy)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
@@ -92,7 +100,16 @@ def limit_request_body() -> None:
     request.max_content_length = limit
     request.max_form_memory_size = limit
     if request.content_length is not None and request.content_length > limit:
-        raise RequestEntityTooLarge(f"Request bodies here have at most {limit} bytes.")
+        raise BodyTooLarge(limit)
+
+
+class BodyTooLarge(RequestEntityTooLarge):
+    """A body over this endpoint's limit (413); the description stays English (the admin
+    API and the OAuth endpoints answer with it), the page says it in its own language."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Request bodies here have at most {limit} bytes.")
+        self.limit = limit
 
 
 def handle_csrf_error(error: CSRFError):
@@ -106,9 +123,9 @@ def handle_csrf_error(error: CSRFError):
         return handle_http_error(exceeded)
     except Exception as failure:  # noqa: BLE001  (Redis down: answered as an outage)
         return handle_unexpected_error(failure)
-    return render_template("web/error.html", status=400, title="Form expired",
-                           message="This form has expired or did not come from this site. "
-                                   "Go back, reload the page and try again."), 400
+    return render_template("web/error.html", status=400, title=_("Form expired"),
+                           message=_("This form has expired or did not come from this site. "
+                                     "Go back, reload the page and try again.")), 400
 
 
 def charge_view_limits() -> None:
@@ -155,12 +172,47 @@ def handle_http_error(error: HTTPException):
         return http_error(error)
     if surface == "oauth":
         return oauth_error(error.code or 400, "invalid_request", error.description or "")
-    if error.code == 429:
-        message = "Too many requests from your network. Wait a minute and try again."
-    else:
-        message = error.description
-    return render_template("web/error.html", status=error.code, title=error.name,
+    title, message = page_error_texts(error)
+    return render_template("web/error.html", status=error.code, title=title,
                            message=message), error.code
+
+
+def page_error_texts(error: HTTPException) -> tuple[str, str | None]:
+    """The title and message of an HTTP error's page, in the page's language: Werkzeug's
+    own words (the same English) for the errors a customer can meet, a description given
+    where the error was raised as it is (English: those are written for developers)."""
+    if error.code == 429:
+        return _("Too Many Requests"), _("Too many requests from your network. Wait a "
+                                         "minute and try again.")
+    if isinstance(error, BodyTooLarge):
+        return _("Request Entity Too Large"), _("Request bodies here have at most "
+                                                "%(limit)d bytes.", limit=error.limit)
+    texts = {
+        400: (_("Bad Request"), _("The browser (or proxy) sent a request that this server "
+                                  "could not understand.")),
+        403: (_("Forbidden"), _("You don't have the permission to access the requested "
+                                "resource. It is either read-protected or not readable by "
+                                "the server.")),
+        404: (_("Not Found"), _("The requested URL was not found on the server. If you "
+                                "entered the URL manually please check your spelling and "
+                                "try again.")),
+        405: (_("Method Not Allowed"), _("The method is not allowed for the requested "
+                                         "URL.")),
+        413: (_("Request Entity Too Large"), _("The data value transmitted exceeds the "
+                                               "capacity limit.")),
+        414: (_("Request URI Too Long"), _("The length of the requested URL exceeds the "
+                                           "capacity limit for this server. The request "
+                                           "cannot be processed.")),
+        431: (_("Request Header Fields Too Large"), _("One or more header fields exceeds "
+                                                      "the maximum size.")),
+    }
+    if error.code not in texts:
+        return error.name, error.description
+    title, default_message = texts[error.code]
+    # Werkzeug's default description is translated; one given where it was raised is kept.
+    if error.description == type(error).description:
+        return title, default_message
+    return title, error.description
 
 
 def handle_unexpected_error(error: Exception):
@@ -172,9 +224,10 @@ def handle_unexpected_error(error: Exception):
         current_app.logger.warning("refused during an outage: %s", type(error).__name__)
         return outage_response()
     current_app.logger.exception("Unhandled error")
-    return render_template("web/error.html", status=500, title="Something went wrong",
-                           message="Tessera could not complete this request. Nothing was "
-                                   "changed. Try again in a moment."), 500
+    return render_template("web/error.html", status=500, title=_("Something went wrong"),
+                           message=_("%(brand)s could not complete this request. Nothing was "
+                                     "changed. Try again in a moment.",
+                                     brand=current_brand().name)), 500
 
 
 def outage_response():
@@ -188,6 +241,7 @@ def outage_response():
     if surface == "oauth":
         return oauth_error(503, "temporarily_unavailable", "The server is briefly "
                            "unavailable. Try again shortly.", headers)
-    return render_template("web/error.html", status=503, title="Temporarily unavailable",
-                           message="Tessera cannot complete this right now. Try again in a "
-                                   "few seconds."), 503, headers
+    return render_template("web/error.html", status=503, title=_("Temporarily unavailable"),
+                           message=_("%(brand)s cannot complete this right now. Try again in "
+                                     "a few seconds.", brand=current_brand().name)), \
+        503, headers

@@ -12,7 +12,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-#: (token in the user agent, browser name), first match wins.
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+#: (token in the user agent, browser name), first match wins. Product names are not
+#: translated.
 BROWSERS = (
     ("Edg/", "Edge"), ("EdgA/", "Edge"), ("EdgiOS/", "Edge"),
     ("OPR/", "Opera"), ("SamsungBrowser/", "Samsung Internet"),
@@ -25,18 +29,19 @@ SYSTEMS = (
     ("iPhone", "iPhone"), ("iPad", "iPad"), ("Android", "Android"), ("CrOS", "ChromeOS"),
     ("Windows", "Windows"), ("Macintosh", "Mac"), ("Mac OS X", "Mac"), ("Linux", "Linux"),
 )
-UNKNOWN_DEVICE = "Unknown device"
+UNKNOWN_DEVICE = _l("Unknown device")
 
 
 def describe_device(user_agent: str | None) -> str:
     """The browser and system a user agent names, e.g. "Safari on iPhone"."""
     if not user_agent:
-        return UNKNOWN_DEVICE
+        return str(UNKNOWN_DEVICE)
     browser = next((name for token, name in BROWSERS if token in user_agent), None)
     system = next((name for token, name in SYSTEMS if token in user_agent), None)
     if browser is None and system is None:
-        return UNKNOWN_DEVICE
-    return f"{browser or 'Unknown browser'} on {system or 'an unknown system'}"
+        return str(UNKNOWN_DEVICE)
+    return _("%(browser)s on %(system)s", browser=browser or _("Unknown browser"),
+             system=system or _("an unknown system"))
 
 
 def customer_zone(zone_name: str | None) -> tuple[ZoneInfo, str]:

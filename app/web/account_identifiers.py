@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request,
                    session, url_for)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length
@@ -44,21 +46,36 @@ KINDS = ("phone", "email")
 class EmailForm(FlaskForm):
     """An email address to send a code to."""
 
-    email = StringField("Email address", validators=[
-        DataRequired("Enter an email address."),
-        Length(max=IDENTIFIER_MAX, message="That is too long to be an email address.")])
-    submit = SubmitField("Email me a code")
+    email = StringField(_l("Email address"), validators=[
+        DataRequired(_l("Enter an email address.")),
+        Length(max=IDENTIFIER_MAX, message=_l("That is too long to be an email address."))])
+    submit = SubmitField(_l("Email me a code"))
 
 
 class RemoveIdentifierForm(FlaskForm):
     """Only a CSRF token: removal is a POST so other sites cannot trigger it."""
 
-    submit = SubmitField("Remove")
+    submit = SubmitField(_l("Remove"))
 
 
 # ---- the pages ---------------------------------------------------------------------------
 
 _PENDING = {"phone": PENDING_PHONE, "email": PENDING_EMAIL}
+
+
+def _added_message(kind: str, value: str) -> str:
+    """What the account page says once a phone or an email is added (one sentence per
+    kind: the words around the value differ between languages)."""
+    if kind == "phone":
+        return _("The phone number %(value)s was added to your account.", value=value)
+    return _("The email address %(value)s was added to your account.", value=value)
+
+
+def _removed_message(kind: str, value: str) -> str:
+    """What the account page says once a phone or an email is removed."""
+    if kind == "phone":
+        return _("The phone number %(value)s was removed from your account.", value=value)
+    return _("The email address %(value)s was removed from your account.", value=value)
 
 
 def _code_minutes(kind: str) -> int:
@@ -92,7 +109,8 @@ def _verify(kind: str):
     pending = session.get(_PENDING[kind])
     if not (isinstance(pending, dict) and isinstance(pending.get("id"), int)
             and isinstance(pending.get("value"), str)):
-        flash(f"Start by giving the {LABELS[kind]} to add.")
+        flash(_("Start by giving the phone number to add.") if kind == "phone"
+              else _("Start by giving the email address to add."))
         return redirect(url_for(f"identifiers.add_{kind}"), 303)
     form = OneTimeCodeForm()
     if form.validate_on_submit():
@@ -105,7 +123,7 @@ def _verify(kind: str):
         else:
             db.session.commit()
             session.pop(_PENDING[kind], None)
-            flash(f"The {LABELS[kind]} {pending['value']} was added to your account.")
+            flash(_added_message(kind, pending["value"]))
             return redirect(url_for("web.account"), 303)
     return render_template("web/identifier_verify.html", form=form, kind=kind,
                            label=LABELS[kind], destination=pending["value"],
@@ -156,17 +174,17 @@ def remove_identifier_page(identifier_id: int):
         if not any(row.id == identifier_id and row.kind in KINDS
                    for row in customer.identifiers):
             abort(404)
-        flash("You have confirmed it's you. Press Remove again to remove it.")
+        flash(_("You have confirmed it's you. Press Remove again to remove it."))
         return redirect(url_for("web.account"), 303)
     try:
         removed = remove(customer, identifier_id, request_origin(), kinds=KINDS)
     except IdentifierChangeError as error:
         db.session.rollback()
-        flash(error.message)
+        flash(str(error.message))  # str: the session keeps plain text
         return redirect(url_for("web.account"), 303)
     if removed is None:
         db.session.rollback()
         abort(404)
     db.session.commit()
-    flash(f"The {LABELS[removed.kind]} {removed.value} was removed from your account.")
+    flash(_removed_message(removed.kind, removed.value))
     return redirect(url_for("web.account"), 303)

@@ -15,6 +15,9 @@ commit once and answer.
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SubmitField
 from wtforms.validators import DataRequired, Length
@@ -39,9 +42,10 @@ from app.web.reauth import is_fresh, needs_two_factors
 bp = Blueprint("account", __name__)
 
 #: The header menu's sections: (endpoint, label), in order.
-SECTIONS = (("web.account", "Profile"), ("account.security", "Security"),
-            ("account.sessions", "Apps & sessions"), ("data_rights.data_page", "Privacy & data"),
-            ("account.activity", "Activity"))
+SECTIONS = (("web.account", _l("Profile")), ("account.security", _l("Security")),
+            ("account.sessions", _l("Apps & sessions")),
+            ("data_rights.data_page", _l("Privacy & data")),
+            ("account.activity", _l("Activity")))
 #: Endpoints that belong to a section other than their own page, for aria-current.
 SECTION_OF = {"consents.communications": "data_rights.data_page",
               "data_rights.export_data": "data_rights.data_page",
@@ -59,13 +63,13 @@ class ChangePasswordForm(FlaskForm):
     """The new password, the current one unless the login is recent, and whether to sign
     out everywhere else."""
 
-    current_password = PasswordField("Current password", validators=[
-        Length(max=PASSWORD_FIELD_MAX, message="That is not your current password.")])
-    new_password = PasswordField("New password", validators=[
-        DataRequired("Choose a new password."),
-        Length(max=PASSWORD_FIELD_MAX, message="Use at most 256 characters.")])
-    sign_out_others = BooleanField("Sign out my other sessions (recommended)", default=True)
-    submit = SubmitField("Change password")
+    current_password = PasswordField(_l("Current password"), validators=[
+        Length(max=PASSWORD_FIELD_MAX, message=_l("That is not your current password."))])
+    new_password = PasswordField(_l("New password"), validators=[
+        DataRequired(_l("Choose a new password.")),
+        Length(max=PASSWORD_FIELD_MAX, message=_l("Use at most 256 characters."))])
+    sign_out_others = BooleanField(_l("Sign out my other sessions (recommended)"), default=True)
+    submit = SubmitField(_l("Change password"))
 
 
 # ---- the header menu ---------------------------------------------------------------------
@@ -88,7 +92,7 @@ def account_menu() -> dict | None:
         return None
     current = SECTION_OF.get(request.endpoint or "", request.endpoint)
     return {"signed_in_as": signed_in_label(customer),
-            "sections": [(url_for(endpoint), label, endpoint == current)
+            "sections": [(url_for(endpoint), str(label), endpoint == current)
                          for endpoint, label in SECTIONS]}
 
 
@@ -131,7 +135,7 @@ def change_password_page():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         if not fresh and not form.current_password.data:
-            form.current_password.errors.append("Enter your current password.")
+            form.current_password.errors.append(_("Enter your current password."))
         else:
             return _change_password(form, fresh) or _password_page(form, fresh)
     return _password_page(form, fresh)
@@ -157,8 +161,10 @@ def _change_password(form: ChangePasswordForm, fresh: bool):
              else 0)
     notify_after_commit(customer, "password_changed")
     db.session.commit()
-    flash("Your password was changed." + (f" {ended} other session(s) were signed out."
-                                          if ended else ""))
+    # English says "session(s)" either way; other languages get their plural forms.
+    flash(ngettext("Your password was changed. %(num)d other session(s) were signed out.",
+                   "Your password was changed. %(num)d other session(s) were signed out.",
+                   ended) if ended else _("Your password was changed."))
     return redirect(url_for("account.security"), 303)
 
 
@@ -177,7 +183,7 @@ def sessions():
     login_session = g.login_session
     customer = login_session.customer
     zone, zone_name = customer_zone(customer.zoneinfo)
-    rows = [{"id": s.id, "device": describe_device(s.user_agent), "ip": s.ip or "unknown",
+    rows = [{"id": s.id, "device": describe_device(s.user_agent), "ip": s.ip or _("unknown"),
              "started": local_time(s.created_at, zone),
              "last_seen": local_time(s.last_seen_at, zone),
              "this_device": s.id == login_session.id}
@@ -192,18 +198,19 @@ def sign_out_session(session_id: int):
     """Sign out one other session (this one signs out with Log out)."""
     login_session = g.login_session
     if session_id == login_session.id:
-        flash("To sign out on this device, use Log out at the top of the page.")
+        flash(_("To sign out on this device, use Log out at the top of the page."))
         return redirect(url_for("account.sessions"), 303)
     target = own_open_session(login_session.customer, session_id)
     if target is None:
-        flash("That session had already ended. The list below is up to date.")
+        flash(_("That session had already ended. The list below is up to date."))
         return redirect(url_for("account.sessions"), 303)
     origin = request_origin()
     audit.record_event("session.signed_out", origin, login_session.customer.customer_id,
                        session_id=target.id)
     end_sso_session(target, origin)
     db.session.commit()
-    flash(f"Signed out {describe_device(target.user_agent)}. It must log in again.")
+    flash(_("Signed out %(device)s. It must log in again.",
+            device=describe_device(target.user_agent)))
     return redirect(url_for("account.sessions"), 303)
 
 
@@ -214,8 +221,9 @@ def sign_out_others():
     origin = request_origin()
     ended = end_other_sso_sessions(g.login_session, origin)
     db.session.commit()
-    flash(f"Signed out {ended} other session(s)." if ended
-          else "There were no other sessions to sign out.")
+    flash(ngettext("Signed out %(num)d other session(s).",
+                   "Signed out %(num)d other session(s).", ended) if ended
+          else _("There were no other sessions to sign out."))
     return redirect(url_for("account.sessions"), 303)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Blueprint, flash, g, redirect, render_template, url_for
+from flask_babel import lazy_gettext as _l
 
 from app.directory import communication_consents
 from app.directory.communication_consents import WORDINGS, ConsentState
@@ -24,12 +25,12 @@ from app.web.login_session import login_required, request_origin
 
 bp = Blueprint("consents", __name__)
 
-CHANNEL_HEADINGS = {"email": "By email", "sms": "By text message"}
+CHANNEL_HEADINGS = {"email": _l("By email"), "sms": _l("By text message")}
 #: Where a choice was made, in the words of "Last changed ... <source>".
-SOURCE_WORDS = {"signup": "when you signed up", "account": "on this page",
-                "admin": "by our support team, at your request"}
-SAVED = "Your choices are saved."
-UNCHANGED = "Nothing changed: your choices are as they were."
+SOURCE_WORDS = {"signup": _l("when you signed up"), "account": _l("on this page"),
+                "admin": _l("by our support team, at your request")}
+SAVED = _l("Your choices are saved.")
+UNCHANGED = _l("Nothing changed: your choices are as they were.")
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,15 @@ def _choices(form: CommunicationChoicesForm, states: list[ConsentState]) -> dict
         wording = WORDINGS[(state.channel, state.purpose)]
         grouped.setdefault(state.channel, []).append(Choice(
             state.channel, state.purpose, form.field_of(state.channel, state.purpose),
-            state.recorded_at, SOURCE_WORDS.get(state.source),
+            state.recorded_at, _source_words(state.source),
             state.granted and state.wording_version != wording.version))
     return grouped
+
+
+def _source_words(source: str | None) -> str | None:
+    """Where a choice was made, in the page's language (None for a source without words)."""
+    words = SOURCE_WORDS.get(source)
+    return str(words) if words is not None else None
 
 
 def _has_identifier(customer: Customer, kind: str) -> bool:
@@ -73,7 +80,7 @@ def communications():
         recorded = communication_consents.save_choices(customer, form.choices(), "account",
                                                        request_origin())
         db.session.commit()
-        flash(SAVED if recorded else UNCHANGED)
+        flash(str(SAVED if recorded else UNCHANGED))  # str: the session keeps plain text
         return redirect(url_for("consents.communications"), 303)
     if not form.is_submitted():
         for state in states:

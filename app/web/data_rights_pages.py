@@ -16,6 +16,9 @@ the customer to the page's URL with a GET (as in app/web/factors.py).
 from __future__ import annotations
 
 from flask import Blueprint, Response, flash, g, redirect, render_template, url_for
+from flask_babel import format_date, get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
@@ -23,45 +26,54 @@ from wtforms.validators import DataRequired, Length, ValidationError
 from app.directory import data_export, erasure
 from app.extensions import db
 from app.platform.audit import record_event
+from app.platform.i18n import customer_locale, speaking
 from app.platform.notifications import notify_support_action
 from app.web.login_session import login_required, request_origin
 from app.web.reauth import fresh_login_required
 
 bp = Blueprint("data_rights", __name__)
 
-#: What the customer types to confirm.
+#: What the customer types to confirm: the same word in every language (the page quotes
+#: it), so a page opened in one language and sent in another still matches.
 CONFIRMATION_WORD = "DELETE"
 
 
 class ExportForm(FlaskForm):
     """Only a CSRF token: the download is a POST after a recent login."""
 
-    submit = SubmitField("Download my data")
+    submit = SubmitField(_l("Download my data"))
 
 
 class DeleteAccountForm(FlaskForm):
     """The customer types DELETE to confirm."""
 
-    confirmation = StringField(f"Type {CONFIRMATION_WORD} to confirm", validators=[
-        DataRequired(f"Type {CONFIRMATION_WORD} to confirm."),
-        Length(max=32, message=f"Type {CONFIRMATION_WORD} to confirm.")])
-    submit = SubmitField("Delete my account")
+    confirmation = StringField(
+        _l("Type %(word)s to confirm", word=CONFIRMATION_WORD), validators=[
+            DataRequired(_l("Type %(word)s to confirm.", word=CONFIRMATION_WORD)),
+            Length(max=32, message=_l("Type %(word)s to confirm.", word=CONFIRMATION_WORD))])
+    submit = SubmitField(_l("Delete my account"))
 
     def validate_confirmation(self, field) -> None:
         if (field.data or "").strip() != CONFIRMATION_WORD:
-            raise ValidationError(f"Type {CONFIRMATION_WORD}, in capital letters, to confirm.")
+            raise ValidationError(_("Type %(word)s, in capital letters, to confirm.",
+                                    word=CONFIRMATION_WORD))
 
 
 class CancelDeletionForm(FlaskForm):
     """Only a CSRF token."""
 
-    submit = SubmitField("Cancel the deletion")
+    submit = SubmitField(_l("Cancel the deletion"))
 
 
 @bp.app_template_filter("long_date")
 def long_date(moment) -> str:
-    """A date as people read it ("21 January 2030"), for the pages and the banner."""
-    return erasure.deletion_date(moment)
+    """A date as people read it in the page's language ("21 January 2030", "21. Januar
+    2030"), for the pages and the banner. The day is the stored (UTC) one, as the
+    erasure counts it."""
+    locale = get_locale()
+    if locale is None or locale.language == "en":
+        return erasure.deletion_date(moment)
+    return format_date(moment, "long", rebase=False)
 
 
 @bp.get("/account/data")
@@ -98,7 +110,8 @@ def delete_account():
     """GET: what deleting means and the form; POST (with DELETE typed): schedule it."""
     customer = g.login_session.customer
     if customer.deletion_due_at is not None:
-        flash(f"Your account will be deleted on {long_date(customer.deletion_due_at)}.")
+        flash(_("Your account will be deleted on %(date)s.",
+                date=long_date(customer.deletion_due_at)))
         return redirect(url_for("web.account"), 303)
     form = DeleteAccountForm()
     if form.validate_on_submit():
@@ -109,7 +122,10 @@ def delete_account():
             flash(str(error))
             return redirect(url_for("web.account"), 303)
         db.session.commit()
-        notify_support_action(customer, "deletion_scheduled", long_date(due))
+        # The notice is in the customer's language, and so is its date.
+        with speaking(customer_locale(customer.locale)):
+            due_text = long_date(due)
+        notify_support_action(customer, "deletion_scheduled", due_text)
         # The account page's banner says when, with the button to cancel.
         return redirect(url_for("web.account"), 303)
     return render_template("web/data_delete.html", form=form,
@@ -125,7 +141,7 @@ def cancel_deletion():
             erasure.cancel_deletion(customer, request_origin()):
         db.session.commit()
         notify_support_action(customer, "deletion_cancelled")
-        flash("The deletion of your account was cancelled.")
+        flash(_("The deletion of your account was cancelled."))
     else:
-        flash("Your account is not scheduled for deletion.")
+        flash(_("Your account is not scheduled for deletion."))
     return redirect(url_for("web.account"), 303)

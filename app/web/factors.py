@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 from flask import (Blueprint, current_app, flash, g, make_response, redirect, render_template,
                    url_for)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from itsdangerous import BadData, URLSafeTimedSerializer
 from wtforms import HiddenField, StringField, SubmitField
@@ -37,22 +39,22 @@ bp = Blueprint("factors", __name__)
 class TotpConfirmForm(FlaskForm):
     """The first code from the authenticator app, proving it holds the secret."""
 
-    code = StringField("Code from the app", validators=[
-        DataRequired("Enter the 6-digit code your authenticator app shows."),
+    code = StringField(_l("Code from the app"), validators=[
+        DataRequired(_l("Enter the 6-digit code your authenticator app shows.")),
         Length(max=32, message=totp.WRONG_CODE)])
-    submit = SubmitField("Turn on")
+    submit = SubmitField(_l("Turn on"))
 
 
 class RemoveTotpForm(FlaskForm):
     """Only a CSRF token: removal is a POST so other sites cannot trigger it."""
 
-    submit = SubmitField("Remove the authenticator app")
+    submit = SubmitField(_l("Remove the authenticator app"))
 
 
 class RenewRecoveryCodesForm(FlaskForm):
     """Only a CSRF token: the button on the page that warns the old codes will stop."""
 
-    submit = SubmitField("Yes, make new codes")
+    submit = SubmitField(_l("Yes, make new codes"))
 
 
 class DownloadRecoveryCodesForm(FlaskForm):
@@ -65,13 +67,18 @@ class DownloadRecoveryCodesForm(FlaskForm):
 DOWNLOAD_SECONDS = 600
 _DOWNLOAD_SALT = "recovery-codes-download"
 DOWNLOAD_FILENAME = "recovery-codes.txt"
-#: The downloaded file and the page shown when a download is no longer possible.
-DOWNLOAD_TEXT = ("Recovery codes for customer ID {customer_id}\n"
-                 "Each code logs you in once when you do not have your authenticator app.\n"
-                 "Keep this file somewhere other than your phone.\n\n{codes}\n")
-DOWNLOAD_GONE = ("These codes can no longer be downloaded: they were shown more than 10 "
-                 "minutes ago, or one was used or replaced. Make new recovery codes to "
-                 "download them.")
+#: What the recovery codes page says when a download is no longer possible.
+DOWNLOAD_GONE = _l("These codes can no longer be downloaded: they were shown more than 10 "
+                   "minutes ago, or one was used or replaced. Make new recovery codes to "
+                   "download them.")
+
+
+def download_text(customer_id: str, codes: list[str]) -> str:
+    """The downloaded file: three lines saying what it is, a blank line, a code a line."""
+    lines = [_("Recovery codes for customer ID %(customer_id)s", customer_id=customer_id),
+             _("Each code logs you in once when you do not have your authenticator app."),
+             _("Keep this file somewhere other than your phone."), "", *codes]
+    return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True)
@@ -143,7 +150,7 @@ def totp_enrol():
     """Show the QR code and secret of a pending enrolment; a first code confirms it."""
     customer = g.login_session.customer
     if totp.has_totp(customer):
-        flash("An authenticator app is already set up.")
+        flash(_("An authenticator app is already set up."))
         return redirect(url_for("web.account"), 303)
     if not support.may_replace_second_factor(customer, g.login_session.amr):
         # Support reset the app: a session with the old password alone may not put a new
@@ -180,10 +187,11 @@ def totp_remove():
             flash(str(error))
         else:
             db.session.commit()
-            flash("The authenticator app was removed. Your recovery codes no longer work.")
+            flash(_("The authenticator app was removed. Your recovery codes no longer "
+                    "work."))
         return redirect(url_for("web.account"), 303)
     if not totp.has_totp(customer):
-        flash("No authenticator app is set up.")
+        flash(_("No authenticator app is set up."))
         return redirect(url_for("web.account"), 303)
     return render_template("web/totp_remove.html", form=form)
 
@@ -205,7 +213,7 @@ def recovery_codes_page():
         return render_new_codes("web/recovery_codes.html", customer, codes, form=form,
                                 error=None, remaining=len(codes))
     summary = factor_summary(customer)
-    error = None if summary.totp_enrolled else (
+    error = None if summary.totp_enrolled else _(
         "Recovery codes stand in for an authenticator app. Set up an authenticator app first.")
     return render_template("web/recovery_codes.html", form=form, codes=None, error=error,
                            remaining=summary.recovery_codes_remaining)
@@ -222,10 +230,9 @@ def recovery_codes_download():
     codes = downloadable_codes(customer, form.codes_token.data) \
         if form.validate_on_submit() else None
     if codes is None:
-        flash(DOWNLOAD_GONE)
+        flash(str(DOWNLOAD_GONE))  # str: the session keeps plain text
         return redirect(url_for("factors.recovery_codes_page"), 303)
-    text = DOWNLOAD_TEXT.format(customer_id=format_for_people(customer.customer_id),
-                                codes="\n".join(codes))
+    text = download_text(format_for_people(customer.customer_id), codes)
     response = make_response(text)
     response.mimetype = "text/plain"
     response.headers["Content-Disposition"] = f'attachment; filename="{DOWNLOAD_FILENAME}"'

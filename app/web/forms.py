@@ -1,4 +1,6 @@
 """The hosted pages' forms. Flask-WTF adds and checks a CSRF token on every one."""
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
@@ -9,6 +11,8 @@ from app.directory.customers import CustomerError, normalize_name
 # Generous caps against oversized posts; the services apply the real rules and messages.
 IDENTIFIER_MAX = 320
 PASSWORD_FIELD_MAX = 1024
+#: The sign-up form's cap on names (the directory's NAME_MAX applies the real rule).
+SIGNUP_NAME_MAX = 100
 
 
 def valid_name(form, field) -> None:
@@ -29,28 +33,31 @@ def shown_current_wordings(form, field) -> None:
         return
     # The re-rendered page shows the new words: carry their tag on this time.
     field.data = wordings_tag()
-    raise ValidationError("The wording of these choices changed while the page was open. "
-                          "Read it again, then choose.")
+    raise ValidationError(_("The wording of these choices changed while the page was "
+                            "open. Read it again, then choose."))
 
 
 class SignupForm(FlaskForm):
     """Email or phone, a password, and optional names."""
 
-    identifier = StringField("Email or phone number", validators=[
-        DataRequired("Enter an email address or a phone number."),
-        Length(max=IDENTIFIER_MAX, message="That is too long to be an email or phone number.")])
-    password = PasswordField("Password", validators=[
-        DataRequired("Choose a password."),
-        Length(max=PASSWORD_FIELD_MAX, message="Use at most 256 characters.")])
-    given_name = StringField("Given name (optional)", validators=[
-        Optional(), Length(max=100, message="Names have at most 100 characters."), valid_name])
-    family_name = StringField("Family name (optional)", validators=[
-        Optional(), Length(max=100, message="Names have at most 100 characters."), valid_name])
+    identifier = StringField(_l("Email or phone number"), validators=[
+        DataRequired(_l("Enter an email address or a phone number.")),
+        Length(max=IDENTIFIER_MAX,
+               message=_l("That is too long to be an email or phone number."))])
+    password = PasswordField(_l("Password"), validators=[
+        DataRequired(_l("Choose a password.")),
+        Length(max=PASSWORD_FIELD_MAX, message=_l("Use at most 256 characters."))])
+    given_name = StringField(_l("Given name (optional)"), validators=[
+        Optional(), Length(max=SIGNUP_NAME_MAX, message=_l(
+            "Names have at most %(count)d characters.", count=SIGNUP_NAME_MAX)), valid_name])
+    family_name = StringField(_l("Family name (optional)"), validators=[
+        Optional(), Length(max=SIGNUP_NAME_MAX, message=_l(
+            "Names have at most %(count)d characters.", count=SIGNUP_NAME_MAX)), valid_name])
     # Optional and unticked: labelled with the very words the customer agrees to.
     email_marketing = BooleanField(WORDINGS[("email", "marketing")].text)
     sms_marketing = BooleanField(WORDINGS[("sms", "marketing")].text)
     wordings_shown = HiddenField(default=wordings_tag, validators=[shown_current_wordings])
-    submit = SubmitField("Create account")
+    submit = SubmitField(_l("Create account"))
 
     def communication_consents(self) -> list[tuple[str, str]]:
         """The (channel, purpose) of each box ticked."""
@@ -69,7 +76,7 @@ class CommunicationChoicesForm(FlaskForm):
     sms_marketing = BooleanField(WORDINGS[("sms", "marketing")].text)
     sms_service = BooleanField(WORDINGS[("sms", "service")].text)
     wordings_shown = HiddenField(default=wordings_tag, validators=[shown_current_wordings])
-    submit = SubmitField("Save")
+    submit = SubmitField(_l("Save"))
 
     def field_of(self, channel: str, purpose: str):
         """The box of one channel and purpose."""
@@ -83,76 +90,79 @@ class CommunicationChoicesForm(FlaskForm):
 class VerifyCodeForm(FlaskForm):
     """The one-time code sent to prove an email or phone."""
 
-    code = StringField("Code", validators=[
-        DataRequired("Enter the 6-digit code we sent you."),
-        Length(max=16, message="Enter the 6-digit code we sent you.")])
-    submit = SubmitField("Confirm")
+    code = StringField(_l("Code"), validators=[
+        DataRequired(_l("Enter the 6-digit code we sent you.")),
+        Length(max=16, message=_l("Enter the 6-digit code we sent you."))])
+    submit = SubmitField(_l("Confirm"))
 
 
 class LoginForm(FlaskForm):
     """Identifier and password."""
 
-    identifier = StringField("Email, phone number or username", validators=[
-        DataRequired("Enter your email, phone number or username."),
-        Length(max=IDENTIFIER_MAX, message="That is too long to be an email, phone or username.")])
-    password = PasswordField("Password", validators=[
-        DataRequired("Enter your password."),
-        Length(max=PASSWORD_FIELD_MAX, message="The identifier or password is not right.")])
-    submit = SubmitField("Log in")
+    identifier = StringField(_l("Email, phone number or username"), validators=[
+        DataRequired(_l("Enter your email, phone number or username.")),
+        Length(max=IDENTIFIER_MAX,
+               message=_l("That is too long to be an email, phone or username."))])
+    password = PasswordField(_l("Password"), validators=[
+        DataRequired(_l("Enter your password.")),
+        Length(max=PASSWORD_FIELD_MAX,
+               message=_l("The identifier or password is not right."))])
+    submit = SubmitField(_l("Log in"))
 
 
 class LogoutForm(FlaskForm):
     """Only a CSRF token: logging out is a POST so other sites cannot trigger it."""
 
-    submit = SubmitField("Log out")
+    submit = SubmitField(_l("Log out"))
 
 
 class PhoneForm(FlaskForm):
     """A phone number to text a code to."""
 
-    phone = StringField("Phone number", validators=[
-        DataRequired("Enter your phone number."),
-        Length(max=64, message="That is too long to be a phone number.")])
-    submit = SubmitField("Text me a code")
+    phone = StringField(_l("Phone number"), validators=[
+        DataRequired(_l("Enter your phone number.")),
+        Length(max=64, message=_l("That is too long to be a phone number."))])
+    submit = SubmitField(_l("Text me a code"))
 
 
 class RecoverForm(FlaskForm):
     """"Forgot your password?": the email address or phone number to send a code to."""
 
-    identifier = StringField("Email address or phone number", validators=[
-        DataRequired("Enter the email address or phone number on your account."),
-        Length(max=320, message="That is too long to be an email address or phone number.")])
-    submit = SubmitField("Send me a code")
+    identifier = StringField(_l("Email address or phone number"), validators=[
+        DataRequired(_l("Enter the email address or phone number on your account.")),
+        Length(max=320,
+               message=_l("That is too long to be an email address or phone number."))])
+    submit = SubmitField(_l("Send me a code"))
 
 
 class OneTimeCodeForm(FlaskForm):
     """A code: from a text message or an authenticator app."""
 
-    code = StringField("Code", validators=[
-        DataRequired("Enter the code."),
-        Length(max=32, message="That is too long to be a code.")])
-    submit = SubmitField("Continue")
+    code = StringField(_l("Code"), validators=[
+        DataRequired(_l("Enter the code.")),
+        Length(max=32, message=_l("That is too long to be a code."))])
+    submit = SubmitField(_l("Continue"))
 
 
 class RecoveryCodeForm(FlaskForm):
     """One of the customer's recovery codes."""
 
-    code = StringField("Recovery code", validators=[
-        DataRequired("Enter one of your recovery codes."),
-        Length(max=64, message="That is too long to be a recovery code.")])
-    submit = SubmitField("Use recovery code")
+    code = StringField(_l("Recovery code"), validators=[
+        DataRequired(_l("Enter one of your recovery codes.")),
+        Length(max=64, message=_l("That is too long to be a recovery code."))])
+    submit = SubmitField(_l("Use recovery code"))
 
 
 class PasswordOnlyForm(FlaskForm):
     """The password, when the customer is already known (second factor, re-login)."""
 
-    password = PasswordField("Password", validators=[
-        DataRequired("Enter your password."),
-        Length(max=PASSWORD_FIELD_MAX, message="The password is not right.")])
-    submit = SubmitField("Continue")
+    password = PasswordField(_l("Password"), validators=[
+        DataRequired(_l("Enter your password.")),
+        Length(max=PASSWORD_FIELD_MAX, message=_l("The password is not right."))])
+    submit = SubmitField(_l("Continue"))
 
 
 class ButtonForm(FlaskForm):
     """A button and its CSRF token (send a code, resend)."""
 
-    submit = SubmitField("Send")
+    submit = SubmitField(_l("Send"))

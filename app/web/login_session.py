@@ -82,13 +82,20 @@ def take_next(key: str) -> str | None:
     return kept if isinstance(kept, str) and safe_next(kept) == kept else None
 
 
+#: Session keys a login keeps: the language the browser chose and the current
+#: authorization request's ui_locales (app/web/language.py), which are not anonymous state.
+LANGUAGE_KEYS = ("locale", "ui_locale")
+
+
 def start_logged_in(response, token: str):
     """Set the new session cookie; end the session this browser had (whoever it was for)
     and drop anonymous state (CSRF token, pending sign-up) so nothing from before login
     carries over. Every way of logging in (login, sign-up, recovery) ends here; the view
     commits afterwards, with the login itself."""
     _end_replaced_session()
+    kept = {key: session[key] for key in LANGUAGE_KEYS if key in session}
     session.clear()
+    session.update(kept)
     config = current_app.config
     response.set_cookie(COOKIE_NAME, token, httponly=True, samesite="Lax",
                         secure=config["SESSION_COOKIE_SECURE"],

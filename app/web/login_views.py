@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from flask import (Blueprint, after_this_request, current_app, flash, g, redirect, render_template,
                    request, session, url_for)
+from flask_babel import gettext as _
 
 from app.auth import devices, recovery
 from app.auth import flow as login_flow
@@ -133,7 +134,7 @@ def _body_then(body, run):
 
 
 def _expired():
-    flash("Your login took too long or was already completed. Start again.")
+    flash(_("Your login took too long or was already completed. Start again."))
     return redirect(url_for("login.login"), 303)
 
 
@@ -226,10 +227,10 @@ def login_code_resend():
             login_flow.start_sms_login(flow, previous.destination, request_origin(),
                                        device_token=_device_token(), later=_after_response)
     except SmsCodeError as error:
-        flash(error.message)
+        flash(str(error.message))  # str: the session keeps plain text
     else:
         db.session.commit()
-        flash("We sent a new code.")
+        flash(_("We sent a new code."))
     return redirect(url_for("login.login_code"), 303)
 
 
@@ -289,7 +290,7 @@ def login_second_factor_submit(method: str):
             sent = login_flow.start_sms_second_factor(flow, origin,
                                                       device_token=_device_token())
         except SmsCodeError as error:
-            flash(error.message)
+            flash(str(error.message))  # str: the session keeps plain text
             return redirect(url_for("login.login_second_factor", method="sms"), 303)
         db.session.commit()
         session["login_phone_hint"] = login_flow.mask_phone(sent.phone)
@@ -352,7 +353,7 @@ def _recovery_flow():
 
 
 def _recovery_expired():
-    flash("Your password reset took too long or was already completed. Start again.")
+    flash(_("Your password reset took too long or was already completed. Start again."))
     return redirect(url_for("login.recover"), 303)
 
 
@@ -414,7 +415,7 @@ def recover_password():
     if flow is None or recovery.state(flow).step != recovery.NEW_PASSWORD:
         return _recovery_expired()
     form = PasswordOnlyForm()
-    form.password.label.text = "New password"
+    form.password.label.text = _("New password")
     if form.validate_on_submit():
         try:
             recovery.set_new_password(flow, form.password.data, request_origin())
@@ -426,7 +427,7 @@ def recover_password():
             # the message is flashed after it, or it would be cleared too.
             response = forget_login(redirect(url_for("login.login",
                                                      next=take_next(RESET_NEXT_KEY)), 303))
-            flash("Your password was changed, and you were logged out everywhere. "
-                  "Log in with your new password.")
+            flash(_("Your password was changed, and you were logged out everywhere. "
+                    "Log in with your new password."))
             return response
     return _render_recovery("password", form, 400 if form.errors else 200)

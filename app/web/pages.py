@@ -10,7 +10,10 @@ from __future__ import annotations
 from functools import cache
 from zoneinfo import available_timezones
 
+from babel import Locale, UnknownLocaleError
 from flask import Blueprint, current_app, flash, g, redirect, render_template, session, url_for
+from flask_babel import get_locale, gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, SubmitField
 from wtforms.validators import Length, Optional
@@ -23,6 +26,7 @@ from app.extensions import db, limiter
 from app.identity.customer_ids import format_for_people
 from app.oidc.connected_apps import revoke_app
 from app.oidc.logout import end_sso_session, forget_login
+from app.platform.i18n import NATIVE_NAMES, offered_locales
 from app.web.forms import LogoutForm, SignupForm, VerifyCodeForm, valid_name
 from app.web.login_session import (keep_next, login_required, request_origin, safe_next,
                                    start_logged_in, take_next, wanted_next)
@@ -80,12 +84,13 @@ def signup_verify():
     """Step 2 of sign-up: the code proves the identifier and creates the account."""
     verification_id = session.get(_SIGNUP_KEY)
     if verification_id is None:
-        flash("Start by choosing how to sign up.")
+        flash(_("Start by choosing how to sign up."))
         return redirect(url_for("web.signup"), 303)
     form = VerifyCodeForm()
     if form.validate_on_submit():
         try:
-            completed = complete_signup(int(verification_id), form.code.data, request_origin())
+            completed = complete_signup(int(verification_id), form.code.data, request_origin(),
+                                        locale=str(get_locale()))
         except SignupError as error:
             form.code.errors.append(str(error))
         else:
@@ -114,36 +119,63 @@ def logout():
         end_sso_session(g.login_session, request_origin())
         db.session.commit()
     response = forget_login(redirect(wanted_next() or url_for("login.login"), 303))
-    flash("You have logged out.")
+    flash(_("You have logged out."))
     return response
 
 
-_NAME_LENGTH = Length(max=NAME_MAX, message=f"Names have at most {NAME_MAX} characters.")
+_NAME_LENGTH = Length(max=NAME_MAX, message=_l("Names have at most %(count)d characters.",
+                                                 count=NAME_MAX))
 
 
 @cache
 def time_zone_choices() -> list[tuple[str, str]]:
     """The time zones a customer may choose (the server's tz database), sorted, after
-    "not set"; read once per process."""
-    return [("", "Not set: times are shown in UTC")] + [
+    "not set"; read once per process (the zone names are not translated)."""
+    return [("", _l("Not set: times are shown in UTC"))] + [
         (name, name.replace("_", " ")) for name in sorted(available_timezones())]
+
+
+def language_choices(form, field) -> list[tuple[str, str]]:
+    """The languages a customer may choose, read for each form: "not set" (the browser's
+    language is used), then the languages this deployment offers, each in its own name.
+    A stored language that is not offered (an app or support may set any language tag,
+    e.g. "pt-BR") is one more choice, so it shows as chosen and a save keeps it."""
+    choices = [("", _("Not set: pages use your browser's language"))] + [
+        (code, NATIVE_NAMES.get(code, code)) for code in offered_locales()]
+    stored = field.object_data
+    if stored and stored not in {code for code, _name in choices}:
+        choices.append((stored, language_name(stored)))
+    return choices
+
+
+def language_name(tag: str) -> str:
+    """What a language tag is called in its own language ("pt-BR": "Português
+    (Brasil)"), or the tag itself for a language Babel does not know."""
+    try:
+        name = Locale.parse(tag, sep="-").get_display_name()
+    except (ValueError, TypeError, UnknownLocaleError):
+        return tag
+    return name[:1].upper() + name[1:] if name else tag
 
 
 class ProfileForm(FlaskForm):
     """The profile members an app may read (OpenID `profile`): names, language, time zone.
     The directory (app/directory/customers.py) applies the real rules."""
 
-    given_name = StringField("Given name", validators=[Optional(), _NAME_LENGTH, valid_name])
-    middle_name = StringField("Middle name", validators=[Optional(), _NAME_LENGTH,
+    given_name = StringField(_l("Given name"), validators=[Optional(), _NAME_LENGTH, valid_name])
+    middle_name = StringField(_l("Middle name"), validators=[Optional(), _NAME_LENGTH,
                                                          valid_name])
-    family_name = StringField("Family name", validators=[Optional(), _NAME_LENGTH,
+    family_name = StringField(_l("Family name"), validators=[Optional(), _NAME_LENGTH,
                                                          valid_name])
-    nickname = StringField("Nickname", validators=[Optional(), _NAME_LENGTH, valid_name])
-    locale = StringField("Language", validators=[Optional(), Length(
-        max=LOCALE_MAX, message=f"A language tag has at most {LOCALE_MAX} characters.")])
-    # The choice is checked by the directory, so a bad one gets its message at the field.
-    zoneinfo = SelectField("Time zone", choices=time_zone_choices, validate_choice=False)
-    submit = SubmitField("Save profile")
+    nickname = StringField(_l("Nickname"), validators=[Optional(), _NAME_LENGTH, valid_name])
+    # Both choices are checked by the directory, so a bad one gets its message at the field
+    # (and a language tag an app or support set is taken back as it is).
+    locale = SelectField(_l("Language"), choices=language_choices, validate_choice=False,
+                         validators=[Optional(), Length(max=LOCALE_MAX, message=_l(
+                             "A language tag has at most %(count)d characters.",
+                             count=LOCALE_MAX))])
+    zoneinfo = SelectField(_l("Time zone"), choices=time_zone_choices, validate_choice=False)
+    submit = SubmitField(_l("Save profile"))
 
     def changes(self) -> dict[str, str | None]:
         """Each profile member as typed; empty means cleared."""
@@ -168,8 +200,8 @@ def account():
             form[error.member].errors.append(str(error))
         else:
             db.session.commit()
-            flash("Your profile was saved." if changed else
-                  "Nothing was changed: the profile already read like that.")
+            flash(_("Your profile was saved.") if changed else
+                  _("Nothing was changed: the profile already read like that."))
             return redirect(url_for("web.account"), 303)
     return render_template(
         "web/account.html", customer=customer, form=form,
@@ -183,5 +215,5 @@ def revoke_app_access(client_id: str):
     """Withdraw one connected app's access (CSRF-checked like every POST)."""
     if revoke_app(g.login_session.customer, client_id[:48], request_origin()):
         db.session.commit()
-        flash("That app can no longer use your account.")
+        flash(_("That app can no longer use your account."))
     return redirect(url_for("account.sessions"), 303)

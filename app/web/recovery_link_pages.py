@@ -24,6 +24,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import (Blueprint, current_app, flash, redirect, render_template, request, url_for)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SubmitField
 from wtforms.validators import DataRequired, Length
@@ -46,10 +48,10 @@ COOKIE_NAME = "tessera_recovery_link"
 class LinkPasswordForm(FlaskForm):
     """The new password."""
 
-    password = PasswordField("New password", validators=[
-        DataRequired("Choose a new password."),
-        Length(max=PASSWORD_FIELD_MAX, message="Use at most 256 characters.")])
-    submit = SubmitField("Set my new password")
+    password = PasswordField(_l("New password"), validators=[
+        DataRequired(_l("Choose a new password.")),
+        Length(max=PASSWORD_FIELD_MAX, message=_l("Use at most 256 characters."))])
+    submit = SubmitField(_l("Set my new password"))
 
 
 def _limit() -> str:
@@ -144,6 +146,6 @@ def use_link():
         return _form_page(form, 400)
     db.session.commit()
     response = _without_token_cookie(forget_login(redirect(url_for("login.login"), 303)))
-    flash("Your new password is saved and you were logged out everywhere. Log in with "
-          "your new password.")
+    flash(_("Your new password is saved and you were logged out everywhere. Log in with "
+            "your new password."))
     return response

@@ -32,6 +32,8 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SubmitField
 from wtforms.validators import DataRequired, Length
@@ -69,10 +71,10 @@ NEXT_KEY = "required_actions_next"
 class NewPasswordForm(FlaskForm):
     """The new password (the customer has just logged in with the old one)."""
 
-    password = PasswordField("New password", validators=[
-        DataRequired("Choose a new password."),
-        Length(max=PASSWORD_FIELD_MAX, message="Use at most 256 characters.")])
-    submit = SubmitField("Save and continue")
+    password = PasswordField(_l("New password"), validators=[
+        DataRequired(_l("Choose a new password.")),
+        Length(max=PASSWORD_FIELD_MAX, message=_l("Use at most 256 characters."))])
+    submit = SubmitField(_l("Save and continue"))
 
 
 @bp.before_app_request
@@ -176,7 +178,7 @@ def _update_password(customer):
         else:
             db.session.commit()
             notify_security_change(customer, "password_changed")
-            flash("Your new password is saved.")
+            flash(_("Your new password is saved."))
             return _continue(support.pending_actions(customer))
     return render_template("web/required_password.html", form=form,
                            logout_form=LogoutForm(),
@@ -185,19 +187,21 @@ def _update_password(customer):
 
 #: What a session that cannot do an action itself reads: a title, why, and what to do.
 PASSWORD_PROOF = (
-    "Choose a new password",
-    ("Support reset your password to keep your account safe: the old one no longer works.",
-     "To choose a new one, confirm it is you: use \"Forgot your password?\" and we will "
-     "text a code to the phone on your account, or ask support to send you a recovery "
-     "link by email. Quote your customer ID."),
-    (("Reset my password with a code to my phone", "login.recover"),))
+    _l("Choose a new password"),
+    (_l("Support reset your password to keep your account safe: the old one no longer "
+        "works."),
+     _l("To choose a new one, confirm it is you: use \"Forgot your password?\" and we will "
+        "text a code to the phone on your account, or ask support to send you a recovery "
+        "link by email. Quote your customer ID.")),
+    ((_l("Reset my password with a code to my phone"), "login.recover"),))
 TOTP_PROOF = (
-    "Confirm it is you first",
-    ("Support removed the authenticator app from your account. Before you set up a new "
-     "one, confirm it is you with a code we text to the phone on your account.",
-     "If you have no phone on your account, or cannot use it, ask support for a recovery "
-     "link: set a new password with it, then log in with that password and set up the app."),
-    (("Confirm with your password and a code to my phone", "login.login"),))
+    _l("Confirm it is you first"),
+    (_l("Support removed the authenticator app from your account. Before you set up a new "
+        "one, confirm it is you with a code we text to the phone on your account."),
+     _l("If you have no phone on your account, or cannot use it, ask support for a "
+        "recovery link: set a new password with it, then log in with that password and set "
+        "up the app.")),
+    ((_l("Confirm with your password and a code to my phone"), "login.login"),))
 
 
 def _prove_first(proof: tuple):
@@ -210,10 +214,11 @@ def _prove_first(proof: tuple):
     # Logging in again (password, then a texted code) comes back here, `next` and all; a
     # password reset ends with a login that goes on to `next` (an app's request).
     here = request.full_path.rstrip("?")
-    hrefs = [(label, url_for(endpoint, reauth="mfa", next=here)
+    hrefs = [(str(label), url_for(endpoint, reauth="mfa", next=here)
               if endpoint == "login.login" else url_for(endpoint, next=wanted_next()))
              for label, endpoint in links]
-    return render_template("web/required_proof.html", title=title, paragraphs=paragraphs,
+    return render_template("web/required_proof.html", title=str(title),
+                           paragraphs=[str(paragraph) for paragraph in paragraphs],
                            links=hrefs, logout_form=LogoutForm()), 403
 
 
@@ -238,5 +243,5 @@ def configure_totp():
     target = request.args.get("next")
     if target:
         session[NEXT_KEY] = target
-    flash("Your account needs an authenticator app. Set one up to continue.")
+    flash(_("Your account needs an authenticator app. Set one up to continue."))
     return redirect(url_for(TOTP_ENROL), 303)

@@ -6,10 +6,18 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
+from urllib.parse import urlencode
 
-from playwright.sync_api import Page
+import pyotp
+from playwright.sync_api import Page, expect
 
+from app.auth import support
+from app.extensions import db
+from app.models import Customer
+from tests.factories import STRONG_PASSWORD, make_customer
 from tests.helpers import last_code
+from tests.oidc.helpers import auth_params, make_client, pkce
 
 CUSTOMER_ID_RE = re.compile(r"^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]$")
 
@@ -83,3 +91,162 @@ def shown_customer_id(page: Page) -> str:
 def scrolls_sideways(page: Page) -> bool:
     """True if the page is wider than the window, so a phone user must scroll sideways."""
     return page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+
+
+# ---- every hosted page ---------------------------------------------------------------------
+
+#: The walk's customer, and how many pages and states it checks.
+WALK_EMAIL = "grace@example.com"
+WALK_PHONE = "+447400123456"
+WALK_PAGES = 41
+
+
+
+def submit(page: Page, form: str = "main form") -> None:
+    """Press the first submit button of `form` and wait for the page it leads to."""
+    with page.expect_navigation():
+        page.locator(f"{form} [type=submit]").first.click()
+
+
+def log_in_by_ids(page: Page, base: str, identifier: str, password: str) -> None:
+    """log_in, finding the fields by id (any language); the caller checks where it lands."""
+    page.goto(f"{base}/login")
+    page.locator("#identifier").fill(identifier)
+    page.locator("#password").fill(password)
+    submit(page)
+
+
+def customer_pk(app) -> int:
+    """The first customer's primary key (the walk's own)."""
+    with app.app_context():
+        return db.session.scalars(db.select(Customer.id)).first()
+
+
+def walk_every_hosted_page(app, base: str, page: Page, check: Callable[[str], None]) -> None:
+    """Walk every hosted page and state a customer can reach (WALK_PAGES of them: each
+    form's error state, consent for a third-party app "Shop", the second-factor pages, a
+    password required by support, the reset flow, the texted-code page), calling
+    `check(name)` on each. Fields and buttons are found by id and CSS selector, never by
+    their words, so the walk goes through in any language (test_accessibility.py,
+    test_translated_pages.py). Focus lands on the field to fix after a failed submit."""
+    with app.app_context():
+        make_customer(email=WALK_EMAIL, phone=WALK_PHONE)
+    third_party, _ = make_client(app, name="Shop", scope="openid profile email")
+
+    def visit(name: str, url: str) -> None:
+        page.goto(url)
+        check(name)
+
+    # Anonymous pages, and each form's error state.
+    for name, path in [("home", "/"), ("sign-up", "/signup"), ("login", "/login"),
+                       ("login by SMS", "/login/sms"), ("reset password", "/recover"),
+                       ("reset link form", "/recover/link"),
+                       ("reset link invalid", "/recover/link/not-a-token"),
+                       ("error page", "/no-such-page"), ("logout page", "/end-session")]:
+        visit(name, base + path)
+    for name, path in [("sign-up errors", "/signup"), ("login errors", "/login"),
+                       ("login by SMS errors", "/login/sms")]:
+        page.goto(base + path)
+        submit(page)
+        check(name)
+        # Focus moved to the first field with an error (server-side autofocus).
+        first_invalid = page.locator("[aria-invalid=true]").first.get_attribute("id")
+        expect(page.locator(f"#{first_invalid}"), name).to_be_focused()
+
+    page.goto(f"{base}/signup")
+    page.locator("#identifier").fill("new@example.com")
+    page.locator("#password").fill(STRONG_PASSWORD)
+    submit(page)
+    page.wait_for_url(url_ending("/signup/verify"))
+    check("sign-up code")
+    page.context.clear_cookies()
+
+    # The account area, logged in with a password.
+    log_in_by_ids(page, base, WALK_EMAIL, STRONG_PASSWORD)
+    page.wait_for_url(url_ending("/account"))
+    for name, path in [("account", "/account"), ("security", "/account/security"),
+                       ("sessions and apps", "/account/sessions"),
+                       ("activity", "/account/activity"), ("data rights", "/account/data"),
+                       ("data export", "/account/data/export"),
+                       ("delete account", "/account/delete"),
+                       ("communications", "/account/communications"),
+                       ("change password", "/account/security/password"),
+                       ("add phone", "/account/phones/add"),
+                       ("add email", "/account/emails/add")]:
+        visit(name, base + path)
+    page.locator("#email").fill("second@example.com")
+    submit(page)
+    page.wait_for_url(url_ending("/account/emails/verify"))
+    check("verify email")
+    page.goto(f"{base}/account/security")
+    row = page.locator("#email-identifiers li").first.get_attribute("id")
+    visit("remove identifier",
+               f"{base}/account/identifiers/{row.removeprefix('identifier-')}/remove")
+
+    # Second factors: enrol, the codes page (with its Copy button), renewal.
+    visit("authenticator app set-up", f"{base}/account/security/totp")
+    secret = page.locator("#totp-secret").inner_text().replace(" ", "").strip()
+    page.locator("#code").fill(pyotp.TOTP(secret).at(time.time() - 30))
+    submit(page)
+    expect(page.locator("#recovery-codes li")).to_have_count(10)
+    expect(page.locator("button[data-copy]")).to_be_visible()
+    check("authenticator app added")
+    visit("renew recovery codes", f"{base}/account/security/recovery-codes")
+    visit("remove app (asks to log in again)", f"{base}/account/security/totp/remove")
+
+    # Consent for a third-party app.
+    _, challenge = pkce()
+    visit("consent", f"{base}/authorize?" + urlencode(auth_params(third_party,
+                                                                       challenge)))
+
+    # Logging in with a second factor: each method's page, a failure, the SMS code page.
+    page.goto(f"{base}/account")
+    submit(page, "header form.logout")
+    log_in_by_ids(page, base, WALK_EMAIL, STRONG_PASSWORD)
+    page.wait_for_url(url_ending("/login/second-factor"))
+    check("second factor: app")
+    page.locator("#code").fill("000000")
+    submit(page, "#second-factor-form")
+    expect(page.locator("#code-error")).to_be_visible()
+    check("second factor: wrong code")
+    expect(page.locator("#code")).to_be_focused()
+    visit("second factor: recovery code", f"{base}/login/second-factor?method=recovery")
+    visit("second factor: SMS", f"{base}/login/second-factor?method=sms")
+    submit(page, "#second-factor-form")
+    page.wait_for_url(url_ending("/login/code"))
+    check("second factor: texted code")
+    page.locator("#code").fill(texted_code(app, WALK_PHONE))
+    submit(page)
+    page.wait_for_url(url_ending("/account"))
+    # A required action set by support holds every account page until it is done.
+    with app.app_context():
+        support.add_required_action(db.session.get(Customer, customer_pk(app)),
+                                    support.UPDATE_PASSWORD)
+        db.session.commit()
+    page.goto(f"{base}/account")
+    page.wait_for_url(url_ending("/account/required/password"))
+    check("required: new password")
+
+    # Password reset, to the second step.
+    page.context.clear_cookies()
+    page.goto(f"{base}/recover")
+    page.locator("#identifier").fill(WALK_EMAIL)
+    submit(page)
+    page.wait_for_url(url_ending("/recover/code"))
+    check("reset: code")
+    page.locator("#code").fill(last_code(app, WALK_EMAIL))
+    submit(page)
+    page.wait_for_url(url_ending("/recover/second-factor"))
+    check("reset: second factor")
+    page.locator("#code").fill(pyotp.TOTP(secret).now())
+    submit(page)
+    page.wait_for_url(url_ending("/recover/password"))
+    check("reset: new password")
+
+    # Passwordless login: the code page (it reads the same for any number).
+    page.context.clear_cookies()
+    page.goto(f"{base}/login/sms")
+    page.locator("#phone").fill(WALK_PHONE)
+    submit(page)
+    page.wait_for_url(url_ending("/login/code"))
+    check("login by SMS: code")

@@ -194,7 +194,7 @@ def test_a_held_number_is_told_what_to_do_and_reads_like_an_unknown_one(app):
         assert answer.status_code == 303 and answer.location.endswith("/recover/code")
         pages[phone] = main_text(client.get("/recover/code").text, mask_phone(phone))
     assert pages[PHONE] == pages[UNKNOWN_PHONE]
-    assert recovery.NO_TEXT_NEXT_STEPS in pages[PHONE].replace("&#39;", "'")
+    assert str(recovery.NO_TEXT_NEXT_STEPS) in pages[PHONE].replace("&#39;", "'")
     assert "Reset with an email address instead" in pages[PHONE]
     assert customer_id not in pages[PHONE] and format_for_people(customer_id) not in pages[PHONE]
     outbox = read_outbox(app)

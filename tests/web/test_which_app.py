@@ -67,7 +67,10 @@ def test_pages_from_an_app_name_it_and_show_its_logo_and_links(app, client, shop
     body = response.get_data(as_text=True)
     assert "<b>" not in body  # the name is escaped everywhere
     assert f"{heading} {NAME}" in text(response)
-    assert f'<img src="{LOGO}" alt="{escape(NAME)} logo">' in body
+    # The header wears the app's logo and name (web/base.html); the logo is decorative,
+    # the name beside it says what it is.
+    assert f'<img class="brand-logo" src="{LOGO}" alt="">' in body
+    assert f'<span class="brand-name">{escape(NAME)}</span>' in body
     assert f'href="{POLICY}"' in body and f'href="{TERMS}"' in body
     assert img_src(response) == "img-src 'self' data: https://cdn.shop.example"
 

@@ -42,6 +42,12 @@ CLIENT = {
                        "description": "The app's privacy policy, linked for customers."},
         "tos_uri": {"type": ["string", "null"], "format": "uri",
                     "description": "The app's terms of service, linked for customers."},
+        "brand_colors": {
+            "type": "object",
+            "additionalProperties": {"type": "string", "pattern": "^#[0-9a-f]{6}$"},
+            "description": "The app's own colours (primary, background, text, error) on "
+                           "the pages reached through its authorization request; the "
+                           "brand's for any it does not set."},
         "created_at": {"type": "string", "format": "date-time"},
     },
 }
