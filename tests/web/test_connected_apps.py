@@ -54,7 +54,8 @@ def test_account_page_lists_the_app(app, live_server):
     page = signed_in["browser"].get(f"{live_server}/account/sessions", timeout=10)
     assert "Connected apps" in page.text
     assert APP_NAME in page.text
-    assert "openid, profile" in page.text
+    # What the app may see, in words (scopes are the app's business, not the customer's).
+    assert "Who you are, Your name" in page.text and "openid" not in page.text
     assert f'action="/account/apps/{signed_in["client_id"]}/revoke"' in page.text
 
 
