@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from babel.dates import get_timezone
 from flask import (Blueprint, Flask, current_app, g, has_request_context, redirect,
                    request, session)
-from babel.dates import get_timezone
 from flask_babel import get_locale
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField
@@ -53,7 +53,9 @@ def select_locale() -> str:
     (the CLI, work after the response) and on the admin API, DEFAULT_LOCALE: messages to
     a customer choose theirs with app/platform/i18n.py `speaking`."""
     if not has_request_context() or request.path.startswith("/admin/api/"):
-        return current_app.config["DEFAULT_LOCALE"]  # the admin API speaks English
+        # The admin API answers support's tools in the deployment's language, whatever
+        # the caller's Accept-Language.
+        return current_app.config["DEFAULT_LOCALE"]
     offered = offered_locales()
     chosen = session.get(CHOSEN_KEY)
     if isinstance(chosen, str) and chosen in offered:
