@@ -38,7 +38,7 @@ from app.models import OAuthClient
 from app.oidc import registry_version
 from app.oidc.scopes import ADMIN_SCOPES, is_admin_scope
 from app.platform.audit import Origin, record_event
-from app.platform.brand import (COLOUR_ROLES, contrast_warnings, is_colour,
+from app.platform.brand import (COLOUR_ROLES, contrast_warnings, current_brand, is_colour,
                                 normalize_colour)
 from app.platform.keyed_hash import keyed_hash, matches
 
@@ -473,8 +473,7 @@ def normalize_brand_colors(colours: dict[str, str], current: dict[str, str] | No
             raise ClientError(f"The {role} colour ({value!r}) must be written #rrggbb or #rgb.")
         else:
             merged[role] = normalize_colour(value)
-    brand = current_app.extensions["tessera_brand"]
-    problems = contrast_warnings({**brand.colours, **merged})
+    problems = contrast_warnings({**current_brand().colours, **merged})
     if problems:
         raise ClientError("The app's colours would be hard to read: " + "; ".join(problems)
                           + ".")

@@ -17,11 +17,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from flask import current_app
+
 #: The override folder, inside the instance folder.
 OVERRIDE_FOLDER = "brand"
+#: Where the app keeps its Brand (app.extensions), read once at start-up.
+EXTENSION_KEY = "tessera_brand"
 #: WCAG 2.2 AA: normal text needs this contrast ratio against its background.
 AA_TEXT_CONTRAST = 4.5
 _HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
@@ -52,9 +57,10 @@ class Brand:
     terms_url: str = ""
     imprint_url: str = ""
 
-    @property
+    @cached_property
     def image_origins(self) -> list[str]:
-        """The https origins the logos and favicon load from (for the page's img-src)."""
+        """The https origins the logos and favicon load from (for every response's
+        img-src: worked out once)."""
         return sorted({_origin(value) for value in (self.logo, self.logo_dark, self.favicon)
                        if is_https_url(value)})
 
@@ -81,6 +87,11 @@ def brand_of(config: dict) -> Brand:
         terms_url=str(config["BRAND_TERMS_URL"]).strip(),
         imprint_url=str(config["BRAND_IMPRINT_URL"]).strip(),
     )
+
+
+def current_brand() -> Brand:
+    """The deployment's brand (app/web/branding.py init_branding stores it at start-up)."""
+    return current_app.extensions[EXTENSION_KEY]
 
 
 def override_folder(instance_path: str) -> Path:

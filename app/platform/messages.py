@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 from flask import current_app, render_template
 
+from app.platform.brand import current_brand
+
 #: GSM 03.38's default alphabet, and its extension table (each of those costs two).
 _GSM7_BASIC = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -41,7 +43,7 @@ class Email:
 
 def brand_name() -> str:
     """The brand's name (BRAND_NAME)."""
-    return current_app.extensions["tessera_brand"].name
+    return current_brand().name
 
 
 def compose_email(subject: str, paragraphs: list[str], *, code: str | None = None,
@@ -49,7 +51,7 @@ def compose_email(subject: str, paragraphs: list[str], *, code: str | None = Non
     """An email in the brand: `paragraphs` (plain text, escaped in the HTML part), the
     `code` set apart when there is one, and the footer (where to get help, the legal
     links, and the customer ID to quote when there is one)."""
-    brand = current_app.extensions["tessera_brand"]
+    brand = current_brand()
     context = {"brand": brand, "subject": subject, "paragraphs": paragraphs, "code": code,
                "customer_id": customer_id, "issuer": current_app.config["ISSUER"]}
     return Email(subject=subject,

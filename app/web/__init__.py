@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app.extensions import db, limiter
 from app.platform.faults import RETRY_AFTER_SECONDS, is_outage, rollback_quietly
-from app.web.branding import current_brand
+from app.platform.brand import current_brand
 
 # No inline script anywhere; forms post only to us; nobody may frame our pages.
 CONTENT_SECURITY_POLICY = (

@@ -15,7 +15,8 @@ from flask import Blueprint, Flask, Response, current_app, request, send_from_di
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 from werkzeug.exceptions import NotFound
 
-from app.platform.brand import COLOUR_ROLES, Brand, brand_of, override_folder
+from app.platform.brand import (COLOUR_ROLES, EXTENSION_KEY, brand_of, current_brand,
+                                override_folder)
 
 bp = Blueprint("brand", __name__)
 
@@ -45,7 +46,7 @@ def init_branding(app: Flask) -> None:
     """Read the brand once, search the override folder first for templates and static
     files, and give every template `brand` and `page_brand`."""
     brand = brand_of(app.config)
-    app.extensions["tessera_brand"] = brand
+    app.extensions[EXTENSION_KEY] = brand
     folder = override_folder(app.instance_path)
     # The app's loader is searched before the blueprints', and the override folder before
     # Tessera's own templates; those are also reachable as "tessera/<name>", so an
@@ -57,11 +58,6 @@ def init_branding(app: Flask) -> None:
     app.register_blueprint(bp)
     app.context_processor(lambda: {"brand": brand, "page_brand": page_brand,
                                    "brand_asset": logo_url})
-
-
-def current_brand() -> Brand:
-    """The deployment's brand."""
-    return current_app.extensions["tessera_brand"]
 
 
 def serve_static(filename: str):
@@ -82,7 +78,7 @@ def page_brand(app_client=None) -> PageBrand:
     if app_client is None:
         return PageBrand(name=brand.name, logo=logo_url(brand.logo),
                          logo_dark=logo_url(brand.logo_dark), colours=brand.colours)
-    colours = {**brand.colours, **(getattr(app_client, "brand_colors", None) or {})}
+    colours = {**brand.colours, **(app_client.brand_colors or {})}
     logo = app_client.logo_uri
     return PageBrand(name=app_client.name, logo=logo or logo_url(brand.logo),
                      logo_dark=None if logo else logo_url(brand.logo_dark),
