@@ -52,14 +52,15 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 
 # `make run` is always the embedded development mode: it sets TESSERA_ENV=development
 # whatever your shell says (production settings belong to the Docker image / gunicorn),
-# and the issuer to the address it serves on, so PORT=5050 gives a consistent issuer.
+# and the issuer to the address it serves on, so PORT=5050 gives a consistent issuer. The
+# issuer is http://localhost, not 127.0.0.1: browsers refuse passkeys on an IP address.
 run: export TESSERA_ENV := development
-run: export TESSERA_ISSUER := http://127.0.0.1:$(PORT)
+run: export TESSERA_ISSUER := http://localhost:$(PORT)
 run: $(RUN_STAMP) $(COMPILED)
 	$(BIN)/flask --app app db upgrade
 	$(BIN)/flask --app app clients ensure-demo
 	@echo
-	@echo "Tessera is running at http://127.0.0.1:$(PORT)/ — sign up at http://127.0.0.1:$(PORT)/signup;"
+	@echo "Tessera is running at http://localhost:$(PORT)/ — sign up at http://localhost:$(PORT)/signup;"
 	@echo "codes sent by SMS/email are printed here and appended to instance/outbox.jsonl"
 	@echo
 	@exec $(BIN)/flask --app app run --host 127.0.0.1 --port $(PORT)

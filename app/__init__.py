@@ -37,8 +37,12 @@ def create_app(test_config: dict | None = None, *, serving: bool = False) -> Fla
         app.config.update(test_config)
     settings.finish(app.config, app.instance_path)
     from app.platform import brand, i18n
-    settings.validate(app.config, i18n.setting_problems,
+    from app.auth import passkeys
+    settings.validate(app.config, i18n.setting_problems, passkeys.setting_problems,
                       lambda config: brand.setting_problems(config, app.instance_path))
+    passkeys_off = passkeys.unavailable_reason(str(app.config["ISSUER"]))
+    if passkeys_off:
+        app.logger.warning("passkeys are off: %s (TESSERA_ISSUER)", passkeys_off)
     for warning in brand.contrast_warnings(brand.brand_of(app.config).colours,
                                            brand.setting_names()):
         app.logger.warning("brand colours: %s", warning)

@@ -31,8 +31,17 @@ DEFAULTS: dict[str, object] = {
     "SECRET_KEY": "",
     # Empty means SQLite at instance/tessera.db.
     "DATABASE_URL": "",
-    # The exact issuer URL; the session cookie is Secure whenever it is https.
-    "ISSUER": "http://127.0.0.1:5000",
+    # The exact issuer URL; the session cookie is Secure whenever it is https. Passkeys
+    # take their origin and RP ID from it: a host name (localhost in development), never
+    # an IP address.
+    "ISSUER": "http://localhost:5000",
+    # Passkeys: the RP ID when it should be a parent domain of the issuer's host (empty:
+    # the host itself); the authenticator models (AAGUIDs, comma-separated) accepted, with
+    # a verified attestation (empty: any passkey, attestation "none"); PEM roots for
+    # those attestations.
+    "PASSKEY_RP_ID": "",
+    "PASSKEY_AAGUIDS": "",
+    "PASSKEY_ATTESTATION_ROOTS": "",
     # Region used to read phone numbers typed without a country code.
     "DEFAULT_REGION": "US",
     # Outbound messages: "console" prints and appends to OUTBOX_PATH. SMS_PROVIDER may

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -133,19 +134,29 @@ def runner(app):
     return app.test_cli_runner()
 
 
-@pytest.fixture
-def live_server(app):
-    """The app served over real HTTP on 127.0.0.1 by a threaded server; yields its URL."""
-    port = free_port()
+@contextmanager
+def serving(app, port: int):
+    """`app` served over real HTTP on 127.0.0.1:`port` by a threaded server, until the
+    block ends."""
     server = make_server("127.0.0.1", port, app, threaded=True)
     # A short poll interval: shutdown() waits up to one interval (0.5 s by default),
     # which, paid by every test with a live server, added minutes to the suite.
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served over real HTTP on 127.0.0.1 by a threaded server; yields its URL."""
+    port = free_port()
+    with serving(app, port):
+        yield f"http://127.0.0.1:{port}"
 
 
 # ---- the fake Twilio on 127.0.0.1 ---------------------------------------------------------

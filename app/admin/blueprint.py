@@ -5,8 +5,9 @@ problem JSON for every error, never cached. It also serves the API's own descrip
 The endpoints live in one module per area, each with its own blueprint nested in `bp` here
 (so its endpoints are `admin_api.<area>.<view>` and the rules above apply to it): lookup_views
 (finding and showing a customer), directory_views (identifiers, linked accounts, listing,
-profile), recovery_views (support's recovery actions), data_rights_views (merge, export,
-erasure), consent_views (communication consents) and client_views (registered clients).
+profile), recovery_views (support's recovery actions), passkey_views (a customer's
+passkeys), data_rights_views (merge, export, erasure), consent_views (communication
+consents) and client_views (registered clients).
 The factory registers `bp` (app/__init__.py, register_blueprints). Views stay thin: services
 do the work; app/admin/requests.py holds what every view does with a request."""
 from __future__ import annotations
@@ -15,7 +16,7 @@ from flask import Blueprint, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
 from app.admin import (client_views, consent_views, data_rights_views, directory_views,
-                       lookup_views, openapi, recovery_views)
+                       lookup_views, openapi, passkey_views, recovery_views)
 from app.admin.problems import api_problem, http_error, unexpected_error
 from app.admin.requests import ApiProblem
 from app.extensions import csrf, limiter
@@ -25,8 +26,8 @@ csrf.exempt(bp)
 bp.register_error_handler(ApiProblem, api_problem)
 bp.register_error_handler(HTTPException, http_error)
 bp.register_error_handler(Exception, unexpected_error)
-for area in (lookup_views, directory_views, recovery_views, data_rights_views, consent_views,
-             client_views):
+for area in (lookup_views, directory_views, recovery_views, passkey_views, data_rights_views,
+             consent_views, client_views):
     # Flask-WTF exempts a blueprint by name, and a nested one has its own.
     csrf.exempt(area.bp)
     bp.register_blueprint(area.bp)

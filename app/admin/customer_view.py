@@ -1,17 +1,19 @@
 """What the admin API shows of a customer. Secrets never appear: factors are shown as
-present or not, recovery codes as a count."""
+present or not, recovery codes as a count, passkeys by what support may tell the customer
+about them (never the public key, credential ID or user handle)."""
 from __future__ import annotations
 
 from datetime import datetime
 
 from sqlalchemy import select
 
-from app.auth import recovery_codes, totp
+from app.auth import passkeys, recovery_codes, totp
 from app.directory import communication_consents
 from app.directory.customers import aliases_of, display_name
 from app.extensions import db
 from app.identity.customer_ids import format_for_people
-from app.models import AuditEvent, Customer, LoginSession, PasswordCredential, utcnow
+from app.models import (AuditEvent, Customer, LoginSession, PasskeyCredential,
+                        PasswordCredential, utcnow)
 from app.oidc.connected_apps import connected_apps
 from app.phones import bindings
 
@@ -25,6 +27,16 @@ def customer_summary(customer: Customer) -> dict:
             "customer_id_display": format_for_people(customer.customer_id),
             "status": customer.status, "name": display_name(customer),
             "created_at": _time(customer.created_at)}
+
+
+def passkey_view(passkey: PasskeyCredential) -> dict:
+    """One passkey as support sees it: its name, when it was added and last used, whether
+    it is synced (backup eligible) and backed up, its authenticator model (AAGUID) and
+    transports."""
+    return {"id": passkey.id, "name": passkey.name, "created_at": _time(passkey.created_at),
+            "last_used_at": _time(passkey.last_used_at), "synced": passkey.backup_eligible,
+            "backed_up": passkey.backed_up, "aaguid": passkey.aaguid,
+            "transports": list(passkey.transports or [])}
 
 
 def customer_view(customer: Customer) -> dict:
@@ -57,6 +69,7 @@ def customer_view(customer: Customer) -> dict:
             "password": db.session.get(PasswordCredential, customer.id) is not None,
             "totp": totp.has_totp(customer),
             "recovery_codes_remaining": recovery_codes.remaining(customer),
+            "passkeys": [passkey_view(p) for p in passkeys.passkeys_of(customer)],
         },
         "phone_bindings": [{
             "id": b.id, "e164": b.e164, "status": b.status, "usage": b.usage,

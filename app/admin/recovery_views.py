@@ -139,7 +139,8 @@ def recovery_password_reset(customer_id: str):
 @bp.post("/customers/<customer_id>/mfa-reset")
 @admin_required(SCOPE)
 def recovery_mfa_reset(customer_id: str):
-    """Remove the authenticator app and recovery codes; a new app at the next login."""
+    """Remove the authenticator app, recovery codes and passkeys; a new app at the next
+    login."""
     return _bodyless_action(customer_id, support.reset_mfa, "mfa_reset")
 
 

@@ -1,13 +1,18 @@
 """The login flow: one explicit state machine from "who are you" to a login session.
 
-    FIRST ──password or SMS code──▶ (second factor needed?) ──no──▶ DONE ──finish()──▶ session
-                                          │yes
+    FIRST ──password, SMS code──▶ (second factor needed?) ──no──▶ DONE ──finish()──▶ session
+          or passkey                      │yes
                                           ▼
-                                       SECOND ──TOTP, recovery code, SMS code (if the first
-                                          │      factor was the password) or the password
-                                          │      (if it was an SMS code)──▶ DONE
+                                       SECOND ──passkey, TOTP, recovery code, SMS code (if the
+                                          │      first factor was the password) or the
+                                          │      password (if it was an SMS code)──▶ DONE
                                           ▼
                                       (none of them available: the flow cannot finish)
+
+A passkey whose authenticator verified the person (PIN, fingerprint, face) counts as two
+factors on its own ("hwk"/"swk" and "user"), so it needs no second step. An app asking for
+a phishing-resistant login (ACR_PHISHING_RESISTANT) gets it only with a passkey among the
+factors: after a password or an SMS code, the only second factor offered is a passkey.
 
 A second factor is needed when the customer has an authenticator app (TOTP), when the
 login must reach ACR_MULTI_FACTOR (the app asked for it with acr_values, or a sensitive
@@ -23,8 +28,9 @@ the response is sent (start_sms_login's `later`), and until then that number's c
 no more be redeemed than a stranger's. A re-authentication flow is bound to its customer
 from the start: a factor that proves anyone else is refused.
 
-`amr` lists exactly the factors used ("pwd", "sms", "otp"; plus "mfa" when two different
-ones were), `acr` is ACR_MULTI_FACTOR for two, else ACR_SINGLE_FACTOR.
+`amr` lists exactly the factors used ("pwd", "sms", "otp", "hwk" or "swk", "user"; plus
+"mfa" when two different ones were), `acr` is ACR_PHISHING_RESISTANT for two with a passkey
+among them, ACR_MULTI_FACTOR for two others, else ACR_SINGLE_FACTOR (levels.levels_of).
 
 When the phone lookup cannot answer (down, timeout, garbage), an SMS code is not read as
 safe (app/risk/phone_policy.py: an "unchecked" step up): the login steps up to another
@@ -44,9 +50,11 @@ from functools import partial
 
 from flask_babel import gettext as _, lazy_gettext as _l
 
-from app.auth import code_sender, devices, recovery_codes, sms_codes, support, throttle, totp
-from app.auth.levels import (ACR_MULTI_FACTOR, ACR_PHONE_UNCHECKED, ACR_SINGLE_FACTOR, AMR_MFA,
-                             AMR_OTP, AMR_PASSWORD, AMR_SMS)
+from app.auth import (code_sender, devices, passkeys, recovery_codes, sms_codes, support,
+                      throttle, totp)
+from app.auth.levels import (ACR_MULTI_FACTOR, ACR_PHISHING_RESISTANT, ACR_PHONE_UNCHECKED,
+                             ACR_SINGLE_FACTOR, AMR_OTP, AMR_PASSWORD, AMR_SMS, PASSKEY_AMR,
+                             levels_of, meets)
 from app.auth.login import GENERIC_FAILURE, LoginRefused, check_password
 from app.auth.sessions import start_session
 from app.auth.sms_codes import SmsCodeError
@@ -63,6 +71,7 @@ from app.risk import phone_policy
 FIRST, SECOND, DONE = "first", "second", "done"
 #: Second-factor methods a page may offer.
 METHOD_TOTP, METHOD_RECOVERY, METHOD_SMS, METHOD_PASSWORD = "totp", "recovery", "sms", "pwd"
+METHOD_PASSKEY = "passkey"
 FLOW_SECONDS = 600
 _TOKEN_PURPOSE = "login-flow"
 _SECOND_FACTOR_THROTTLE = "second-factor"
@@ -95,13 +104,18 @@ class FlowState:
     step: str
     methods: tuple[str, ...] = ()
     phone_hint: str | None = None
+    #: The customer's phone whose texts are paused now (a SIM-swap hold), masked: the page
+    #: says why no code is offered to it, and points to the passkey.
+    held_phone_hint: str | None = None
+    #: The login must be phishing-resistant: only a passkey can finish it.
+    required_passkey: bool = False
 
 
 def begin(origin: Origin, *, required_acr: str = ACR_SINGLE_FACTOR,
           next_path: str | None = None, customer: Customer | None = None) -> Started:
     """Start a flow (the caller commits). `customer` binds a re-authentication to who is
     logged in."""
-    if required_acr not in (ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR):
+    if required_acr not in (ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR, ACR_PHISHING_RESISTANT):
         raise ValueError(f"unknown acr {required_acr!r}")
     token = secrets.token_urlsafe(32)
     now = utcnow()
@@ -130,11 +144,14 @@ def state(flow: LoginFlow, origin: Origin | None = None) -> FlowState:
     if not flow.factors:
         return FlowState(FIRST)
     customer = flow.customer
-    if len(set(flow.factors)) >= 2 or not _needs_second_factor(flow, customer):
+    if _reached(flow, customer):
         return FlowState(DONE)
     methods = _second_factor_methods(flow, customer)
     phone = _sms_phone(customer) if METHOD_SMS in methods else None
-    return FlowState(SECOND, methods, mask_phone(phone) if phone else None)
+    held = _held_phone(customer) if AMR_SMS not in flow.factors else None
+    return FlowState(SECOND, methods, mask_phone(phone) if phone else None,
+                     mask_phone(held) if held else None,
+                     flow.required_acr == ACR_PHISHING_RESISTANT)
 
 
 # ---- first factors ------------------------------------------------------------------------
@@ -267,6 +284,50 @@ def prove_sms(flow: LoginFlow, code: str, origin: Origin) -> FlowState:
     return _proved(flow, customer, AMR_SMS, origin)
 
 
+# ---- passkeys (first or second factor) ----------------------------------------------------
+
+def passkey_options(flow: LoginFlow) -> str:
+    """The options for the browser's passkey prompt, with a challenge bound to this flow
+    (the caller commits). Before any factor, any passkey of this site may answer (unless
+    the flow confirms a logged-in customer: then only theirs); as a second factor, only
+    the customer's. PasskeyError when passkeys are off or this step takes none."""
+    step = state(flow)
+    if step.step == DONE or (step.step == SECOND and METHOD_PASSKEY not in step.methods):
+        raise passkeys.PasskeyError(_("A passkey is not available for this login."))
+    db.session.flush()  # a flow begun in this request: the challenge needs its id
+    return passkeys.authentication_options(flow.id, flow.customer)
+
+
+def prove_passkey(flow: LoginFlow, response_json: str | None, origin: Origin) -> FlowState:
+    """A passkey's answer to this flow's challenge (app/auth/passkeys.py), as the first or
+    the second factor: "hwk" or "swk", plus "user" when the authenticator verified the
+    person, which makes it two factors on its own. LoginRefused for every failure, after
+    committing the spent challenge and the audit event (the caller renders the refusal
+    without committing)."""
+    step = state(flow)
+    if step.step == DONE or (step.step == SECOND and METHOD_PASSKEY not in step.methods):
+        raise LoginRefused(_("A passkey is not available for this login."))
+    proof = check_passkey(flow, response_json, origin)
+    key, *verified = proof.amr
+    _proved(flow, proof.customer, key, origin, method=METHOD_PASSKEY)
+    flow.factors = [*flow.factors, *verified]
+    return state(flow)
+
+
+def check_passkey(flow: LoginFlow, response_json: str | None,
+                  origin: Origin) -> passkeys.Proof:
+    """passkeys.authenticate for this flow (of any purpose: a login or a recovery), bound
+    to its customer once known; LoginRefused for every failure, after committing the
+    spent challenge and the audit event: the caller renders the refusal without
+    committing, and both must stand."""
+    try:
+        return passkeys.authenticate(flow.id, response_json, origin,
+                                     customer_pk=flow.customer_pk)
+    except passkeys.PasskeyError as error:
+        db.session.commit()
+        raise LoginRefused(error.message) from None
+
+
 # ---- second factors -----------------------------------------------------------------------
 
 def prove_totp(flow: LoginFlow, code: str, origin: Origin) -> FlowState:
@@ -358,14 +419,6 @@ def password_login(identifier_text: str, password: str, origin: Origin) -> Login
     return LoginSuccess(login.customer, token)
 
 
-def levels_of(factors: list[str]) -> tuple[list[str], str]:
-    """(amr, acr) for the factors proved, in the order they were."""
-    amr = list(dict.fromkeys(factors))
-    if len(amr) >= 2:
-        return amr + [AMR_MFA], ACR_MULTI_FACTOR
-    return amr, ACR_SINGLE_FACTOR
-
-
 def mask_phone(phone: str) -> str:
     """A phone number as a hint: the country code and the last two digits."""
     return phone[:3] + "•" * max(len(phone) - 5, 0) + phone[-2:]
@@ -404,12 +457,23 @@ def _assess(flow: LoginFlow, customer: Customer, phone: str, purpose: str, origi
     return decision
 
 
-def _needs_second_factor(flow: LoginFlow, customer: Customer) -> bool:
-    return flow.required_acr == ACR_MULTI_FACTOR or totp.has_totp(customer)
+def _reached(flow: LoginFlow, customer: Customer) -> bool:
+    """Whether the factors proved reach the level the flow needs; a customer with an
+    authenticator app always uses two factors."""
+    _amr, acr = levels_of(flow.factors)
+    if totp.has_totp(customer) and not meets(acr, ACR_MULTI_FACTOR):
+        return False
+    return meets(acr, flow.required_acr)
 
 
 def _second_factor_methods(flow: LoginFlow, customer: Customer) -> tuple[str, ...]:
-    methods = []
+    passkey_ready = passkeys.available() and not any(
+        factor in PASSKEY_AMR for factor in flow.factors) and passkeys.has_passkey(customer)
+    if flow.required_acr == ACR_PHISHING_RESISTANT and not any(
+            factor in PASSKEY_AMR for factor in flow.factors):
+        # Only a passkey makes a login phishing-resistant.
+        return (METHOD_PASSKEY,) if passkey_ready else ()
+    methods = [METHOD_PASSKEY] if passkey_ready else []
     if totp.has_totp(customer):
         methods.append(METHOD_TOTP)
         if recovery_codes.remaining(customer):
@@ -430,7 +494,8 @@ def _phone_unchecked(flow: LoginFlow) -> bool:
 
 def _has_another_factor(customer: Customer) -> bool:
     """A factor besides an SMS code that a login could step up to."""
-    return totp.has_totp(customer) or _has_usable_password(customer)
+    return (totp.has_totp(customer) or _has_usable_password(customer)
+            or (passkeys.available() and passkeys.has_passkey(customer)))
 
 
 def _has_usable_password(customer: Customer) -> bool:
@@ -453,6 +518,18 @@ def _sms_phone(customer: Customer) -> str | None:
                     binding.sms_hold_until is not None and binding.sms_hold_until > now)):
                 continue  # held, suspect or recycled: not offered
             return identifier.value
+    return None
+
+
+def _held_phone(customer: Customer) -> str | None:
+    """The customer's verified phone whose texts are held now (after a SIM swap), if any."""
+    now = utcnow()
+    for identifier in customer.identifiers:
+        if identifier.kind == "phone" and identifier.verified_at is not None:
+            binding = bindings.binding_of(customer, identifier.value)
+            if binding is not None and binding.sms_hold_until is not None \
+                    and binding.sms_hold_until > now:
+                return identifier.value
     return None
 
 

@@ -6,8 +6,12 @@ when it cannot be trusted.
     held, recycled or rejected number, nothing: the page reads the same)
     email address ──▶ code emailed (app/auth/email_recovery.py; nothing for an unknown
     address: the page reads the same)
-    code ──▶ second factor (TOTP or a recovery code) when the customer has an authenticator
-             app or the decision asked for a step up ──▶ a new password
+    code ──▶ second factor (a passkey, TOTP or a recovery code) when the customer has an
+             authenticator app or the decision asked for a step up ──▶ a new password
+
+A customer with a passkey needs no reset at all: the first page offers it before any code
+(log in with it, then choose a new password on the account page), and where a reset does
+ask for a second factor, the passkey comes first, ahead of the authenticator app.
 
 The recovery thresholds are the strictest (app/risk/phone_policy.py): a SIM swap holds SMS
 recovery for 14 days, and a provider that cannot say whether the SIM changed (down, no
@@ -59,13 +63,14 @@ from app.auth import (
     code_sender,
     devices,
     email_recovery,
+    passkeys,
     recovery_codes,
     sms_codes,
     support,
     totp,
 )
 from app.auth import flow as login_flow
-from app.auth.levels import ACR_MULTI_FACTOR, AMR_OTP, AMR_SMS
+from app.auth.levels import ACR_MULTI_FACTOR, AMR_OTP, AMR_SMS, PASSKEY_AMR
 from app.auth.login import LoginRefused, set_password
 from app.auth.recovery_links import mask_email
 from app.auth.sessions import end_all_sessions
@@ -88,7 +93,7 @@ STUCK_MESSAGE = _l("We cannot reset your password with a text message alone righ
 NO_TEXT_NEXT_STEPS = _l(
     "We do not text a reset code to a number we cannot trust right now: for example just "
     "after its SIM card changed, or when the phone company cannot confirm it, unless your "
-    "account also has an authenticator app. If no text arrives within a minute, reset your "
+    "account also has a passkey or an authenticator app. If no text arrives within a minute, reset your "
     "password with an email address on your account instead, or contact support and quote "
     "your customer ID (it is in the welcome message we sent you).")
 
@@ -96,7 +101,7 @@ NO_TEXT_NEXT_STEPS = _l(
 @dataclass(frozen=True)
 class RecoveryState:
     step: str                      # CODE | SECOND | NEW_PASSWORD | STUCK
-    methods: tuple[str, ...] = ()  # in SECOND: "totp", "recovery"
+    methods: tuple[str, ...] = ()  # in SECOND: "passkey", "totp", "recovery"
 
 
 def start(identifier_text: str, origin: Origin, *, device_token: str | None = None,
@@ -164,7 +169,7 @@ def _text_recovery_code(flow_pk: int, customer_pk: int | None, sent: code_sender
                             new_device=not devices.is_known(customer, device_token))
     flow.risk = [{"purpose": "recovery", "action": decision.action,
                   "signals": list(decision.signals)}]
-    if decision.action == phone_policy.STEP_UP and totp.has_totp(customer):
+    if decision.action == phone_policy.STEP_UP and _has_second_factor(customer):
         flow.required_acr = ACR_MULTI_FACTOR
     elif decision.action != phone_policy.ALLOW:
         # Held, recycled or rejected; or a step up with nothing to step up to, whose code
@@ -207,9 +212,11 @@ def state(flow: LoginFlow) -> RecoveryState:
         return RecoveryState(CODE)
     customer = flow.customer
     needs_second = flow.required_acr == ACR_MULTI_FACTOR or totp.has_totp(customer)
-    if not needs_second or AMR_OTP in flow.factors:
+    if not needs_second or any(f == AMR_OTP or f in PASSKEY_AMR for f in flow.factors):
         return RecoveryState(NEW_PASSWORD)
     methods = []
+    if passkeys.available() and passkeys.has_passkey(customer):
+        methods.append(login_flow.METHOD_PASSKEY)
     if totp.has_totp(customer):
         methods.append("totp")
         if recovery_codes.remaining(customer):
@@ -251,6 +258,32 @@ def prove_second(flow: LoginFlow, method: str, code: str, origin: Origin) -> Rec
         raise LoginRefused(_("That code is not right."))
     flow.factors = [*flow.factors, AMR_OTP]
     return state(flow)
+
+
+def passkey_options(flow: LoginFlow) -> str:
+    """The passkey prompt's options for this recovery's second step (only the customer's
+    passkeys; the caller commits). PasskeyError when a passkey is not offered here."""
+    if login_flow.METHOD_PASSKEY not in state(flow).methods:
+        raise passkeys.PasskeyError(_("A passkey is not available here."))
+    return passkeys.authentication_options(flow.id, flow.customer)
+
+
+def prove_passkey(flow: LoginFlow, response_json: str | None, origin: Origin) -> RecoveryState:
+    """The customer's passkey as this recovery's second factor; LoginRefused for every
+    failure, after committing the spent challenge and its audit event. The caller
+    commits a success."""
+    if login_flow.METHOD_PASSKEY not in state(flow).methods:
+        raise LoginRefused(_("A passkey is not available here."))
+    proof = login_flow.check_passkey(flow, response_json, origin)
+    flow.factors = [*flow.factors, *proof.amr]
+    record_event("recovery.factor_proved", origin, flow.customer.customer_id,
+                 factor=login_flow.METHOD_PASSKEY)
+    return state(flow)
+
+
+def _has_second_factor(customer: Customer) -> bool:
+    """A factor a recovery can step up to: the authenticator app, or a passkey."""
+    return totp.has_totp(customer) or (passkeys.available() and passkeys.has_passkey(customer))
 
 
 def set_new_password(flow: LoginFlow, password: str, origin: Origin) -> Customer:

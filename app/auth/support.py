@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, delete, func, or_, select, update
 
-from app.auth import passwords
+from app.auth import passkeys, passwords
 from app.auth.levels import AMR_SMS
 from app.auth.sessions import end_all_sessions
 from app.directory.customers import CustomerError, StateConflict, bump_version
@@ -243,23 +243,26 @@ def require_password_reset(customer: Customer, origin: Origin) -> SignedOut:
 
 
 def reset_mfa(customer: Customer, origin: Origin) -> SignedOut:
-    """The customer lost their authenticator app: remove it (confirmed or pending) and the
-    recovery codes, ask them to set up a new app at their next login ("configure_totp"),
-    and sign them out everywhere. StateConflict when there is nothing to reset."""
+    """The customer lost their second factors: remove the authenticator app (confirmed or
+    pending), the recovery codes and every passkey (a lost phone takes its passkeys with
+    it), ask them to set up a new app at their next login ("configure_totp"), and sign
+    them out everywhere. StateConflict when there is nothing to reset."""
     totp_rows = db.session.scalar(select(func.count()).select_from(TotpCredential)
                                   .where(TotpCredential.customer_pk == customer.id))
     code_rows = db.session.scalar(select(func.count()).select_from(RecoveryCode)
                                   .where(RecoveryCode.customer_pk == customer.id))
-    if not totp_rows and not code_rows:
-        raise StateConflict("This customer has no authenticator app or recovery codes to "
-                            "reset.", "no-second-factor")
+    if not totp_rows and not code_rows and not passkeys.has_passkey(customer):
+        raise StateConflict("This customer has no authenticator app, recovery codes or "
+                            "passkeys to reset.", "no-second-factor")
     db.session.execute(delete(TotpCredential).where(TotpCredential.customer_pk == customer.id)
                        .execution_options(synchronize_session=False))
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.customer_pk == customer.id)
                        .execution_options(synchronize_session=False))
+    passkeys_removed = passkeys.remove_all(customer)
     add_required_action(customer, CONFIGURE_TOTP)
     return _sign_out_and_record(customer, origin, "mfa.reset", totp_removed=bool(totp_rows),
-                                recovery_codes_deleted=code_rows)
+                                recovery_codes_deleted=code_rows,
+                                passkeys_removed=passkeys_removed)
 
 
 def revoke_everything(customer: Customer, origin: Origin) -> SignedOut:

@@ -23,6 +23,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.auth import recovery_codes, support
+from app.directory.customers import bump_version
 from app.extensions import db
 from app.identity.customer_ids import format_for_people
 from app.models import Customer, RecoveryCode, TotpCredential, utcnow
@@ -199,6 +200,7 @@ def confirm_enrolment(customer: Customer, code: str, origin: Origin) -> list[str
                           "and try again."))
     codes = recovery_codes.generate(customer, origin)
     support.clear_required_action(customer, support.CONFIGURE_TOTP)
+    bump_version(customer)  # support's view of the factors changed
     record_event("totp.enrolled", origin, customer.customer_id)
     notify_security_change_after_commit(customer, "totp_added")
     return codes
@@ -253,5 +255,6 @@ def remove_totp(customer: Customer, origin: Origin) -> None:
         delete(RecoveryCode).where(RecoveryCode.customer_pk == customer.id)
         .execution_options(synchronize_session=False)
     ).rowcount
+    bump_version(customer)
     record_event("totp.removed", origin, customer.customer_id, recovery_codes_deleted=codes)
     notify_security_change_after_commit(customer, "totp_removed")

@@ -12,7 +12,8 @@ from app.models import OAuthClient
 from app.oidc.clients import create_client
 from app.platform.audit import Origin
 
-ISSUER = "http://127.0.0.1:5000"
+# localhost, not 127.0.0.1: browsers refuse passkeys on an IP address.
+ISSUER = "http://localhost:5000"
 DEMO_APPS = (("Demo shop", 5001), ("Demo support", 5002))
 
 
@@ -44,7 +45,7 @@ def main() -> None:
             name, port, client_ids[port], ISSUER), threaded=True))
     for server in servers[1:]:
         threading.Thread(target=server.serve_forever, daemon=True).start()
-    print("Tessera:      http://127.0.0.1:5000/signup  (codes: instance/outbox.jsonl)")
+    print("Tessera:      http://localhost:5000/signup  (codes: instance/outbox.jsonl)")
     for name, port in DEMO_APPS:
         print(f"{name + ':':13} http://127.0.0.1:{port}/")
     print("Log in on one app, then open the other: single sign-on. Ctrl+C stops.")

@@ -20,6 +20,9 @@ The rules (the OpenAPI description of POST /customers/{id}/merge says the same):
     survivor are dropped). A TOTP secret is sealed with its customer as context
     (app/platform/crypto.py), so a moved secret is unsealed and sealed again for the survivor. A
     pending (unconfirmed) enrolment of the absorbed is not a factor and is dropped.
+  * Passkeys: a person may hold many, so none has to lose: **every passkey of both is
+    kept**, the absorbed's moving to the survivor. Each keeps its WebAuthn user handle,
+    which its authenticator holds (so the survivor may then have two handles).
 - App grants (OAuth consents): the survivor's stand; the absorbed's move only for clients
   the survivor has no consent row for (a withdrawn consent is a decision too); the rest
   are deleted.
@@ -55,7 +58,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
 
-from app.auth import totp
+from app.auth import passkeys, totp
 from app.auth.sessions import end_all_sessions
 from app.directory.customers import CustomerError, bump_version
 from app.extensions import db
@@ -80,7 +83,8 @@ class MergeConflict(CustomerError):
 @dataclass(frozen=True)
 class MergeResult:
     """What a merge moved and kept, for the audit log. `password` and `totp` say whose
-    factor the survivor has now: "survivor", "absorbed" or None (neither had one)."""
+    factor the survivor has now: "survivor", "absorbed" or None (neither had one);
+    `passkeys` how many of the absorbed's moved."""
 
     identifiers: int
     linked_accounts: int
@@ -88,6 +92,7 @@ class MergeResult:
     known_devices: int
     password: str | None
     totp: str | None
+    passkeys: int
     app_consents: int
     communication_consents: int
     sessions_ended: int
@@ -99,6 +104,7 @@ class MergeResult:
                 "phone_bindings_moved": self.phone_bindings,
                 "known_devices_moved": self.known_devices,
                 "password_from": self.password, "totp_from": self.totp,
+                "passkeys_moved": self.passkeys,
                 "app_consents_moved": self.app_consents,
                 "communication_consents_moved": self.communication_consents,
                 "sessions_ended": self.sessions_ended, "tokens_revoked": self.tokens_revoked}
@@ -124,6 +130,7 @@ def merge(survivor: Customer, absorbed: Customer, origin: Origin) -> MergeResult
     known_devices = _move_known_devices(absorbed, survivor)
     password = _merge_password(absorbed, survivor)
     totp_from = _merge_totp(absorbed, survivor)
+    passkeys_moved = passkeys.move_all(absorbed, survivor)
     app_consents = _merge_app_consents(absorbed, survivor)
     communication = _merge_communication_consents(absorbed, survivor)
     sessions_ended = _log_out_everywhere(survivor, now) + _log_out_everywhere(absorbed, now)
@@ -141,8 +148,8 @@ def merge(survivor: Customer, absorbed: Customer, origin: Origin) -> MergeResult
         db.session.expire(customer, ["identifiers", "linked_accounts"])
 
     result = MergeResult(identifiers, linked_accounts, phone_bindings, known_devices, password,
-                         totp_from, app_consents, communication, sessions_ended,
-                         tokens_revoked)
+                         totp_from, passkeys_moved, app_consents, communication,
+                         sessions_ended, tokens_revoked)
     record_event("customer.merged", origin, survivor.customer_id, role="survivor",
                  absorbed_customer_id=absorbed.customer_id, **result.as_details())
     record_event("customer.merged", origin, absorbed.customer_id, role="absorbed",

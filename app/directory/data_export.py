@@ -5,7 +5,8 @@ support acting on their request: everything we hold about them as one JSON docum
 (`format`: "tessera-export/1"; a new major version for any change that renames or removes a
 member) and holds no secret: no password hash, sealed TOTP secret, recovery code, session,
 device or token hash, and no token. Factors are described (set or not, when), recovery
-codes counted.
+codes counted, passkeys listed by name, kind and use (never a key, credential ID or user
+handle).
 
 Audit events are those of the customer and of every customer merged into it (a merge keeps
 events under the ID they happened to), oldest first.
@@ -17,6 +18,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from app.auth import passkeys
 from app.directory import communication_consents
 from app.directory.customers import aliases_of
 from app.extensions import db
@@ -111,7 +113,10 @@ def _factors(customer: Customer) -> dict:
                          "changed_at": _time(password.changed_at) if password else None},
             "totp": {"enrolled": confirmed,
                      "confirmed_at": _time(app.confirmed_at) if confirmed else None},
-            "recovery_codes": {"total": total, "unused": unused, "used": total - unused}}
+            "recovery_codes": {"total": total, "unused": unused, "used": total - unused},
+            "passkeys": [{"name": p.name, "created_at": _time(p.created_at),
+                          "last_used_at": _time(p.last_used_at), "synced": p.backup_eligible,
+                          "aaguid": p.aaguid} for p in passkeys.passkeys_of(customer)]}
 
 
 def _phone_bindings(customer: Customer) -> list[dict]:
@@ -163,7 +168,7 @@ def _audit_events(customer: Customer, aliases: list[str]) -> list[dict]:
     events = db.session.scalars(select(AuditEvent).where(
         AuditEvent.customer_id.in_([customer.customer_id, *aliases]))
         .order_by(AuditEvent.occurred_at, AuditEvent.id))
-    return [{"event": e.event, "description": describe_event(e.event),
+    return [{"event": e.event, "description": describe_event(e.event, e.details),
              "occurred_at": _time(e.occurred_at), "customer_id": e.customer_id,
              "actor": e.actor, "ip": e.ip, "user_agent": e.user_agent,
              "details": _public_details(e.details or {})} for e in events]

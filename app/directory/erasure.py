@@ -5,8 +5,8 @@ account" with a grace period.
 once: nothing is half-erased). It deletes, for the customer and any customers merged into
 it (their alias rows keep leftovers of the merge, such as ended sessions):
 
-    identifiers, linked accounts, password, authenticator app, recovery codes, login
-    sessions, logins in progress, one-time codes (also those sent to the customer's
+    identifiers, linked accounts, password, authenticator app, recovery codes, passkeys,
+    login sessions, logins in progress, one-time codes (also those sent to the customer's
     addresses before an account was known), phone bindings and their phone events, cached
     phone lookups of those numbers, known devices, app consents, authorization codes,
     recovery links, communication consents
@@ -66,8 +66,9 @@ from app.directory.customers import CustomerError, aliases_of, bump_version
 from app.extensions import db
 from app.models import (AuditEvent, AuthorizationCode, CommunicationConsent, Consent, Customer,
                         Identifier, IssuedToken, KnownDevice, LinkedAccount, LoginFlow,
-                        LoginSession, PasswordCredential, PhoneBinding, PhoneEvent, PhoneLookup,
-                        RecoveryCode, RecoveryLink, TotpCredential, VerificationCode, utcnow)
+                        LoginSession, PasskeyCredential, PasswordCredential, PhoneBinding,
+                        PhoneEvent, PhoneLookup, RecoveryCode, RecoveryLink, TotpCredential,
+                        VerificationCode, utcnow)
 from app.platform.audit import Origin, record_event
 from app.platform.notifications import notify_addresses
 
@@ -96,10 +97,12 @@ _TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?
 _TOKEN_SPLIT_RE = re.compile(r"[\s,;()\[\]<>\"'=]+")
 
 #: Tables emptied for the customer and its aliases, in an order the foreign keys accept.
+#: (Passkeys would go with the customer row, but the row stays as the tombstone; their
+#: challenges go with the login flows and sessions they are bound to.)
 _PERSONAL_TABLES = (PhoneEvent, PhoneBinding, LoginFlow, VerificationCode, LoginSession,
                     AuthorizationCode, Consent, RecoveryLink, CommunicationConsent,
-                    KnownDevice, RecoveryCode, TotpCredential, PasswordCredential,
-                    LinkedAccount, Identifier)
+                    KnownDevice, RecoveryCode, TotpCredential, PasskeyCredential,
+                    PasswordCredential, LinkedAccount, Identifier)
 
 
 class ErasureError(CustomerError):

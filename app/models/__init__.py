@@ -1,7 +1,8 @@
 """SQLAlchemy models, one module per domain. Importing this package registers them all."""
 from app.models.audit import AuditEvent
 from app.models.base import Base, utcnow
-from app.models.credentials import PasswordCredential, RecoveryCode, TotpCredential
+from app.models.credentials import (PasskeyChallenge, PasskeyCredential, PasswordCredential,
+                                    RecoveryCode, TotpCredential)
 from app.models.customer import CommunicationConsent, Customer, Identifier, LinkedAccount
 from app.models.oauth import (AuthorizationCode, Consent, IssuedToken, OAuthClient,
                               RegistryVersion, SigningKey)
@@ -12,7 +13,8 @@ from app.models.session import (LoginFlow, LoginSession, LoginThrottle, RateEven
 __all__ = [
     "AuditEvent", "AuthorizationCode", "Base", "CommunicationConsent", "Consent", "Customer",
     "Identifier", "IssuedToken", "LinkedAccount", "LoginFlow", "LoginSession", "LoginThrottle",
-    "KnownDevice", "OAuthClient", "PasswordCredential", "PhoneBinding", "PhoneEvent",
+    "KnownDevice", "OAuthClient", "PasskeyChallenge", "PasskeyCredential",
+    "PasswordCredential", "PhoneBinding", "PhoneEvent",
     "PhoneLookup", "RateEvent", "RateLock", "RecoveryCode", "RecoveryLink", "RegistryVersion",
     "SigningKey", "TotpCredential", "VerificationCode", "utcnow",
 ]

@@ -7,8 +7,8 @@ session, the stored consent), one decision out, in this order (OpenID Connect Co
 1. a fresh login is needed with no login session, with prompt=login, when the session is
    older than max_age, or when id_token_hint names another subject; a malformed max_age
    or an unacceptable hint is an invalid_request error instead;
-2. a step up (a login that adds a factor) when acr_values asks for multi-factor and the
-   session has one factor;
+2. a step up (a login that adds a factor) when acr_values asks for multi-factor (or for a
+   phishing-resistant login: a passkey) and the session is below it;
 3. with prompt=none any login is the login_required error instead (no page may show);
 4. consent is needed for a third-party client with prompt=consent, or when the customer
    has not agreed to every scope asked for (or withdrew); with prompt=none that is the
@@ -22,14 +22,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.auth.levels import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
+from app.auth.levels import ACR_MULTI_FACTOR, ACR_PHISHING_RESISTANT, ACR_SINGLE_FACTOR, meets
 
-#: acr_values we read as "multi-factor", besides our own ACR_MULTI_FACTOR: the OpenID PAPE
-#: multi-factor policy and the plain "mfa" some libraries send.
+#: acr_values we read as one of our levels: the OpenID PAPE multi-factor policy and the
+#: plain "mfa" some libraries send; "phr" and "phrh" of OpenID's EAP ACR values
+#: (phishing-resistant; hardware-protected: we cannot tell a synced passkey from a device-
+#: bound one at the request, so both ask for a passkey).
 MFA_ACR_ALIASES = {
     "mfa": ACR_MULTI_FACTOR,
     "http://schemas.openid.net/pape/policies/2007/06/multi-factor": ACR_MULTI_FACTOR,
+    "phr": ACR_PHISHING_RESISTANT,
+    "phrh": ACR_PHISHING_RESISTANT,
 }
+#: The levels an app may ask for, from the weakest.
+REQUESTABLE = (ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR, ACR_PHISHING_RESISTANT)
 
 
 @dataclass(frozen=True)
@@ -63,10 +69,12 @@ class AuthorizeParams:
 @dataclass(frozen=True)
 class Login:
     """Send the browser to the login page; `reason` says why, `multi_factor` asks the
-    login for a second factor (the app's acr_values want one)."""
+    login for a second factor (the app's acr_values want one), `phishing_resistant` for a
+    passkey among the factors."""
 
     reason: str
     multi_factor: bool = False
+    phishing_resistant: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,13 +110,15 @@ def decide(params: AuthorizeParams, session: SessionFacts | None, *, now: float,
         login_reason = _login_reason(params, session, now)
     except ValueError as error:
         return Refuse("invalid_request", str(error))
-    wants_mfa = requested_acr(params.acr_values) == ACR_MULTI_FACTOR
-    if login_reason is None and wants_mfa and session.acr != ACR_MULTI_FACTOR:
-        login_reason = "step_up"  # the session has one factor, the app asks for two
+    wanted = requested_acr(params.acr_values)
+    wants_mfa = wanted in (ACR_MULTI_FACTOR, ACR_PHISHING_RESISTANT)
+    if login_reason is None and wants_mfa and not meets(session.acr, wanted):
+        login_reason = "step_up"  # the session is below the level the app asks for
     if login_reason is not None:
         if "none" in params.prompts:
             return Refuse("login_required", "The customer must log in.")
-        return Login(login_reason, multi_factor=wants_mfa)
+        return Login(login_reason, multi_factor=wants_mfa,
+                     phishing_resistant=wanted == ACR_PHISHING_RESISTANT)
     if needs_consent(params.prompts, first_party=first_party, scopes=scopes,
                      consented_scopes=consented_scopes):
         if "none" in params.prompts:
@@ -153,12 +163,13 @@ def needs_consent(prompts: frozenset[str], *, first_party: bool, scopes: list[st
 def requested_acr(acr_values: str | None) -> str | None:
     """The level an authorization request asks for with acr_values, or None.
 
-    acr_values lists acceptable levels (OpenID Connect Core 3.1.2.1). Multi-factor is
-    required only when every level we recognise in the list is multi-factor; values we
-    do not know are ignored, as the request is voluntary for them.
+    acr_values lists acceptable levels (OpenID Connect Core 3.1.2.1), so the weakest level
+    we recognise in the list is the one required (multi-factor only when every known
+    value is at least multi-factor); values we do not know are ignored, as the request is
+    voluntary for them.
     """
     known = [MFA_ACR_ALIASES.get(value, value) for value in (acr_values or "").split()
-             if value in MFA_ACR_ALIASES or value in (ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR)]
+             if value in MFA_ACR_ALIASES or value in REQUESTABLE]
     if not known:
         return None
-    return ACR_MULTI_FACTOR if all(v == ACR_MULTI_FACTOR for v in known) else ACR_SINGLE_FACTOR
+    return min(known, key=REQUESTABLE.index)

@@ -26,7 +26,9 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from app.auth.flow import mask_phone
-from app.auth.levels import ACR_MULTI_FACTOR, ACR_PHONE_UNCHECKED, ACR_SINGLE_FACTOR
+from app.auth.levels import (ACR_MULTI_FACTOR, ACR_PHISHING_RESISTANT, ACR_PHONE_UNCHECKED,
+                             ACR_SINGLE_FACTOR, AMR_HARDWARE_KEY, AMR_MFA, AMR_OTP, AMR_PASSWORD,
+                             AMR_SMS, AMR_SOFTWARE_KEY, AMR_USER_PRESENCE_VERIFIED)
 from app.auth.recovery_links import mask_email
 from app.directory.customers import display_name
 from app.extensions import authorization, csrf, db, limiter
@@ -97,7 +99,12 @@ def discovery():
         "prompt_values_supported": ["none", "login", "consent"],
         # The unchecked level is listed because ID tokens can carry it (an SMS code alone
         # while the phone lookup could not answer); no app can ask for it.
-        "acr_values_supported": [ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR, ACR_PHONE_UNCHECKED],
+        "acr_values_supported": [ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR, ACR_PHISHING_RESISTANT,
+                                 ACR_PHONE_UNCHECKED],
+        # RFC 8176 values the ID token's amr may hold ("hwk"/"swk": a passkey bound to one
+        # device / synced; "user": the authenticator verified the person).
+        "amr_values_supported": [AMR_PASSWORD, AMR_SMS, AMR_OTP, AMR_HARDWARE_KEY,
+                                 AMR_SOFTWARE_KEY, AMR_USER_PRESENCE_VERIFIED, AMR_MFA],
         "ui_locales_supported": offered_locales(),
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
@@ -159,7 +166,8 @@ def authorize():
     if isinstance(decision, Login):
         return redirect(url_for("login.login", next=_without_reauth_params(),
                                 login_hint=request.values.get("login_hint") or None,
-                                acr="2fa" if decision.multi_factor else None), 303)
+                                acr="phr" if decision.phishing_resistant
+                                else "2fa" if decision.multi_factor else None), 303)
     if isinstance(decision, AskConsent):
         allow_client_logo(client)
         return render_template("oidc/consent.html", client=client, scopes=scopes,

@@ -92,6 +92,11 @@ EVENT_DESCRIPTIONS = {
     "login.throttled": _l("Logins paused after too many failed attempts"),
     "totp.enrolled": _l("Authenticator app turned on"),
     "totp.removed": _l("Authenticator app removed"),
+    "passkey.added": _l("Passkey added"),
+    "passkey.renamed": _l("Passkey renamed"),
+    "passkey.removed": _l("Passkey removed"),
+    "passkey.sign_count_regressed": _l("A passkey behaved like a copy of itself and was "
+                                       "refused"),
     "recovery_codes.generated": _l("New recovery codes made"),
     "recovery_code.used": _l("Logged in with a recovery code"),
     "phone.recycled": _l("A phone number stopped opening your account (it may belong to "
@@ -102,7 +107,7 @@ EVENT_DESCRIPTIONS = {
     "account.locked": _l("Support locked your account"),
     "account.unlocked": _l("Support unlocked your account"),
     "password.reset_required": _l("Support asked you to choose a new password"),
-    "mfa.reset": _l("Support removed your authenticator app and recovery codes"),
+    "mfa.reset": _l("Support removed your authenticator app, recovery codes and passkeys"),
     "sessions.revoked": _l("Support logged you out everywhere"),
     "phone.released": _l("Support released a phone number from your account"),
     "recovery_link.issued": _l("Support issued a password reset link"),
@@ -115,7 +120,23 @@ EVENT_DESCRIPTIONS = {
 }
 
 
-def describe_event(event: str) -> str:
+#: The amr values of a passkey login (RFC 8176 "hwk" and "swk": app/auth/levels.py,
+#: PASSKEY_AMR, which this floor may not import).
+PASSKEY_LOGIN_AMR = frozenset({"hwk", "swk"})
+PASSKEY_LOGIN = _l("Logged in with a passkey")
+#: A synced passkey keeps a counter per device (or none), so one that goes back is only
+#: audited, not refused (app/auth/passkeys.py).
+SYNCED_PASSKEY_COUNTER = _l("A synced passkey behaved like a copy of itself; synced "
+                            "passkeys are copies on your devices, so it was let in")
+
+
+def describe_event(event: str, details: dict | None = None) -> str:
     """What an event means, in words for the customer in the current language (the code
-    name if we have none)."""
+    name if we have none). With the event's `details`, some say more: a login with a
+    passkey, a synced passkey that was let in."""
+    details = details or {}
+    if event == "login.succeeded" and PASSKEY_LOGIN_AMR & set(details.get("amr") or ()):
+        return str(PASSKEY_LOGIN)
+    if event == "passkey.sign_count_regressed" and details.get("synced"):
+        return str(SYNCED_PASSKEY_COUNTER)
     return str(EVENT_DESCRIPTIONS.get(event, event))

@@ -48,6 +48,12 @@ SECURITY_NOTICES = {
                    _l("An authenticator app now protects your account as a second factor.")),
     "totp_removed": (_l("The authenticator app was removed from your account"),
                      _l("Your account no longer asks for an authenticator app code.")),
+    "passkey_added": (_l("A passkey was added to your account"),
+                      _l("The passkey “%(detail)s” can now be used to log in to your "
+                      "account.")),
+    "passkey_removed": (_l("A passkey was removed from your account"),
+                        _l("The passkey “%(detail)s” no longer logs in to your "
+                        "account.")),
     "recovery_codes_renewed": (_l("New recovery codes were made for your account"),
                                _l("New recovery codes were made; the old ones no longer work.")),
     "password_changed": (_l("Your password was changed"),
@@ -79,10 +85,11 @@ SECURITY_NOTICES = {
                                 "login page (we send a code to the email address or phone "
                                 "on your account), or ask support for a recovery link.")),
     "mfa_reset": (_l("Your second factor was reset"),
-                  _l("Support removed the authenticator app and recovery codes from your "
-                  "account. When you next log in you will set up a new authenticator app, "
-                  "after confirming it is you with a code we text to the phone on your "
-                  "account (or, without one, with a recovery link from support).")),
+                  _l("Support removed the authenticator app, recovery codes and passkeys "
+                  "from your account. When you next log in you will set up a new "
+                  "authenticator app, after confirming it is you with a code we text to the "
+                  "phone on your account (or, without one, with a recovery link from "
+                  "support).")),
     "phone_released": (_l("A phone number no longer opens your account"),
                        _l("Support released the phone number %(detail)s from your account: "
                        "text-message codes to it no longer log you in.")),

@@ -38,6 +38,7 @@ def register_web(app: Flask) -> None:
     from app.web.login_views import bp as login_bp
     from app.web.page_helpers import register_page_helpers
     from app.web.pages import bp as pages_bp
+    from app.web.passkey_pages import bp as passkeys_bp
     from app.web.recovery_link_pages import bp as recovery_link_bp
     from app.web.required_actions import bp as required_actions_bp
 
@@ -53,6 +54,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(account_bp)
     app.register_blueprint(login_bp)
     app.register_blueprint(factors_bp)
+    app.register_blueprint(passkeys_bp)
     app.register_blueprint(identifiers_bp)
     app.register_blueprint(consents_bp)
     app.register_blueprint(data_rights_bp)

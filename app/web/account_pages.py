@@ -50,11 +50,13 @@ SECTIONS = (("web.account", _l("Profile")), ("account.security", _l("Security"))
 SECTION_OF = {"consents.communications": "data_rights.data_page",
               "data_rights.export_data": "data_rights.data_page",
               "data_rights.delete_account": "data_rights.data_page",
-              "account.change_password_page": "account.security"}
+              "account.change_password_page": "account.security",
+              "passkeys.list_passkeys": "account.security",
+              "passkeys.remove_passkey": "account.security"}
 #: Blueprints whose pages show the account menu (not login, consent or required actions:
 #: those pages lead somewhere else, and have their own way out).
-MENU_BLUEPRINTS = frozenset({"web", "account", "identifiers", "factors", "consents",
-                             "data_rights"})
+MENU_BLUEPRINTS = frozenset({"web", "account", "identifiers", "factors", "passkeys",
+                             "consents", "data_rights"})
 #: Events on one activity page.
 ACTIVITY_PAGE_SIZE = 20
 
@@ -239,7 +241,7 @@ def activity():
                                             ACTIVITY_PAGE_SIZE)
     zone, zone_name = customer_zone(customer.zoneinfo)
     rows = [{"when": local_time(event.occurred_at, zone),
-             "what": audit.describe_event(event.event),
+             "what": audit.describe_event(event.event, event.details),
              "device": describe_device(event.user_agent) if event.user_agent else "",
              "ip": event.ip or ""} for event in events]
     return render_template("web/account_activity.html", events=rows, zone_name=zone_name,

@@ -162,6 +162,12 @@ class PasswordOnlyForm(FlaskForm):
     submit = SubmitField(_l("Continue"))
 
 
+class PasskeyForm(FlaskForm):
+    """The browser's answer to a passkey prompt (app/web/static/passkeys.js fills it)."""
+
+    credential = HiddenField()
+
+
 class ButtonForm(FlaskForm):
     """A button and its CSRF token (send a code, resend)."""
 

@@ -3,30 +3,34 @@
     /login                    password (first factor)
     /login/sms                phone number -> a code is texted (first factor)
     /login/code               the texted code (first or second factor), resend
-    /login/second-factor      authenticator code, recovery code, SMS code or password
+    /login/second-factor      passkey, authenticator code, recovery code, SMS code or password
+    /login/passkey            a passkey's answer (first or second factor); its prompt's
+                              options come from /login/passkey/options (app/web/static/
+                              passkeys.js: the button, and autofill in the identifier field)
 
 The browser keeps the flow's token in its signed Flask session; every first factor starts
 a new flow. Query parameters: `next` (a local path to return to), `login_hint` (pre-fills
-the form), `acr=2fa` (the app asked for two factors), `reauth=1|mfa` (a logged-in customer
-confirms it is them before a sensitive change; mfa: with two factors).
+the form), `acr=2fa|phr` (the app asked for two factors; phr: one of them a passkey),
+`reauth=1|mfa` (a logged-in customer confirms it is them before a sensitive change; mfa:
+with two factors).
 """
 from __future__ import annotations
 
-from flask import (Blueprint, after_this_request, current_app, flash, g, redirect, render_template,
-                   request, session, url_for)
+from flask import (Blueprint, Response, after_this_request, current_app, flash, g, jsonify,
+                   redirect, render_template, request, session, url_for)
 from flask_babel import gettext as _
 
-from app.auth import devices, recovery
+from app.auth import devices, passkeys, recovery
 from app.auth import flow as login_flow
-from app.auth.levels import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
+from app.auth.levels import ACR_MULTI_FACTOR, ACR_PHISHING_RESISTANT, ACR_SINGLE_FACTOR
 from app.auth.login import LoginRefused
 from app.auth.passwords import PasswordRejected
 from app.auth.code_sender import CodeError
 from app.auth.sms_codes import SmsCodeError
 from app.extensions import db, limiter
 from app.oidc.logout import forget_login
-from app.web.forms import (ButtonForm, LoginForm, OneTimeCodeForm, PasswordOnlyForm, PhoneForm,
-                           RecoverForm, RecoveryCodeForm)
+from app.web.forms import (ButtonForm, LoginForm, OneTimeCodeForm, PasskeyForm, PasswordOnlyForm,
+                           PhoneForm, RecoverForm, RecoveryCodeForm)
 from app.web.login_session import (keep_next, request_origin, safe_next, start_logged_in,
                                    take_next)
 from app.web.which_app import requesting_app
@@ -44,7 +48,8 @@ def _flow_args() -> dict:
     """The query parameters that shape a new flow, kept across the login pages."""
     wanted = request.args.get("next")
     args = {"next": wanted if wanted and safe_next(wanted) == wanted else None,
-            "acr": request.args.get("acr") if request.args.get("acr") == "2fa" else None,
+            "acr": request.args.get("acr") if request.args.get("acr") in ("2fa", "phr")
+            else None,
             "reauth": request.args.get("reauth") if request.args.get("reauth") in ("1", "mfa")
             else None}
     return {k: v for k, v in args.items() if v}
@@ -54,9 +59,11 @@ def _begin_flow():
     """A new flow for a first factor, shaped by the query parameters."""
     reauth = request.args.get("reauth")
     wants_mfa = request.args.get("acr") == "2fa" or reauth == "mfa"
+    required = (ACR_PHISHING_RESISTANT if request.args.get("acr") == "phr"
+                else ACR_MULTI_FACTOR if wants_mfa else ACR_SINGLE_FACTOR)
     customer = g.login_session.customer if (reauth and g.login_session) else None
     started = login_flow.begin(
-        request_origin(), required_acr=ACR_MULTI_FACTOR if wants_mfa else ACR_SINGLE_FACTOR,
+        request_origin(), required_acr=required,
         next_path=safe_next(request.args.get("next")), customer=customer)
     session[FLOW_KEY] = started.token
     return started.flow
@@ -159,10 +166,69 @@ def login():
     return _render_login(form), 400 if form.errors else 200
 
 
-def _render_login(form):
+def _render_login(form, passkey_error: str | None = None):
     return render_template("web/login.html", form=form, flow_args=_flow_args(),
                            reauth=bool(request.args.get("reauth") and g.login_session),
-                           app_client=requesting_app(_flow_args().get("next")))
+                           app_client=requesting_app(_flow_args().get("next")),
+                           passkeys_on=passkeys.available(), passkey_error=passkey_error)
+
+
+#: The session key of a flow begun for a passkey's first factor. Apart from FLOW_KEY: the
+#: login page asks for passkey options as it loads (autofill), and that must not replace
+#: the flow of a password typed in meanwhile.
+PASSKEY_FLOW_KEY = "passkey_flow"
+
+
+@bp.post("/login/passkey/options")
+@limiter.limit(_login_limit)
+def login_passkey_options():
+    """The options of the browser's passkey prompt, as JSON, with a challenge bound to a
+    login flow: a new flow for a first factor (shaped by the query parameters, like the
+    other first factors), or, with ?second=1, the flow waiting for its second factor.
+    Called by passkeys.js with the page's CSRF token in a header."""
+    if request.args.get("second"):
+        flow = _current_flow()
+    else:
+        flow = _begin_flow()
+        session[PASSKEY_FLOW_KEY] = session.pop(FLOW_KEY)
+    return passkey_options_response(flow, login_flow.passkey_options, _(
+        "Your login took too long or was already completed. Start again."))
+
+
+def passkey_options_response(flow, make_options, expired: str):
+    """The JSON options `make_options(flow)` makes for the browser's passkey prompt, its
+    challenge committed; {"error": why} with 400 when the flow is gone (`expired`) or
+    takes no passkey, for passkeys.js to show."""
+    if flow is None:
+        return jsonify(error=expired), 400
+    try:
+        options = make_options(flow)
+    except passkeys.PasskeyError as error:
+        return jsonify(error=error.message), 400
+    db.session.commit()
+    return Response(options, mimetype="application/json")
+
+
+@bp.post("/login/passkey")
+@limiter.limit(_login_limit)
+def login_passkey():
+    """A passkey's answer (first factor; with ?second=1 the second). Every failure reads
+    the same, whoever the passkey belongs to, and is answered on the page it came from."""
+    second = bool(request.args.get("second"))
+    token = session.get(FLOW_KEY if second else PASSKEY_FLOW_KEY)
+    flow = login_flow.load(token)
+    form = PasskeyForm()
+    if flow is None or not form.validate_on_submit():
+        return _expired()
+    try:
+        state = login_flow.prove_passkey(flow, form.credential.data, request_origin())
+    except LoginRefused as error:
+        if second:
+            return _render_second(login_flow.state(flow), login_flow.METHOD_PASSKEY,
+                                  error=error.message), 401
+        return _render_login(LoginForm(formdata=None), passkey_error=error.message), 401
+    session[FLOW_KEY] = session.pop(PASSKEY_FLOW_KEY, token)  # this flow goes on
+    return _after_step(flow, state)
 
 
 @bp.route("/login/sms", methods=["GET", "POST"])
@@ -236,10 +302,11 @@ def login_code_resend():
 
 #: The second-factor methods from the strongest to the weakest: the page opens on the first
 #: the customer has, and links to the others ("Use another method").
-SECOND_FACTOR_ORDER = (login_flow.METHOD_TOTP, login_flow.METHOD_SMS,
+SECOND_FACTOR_ORDER = (login_flow.METHOD_PASSKEY, login_flow.METHOD_TOTP, login_flow.METHOD_SMS,
                        login_flow.METHOD_PASSWORD, login_flow.METHOD_RECOVERY)
 #: The form of each method that takes a secret (sms only has a button: ButtonForm).
-SECOND_FACTOR_FORMS = {login_flow.METHOD_TOTP: OneTimeCodeForm,
+SECOND_FACTOR_FORMS = {login_flow.METHOD_PASSKEY: PasskeyForm,
+                       login_flow.METHOD_TOTP: OneTimeCodeForm,
                        login_flow.METHOD_RECOVERY: RecoveryCodeForm,
                        login_flow.METHOD_PASSWORD: PasswordOnlyForm}
 
@@ -266,13 +333,14 @@ def _second_factor_choice(methods: tuple[str, ...], wanted: str | None) -> tuple
     return shown, [m for m in ordered if m != shown]
 
 
-def _render_second(state, wanted: str | None, form=None):
-    """The second-factor page with one method's form; `form` is the one that failed."""
+def _render_second(state, wanted: str | None, form=None, error: str | None = None):
+    """The second-factor page with one method's form; `form` is the one that failed
+    (`error`: why the passkey did not do)."""
     method, others = _second_factor_choice(state.methods, wanted)
     if form is None and method is not None:
         form = SECOND_FACTOR_FORMS.get(method, ButtonForm)()
     return render_template("web/login_second_factor.html", state=state, method=method,
-                           others=others, form=form)
+                           others=others, form=form, passkey_error=error)
 
 
 @bp.post("/login/second-factor/<method>")
@@ -295,8 +363,9 @@ def login_second_factor_submit(method: str):
         db.session.commit()
         session["login_phone_hint"] = login_flow.mask_phone(sent.phone)
         return redirect(url_for("login.login_code"), 303)
-    # Each method has its own endpoint, so the forms may share field names.
-    if method not in SECOND_FACTOR_FORMS:
+    # Each method has its own endpoint, so the forms may share field names. A passkey
+    # answers at /login/passkey.
+    if method not in SECOND_FACTOR_FORMS or method == login_flow.METHOD_PASSKEY:
         return _expired()
     form = SECOND_FACTOR_FORMS[method]()
     if form.validate_on_submit():
@@ -322,6 +391,7 @@ RESET_NEXT_KEY = "reset_next"
 
 
 def _render_recovery(step: str, form, status: int = 200, **context):
+    context.setdefault("passkeys_on", passkeys.available())
     return render_template("web/recover.html", step=step, form=form, **context), status
 
 
@@ -395,7 +465,11 @@ def recover_second():
     if state.step == recovery.STUCK:
         return _render_recovery("stuck", None, 200, message=recovery.STUCK_MESSAGE)
     form = OneTimeCodeForm()
-    method = request.args.get("method", "totp")
+    method = request.args.get("method") or state.methods[0]
+    if method not in state.methods:
+        method = state.methods[0]
+    if method == login_flow.METHOD_PASSKEY and request.method == "POST":
+        return _recovery_expired()  # a passkey answers at /recover/passkey
     if form.validate_on_submit():
         try:
             proved = recovery.prove_second(flow, method, form.code.data, request_origin())
@@ -406,6 +480,34 @@ def recover_second():
             return _recovery_next(proved)
     return _render_recovery("second", form, 400 if form.errors else 200, state=state,
                             method=method)
+
+
+@bp.post("/recover/passkey/options")
+@limiter.limit(_login_limit)
+def recover_passkey_options():
+    """The passkey prompt's options for the recovery's second step, as JSON."""
+    flow = _recovery_flow()
+    return passkey_options_response(flow if flow and flow.factors else None,
+                                    recovery.passkey_options, _(
+        "Your password reset took too long or was already completed. Start again."))
+
+
+@bp.post("/recover/passkey")
+@limiter.limit(_login_limit)
+def recover_passkey():
+    """The customer's passkey as the recovery's second factor."""
+    flow = _recovery_flow()
+    form = PasskeyForm()
+    if flow is None or not flow.factors or not form.validate_on_submit():
+        return _recovery_expired()
+    try:
+        proved = recovery.prove_passkey(flow, form.credential.data, request_origin())
+    except LoginRefused as error:
+        return _render_recovery("second", OneTimeCodeForm(formdata=None), 401,
+                                state=recovery.state(flow), method=login_flow.METHOD_PASSKEY,
+                                passkey_error=error.message)
+    db.session.commit()
+    return _recovery_next(proved)
 
 
 @bp.route("/recover/password", methods=["GET", "POST"])

@@ -9,7 +9,7 @@ from functools import wraps
 
 from flask import g, redirect, request, url_for
 
-from app.auth.levels import ACR_MULTI_FACTOR, AMR_SMS
+from app.auth.levels import ACR_MULTI_FACTOR, AMR_SMS, meets
 from app.models import utcnow
 
 #: How recent a login must be for a sensitive change.
@@ -30,7 +30,7 @@ def is_fresh(login_session, *, second_factor: bool = False) -> bool:
     if utcnow() - login_session.auth_time > timedelta(seconds=REAUTH_SECONDS):
         return False
     return (not needs_two_factors(login_session, second_factor)
-            or login_session.acr == ACR_MULTI_FACTOR)
+            or meets(login_session.acr, ACR_MULTI_FACTOR))
 
 
 def fresh_login_required(*, second_factor: bool = False):

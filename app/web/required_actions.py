@@ -39,7 +39,7 @@ from wtforms import PasswordField, SubmitField
 from wtforms.validators import DataRequired, Length
 
 from app.auth import support, totp
-from app.auth.levels import ACR_MULTI_FACTOR
+from app.auth.levels import ACR_MULTI_FACTOR, meets
 from app.auth.login import set_password
 from app.auth.passwords import PasswordRejected
 from app.auth.sessions import end_all_sessions
@@ -55,8 +55,8 @@ bp = Blueprint("required_actions", __name__)
 
 #: Blueprints of hosted pages a pending action stands in front of (not "login": logging in
 #: and the self-service reset stay open).
-GUARDED_BLUEPRINTS = frozenset({"web", "account", "factors", "identifiers", "consents",
-                                "data_rights"})
+GUARDED_BLUEPRINTS = frozenset({"web", "account", "factors", "passkeys", "identifiers",
+                                "consents", "data_rights"})
 #: OIDC endpoints that use the login session: no code before the actions are done.
 GUARDED_ENDPOINTS = frozenset({"oidc.authorize", "oidc.consent"})
 #: Pages of guarded blueprints that stay open (logging out).
@@ -157,7 +157,7 @@ def update_password():
     if support.UPDATE_PASSWORD not in support.pending_actions(customer):
         return _continue(support.pending_actions(customer))
     if not (support.proved_a_channel(g.login_session.amr)
-            and g.login_session.acr == ACR_MULTI_FACTOR):
+            and meets(g.login_session.acr, ACR_MULTI_FACTOR)):
         return _prove_first(PASSWORD_PROOF)
     return _update_password(customer)
 

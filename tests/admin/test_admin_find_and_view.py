@@ -111,7 +111,8 @@ def test_the_customer_view_shows_everything_but_secrets_and_is_audited(app, ada)
     assert view["customer_id"] == ada and view["status"] == "active"
     assert {(i["kind"], i["value"], i["verified"]) for i in view["identifiers"]} == {
         ("email", "ada@example.com", True), ("phone", PHONE, True), ("username", "ada_l", True)}
-    assert view["factors"] == {"password": True, "totp": False, "recovery_codes_remaining": 0}
+    assert view["factors"] == {"password": True, "totp": False, "recovery_codes_remaining": 0,
+                               "passkeys": []}
     [binding] = view["phone_bindings"]
     assert binding["e164"] == PHONE and binding["status"] == "active"
     assert view["linked_accounts"] == [{"system": "billing", "account_number": "B-1001"}]

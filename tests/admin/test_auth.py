@@ -37,7 +37,8 @@ def _parameter(name: str, customer_id: str) -> str:
 
 def _call(app, operation, customer_id: str, token: str | None):
     method, path, spec = operation
-    for name in ("customer_id", "identifier_id", "binding_id", "system", "account_number"):
+    for name in ("customer_id", "identifier_id", "binding_id", "passkey_id", "system",
+                 "account_number"):
         path = path.replace("{" + name + "}", _parameter(name, customer_id))
     assert "{" not in path, f"a path parameter this test does not know: {path}"
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}

@@ -12,7 +12,7 @@ import pyotp
 import pytest
 from sqlalchemy import func, select
 
-from app.auth import flow, recovery, support, totp
+from app.auth import flow, passkeys, recovery, support, totp
 from app.auth.levels import ACR_SINGLE_FACTOR
 from app.auth.login import set_password
 from app.auth.sessions import load_session, start_session
@@ -26,7 +26,8 @@ from app.oidc import tokens
 from app.oidc.clients import get_client
 from app.phones import support_actions
 from app.platform.notifications import notify_support_action
-from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
+from tests.factories import (PASSKEY_ORIGIN, STRONG_PASSWORD, TEST_ORIGIN,
+                             make_customer, make_passkey)
 from tests.helpers import last_code, read_outbox
 from tests.oidc.helpers import make_client
 
@@ -279,11 +280,30 @@ def test_an_mfa_reset_removes_the_app_and_codes_and_asks_for_a_new_app(app):
             AuditEvent.event == "mfa.reset")).one()
         assert event.details["totp_removed"] is True
         assert event.details["recovery_codes_deleted"] == 10
+        assert event.details["passkeys_removed"] == 0
         # A password login now needs no second factor; the required action asks for one.
         started = flow.begin(TEST_ORIGIN)
         state = flow.prove_password(started.flow, "ada@example.com", STRONG_PASSWORD,
                                     TEST_ORIGIN)
         assert state.step == flow.DONE
+
+
+def test_an_mfa_reset_removes_every_passkey_even_without_an_app(make_app):
+    """Passkeys alone are something to reset (a lost phone takes its passkeys with it);
+    another customer's stay."""
+    with make_app(ISSUER=PASSKEY_ORIGIN).app_context():
+        customer, other = make_customer(), make_customer(email="grace@example.com")
+        make_passkey(customer, name="Phone")
+        make_passkey(customer, synced=True, name="Laptop")
+        make_passkey(other, name="Grace's key")
+        support.reset_mfa(customer, TEST_ORIGIN)
+        db.session.commit()
+        assert passkeys.passkeys_of(customer) == []
+        assert [p.name for p in passkeys.passkeys_of(other)] == ["Grace's key"]
+        assert customer.required_actions == ["configure_totp"]
+        event = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.event == "mfa.reset")).one()
+        assert (event.details["passkeys_removed"], event.details["totp_removed"]) == (2, False)
 
 
 def test_an_mfa_reset_needs_something_to_reset(app_context):

@@ -14,7 +14,8 @@ import pytest
 import time_machine
 from sqlalchemy import select, text, update
 
-from app.auth import recovery_codes, totp
+from app.auth import flow as login_flow
+from app.auth import passkeys, recovery_codes, totp
 from app.auth.devices import remember
 from app.auth.levels import ACR_SINGLE_FACTOR
 from app.auth.sessions import start_session
@@ -25,12 +26,13 @@ from app.extensions import db
 from app.identity import customer_ids
 from app.identity.customer_ids import format_for_people
 from app.models import (AuditEvent, CommunicationConsent, Consent, Customer, Identifier,
-                        IssuedToken, KnownDevice, LinkedAccount, LoginSession, PasswordCredential,
-                        PhoneBinding, RecoveryCode, TotpCredential)
+                        IssuedToken, KnownDevice, LinkedAccount, LoginSession, PasskeyCredential,
+                        PasswordCredential, PhoneBinding, RecoveryCode, TotpCredential)
 from app.platform.crypto import unseal
 from tests.admin.helpers import admin_token, assert_problem, auth, read_customer
 from tests.directory.helpers import count, database_state, issue_tokens, merge_via_api, post
-from tests.factories import TEST_ORIGIN, make_customer
+from tests.factories import PASSKEY_ORIGIN, TEST_ORIGIN, make_customer, make_passkey
+from tests.fakes import authenticator
 from tests.helpers import read_outbox
 from tests.oidc.helpers import make_client
 
@@ -52,7 +54,7 @@ def merge_to_every_factor(app, token: str, survivor_id: str, absorbed_id: str) -
     response = merge_via_api(app, token, survivor_id, absorbed_id)
     assert response.status_code == 200, response.text
     assert response.json["factors"] == {"password": True, "totp": True,
-                                        "recovery_codes_remaining": 10}
+                                        "recovery_codes_remaining": 10, "passkeys": []}
 
 
 def assert_no_factors_left(customer_pk: int) -> None:
@@ -200,6 +202,43 @@ def test_factor_conflict_a_factor_the_survivor_lacks_is_taken_from_the_absorbed(
         details = db.session.scalar(select(AuditEvent.details).where(
             AuditEvent.event == "customer.merged", AuditEvent.customer_id == survivor_id))
         assert (details["password_from"], details["totp_from"]) == ("absorbed", "absorbed")
+
+
+def test_passkeys_of_both_are_kept_and_the_absorbed_ones_still_log_in(make_app):
+    """A person may hold many passkeys: none has to lose. The absorbed's move with their
+    user handles (their authenticators hold them), so they log in to the survivor."""
+    app = make_app(ISSUER=PASSKEY_ORIGIN)
+    token = admin_token(app, "admin:read admin:write")
+    with app.app_context():
+        survivor = make_customer(email="ada@example.com")
+        absorbed = make_customer(email="ada.work@example.com")
+        make_passkey(survivor, name="Laptop")
+        phone = make_passkey(absorbed, synced=True, name="Phone")
+        make_passkey(absorbed, name="Key")
+        handles = dict(db.session.execute(select(PasskeyCredential.name,
+                                                 PasskeyCredential.user_handle)).all())
+        survivor_id, absorbed_id, absorbed_pk = (survivor.customer_id, absorbed.customer_id,
+                                                 absorbed.id)
+
+    response = merge_via_api(app, token, survivor_id, absorbed_id)
+
+    assert response.status_code == 200, response.text
+    assert [p["name"] for p in response.json["factors"]["passkeys"]] == ["Laptop", "Phone",
+                                                                         "Key"]
+    with app.app_context():
+        assert count(PasskeyCredential, PasskeyCredential.customer_pk == absorbed_pk) == 0
+        assert dict(db.session.execute(select(PasskeyCredential.name,
+                                              PasskeyCredential.user_handle)).all()) == handles
+        details = db.session.scalar(select(AuditEvent.details).where(
+            AuditEvent.event == "customer.merged", AuditEvent.customer_id == survivor_id))
+        assert details["passkeys_moved"] == 2
+        flow = login_flow.begin(TEST_ORIGIN).flow
+        db.session.flush()
+        options = passkeys.authentication_options(flow.id)
+        db.session.commit()
+        answer = authenticator.get(phone, options, PASSKEY_ORIGIN)
+        proof = passkeys.authenticate(flow.id, answer, TEST_ORIGIN)
+        assert proof.customer.customer_id == survivor_id
 
 
 # ---- consents, profile, required actions, locks --------------------------------------------

@@ -23,11 +23,12 @@ from app.extensions import db
 from app.identity import customer_ids
 from app.identity.customer_ids import format_for_people
 from app.models import (AuditEvent, Consent, IssuedToken, KnownDevice, LoginSession,
-                        PasswordCredential, RecoveryCode, TotpCredential)
-from app.platform.audit import Origin
+                        PasskeyCredential, PasswordCredential, RecoveryCode, TotpCredential)
+from app.platform.audit import Origin, record_event
 from tests.admin.helpers import admin_token, assert_problem, auth
 from tests.directory.helpers import database_state, issue_tokens, merge_via_api
-from tests.factories import TEST_ORIGIN, make_customer
+from tests.factories import PASSKEY_ORIGIN, TEST_ORIGIN, make_customer, make_passkey
+from tests.fakes import authenticator
 from tests.oidc.helpers import make_client
 
 PHONE = "+447400123456"
@@ -158,6 +159,36 @@ def test_the_export_of_a_survivor_includes_its_aliases_events(app, token, ada):
     assert "ada.work@example.com" in {i["value"] for i in body["identifiers"]}
 
 
+def test_the_export_lists_passkeys_but_never_their_keys(make_app):
+    app = make_app(ISSUER=PASSKEY_ORIGIN)
+    token = admin_token(app, "admin:gdpr")
+    with app.app_context():
+        customer = make_customer()
+        with time_machine.travel(START, tick=False):
+            make_passkey(customer, name="Security key")
+        make_passkey(customer, synced=True, name="Phone")
+        record_event("login.succeeded", BROWSER, customer.customer_id,
+                     amr=["swk", "user", "mfa"], acr="urn:tessera:acr:phr")
+        db.session.commit()
+        rows = list(db.session.scalars(select(PasskeyCredential)))
+        secrets = [text for p in rows for text in (p.credential_id, p.user_handle)]
+        customer_id = customer.customer_id
+
+    response = export(app, token, customer_id)
+
+    assert response.status_code == 200, response.text
+    validate_against_document(response.json)
+    key, phone = response.json["factors"]["passkeys"]
+    assert key == {"name": "Security key", "created_at": START.isoformat(),
+                   "last_used_at": None, "synced": False, "aaguid": authenticator.AAGUID}
+    assert (phone["name"], phone["synced"]) == ("Phone", True)
+    for secret in secrets:
+        assert secret not in response.text
+    assert "public_key" not in response.text and "user_handle" not in response.text
+    [login] = [e for e in response.json["audit_events"] if e["event"] == "login.succeeded"]
+    assert login["description"] == "Logged in with a passkey"
+
+
 def test_a_customer_with_little_data_exports_too(app, token):
     with app.app_context():
         customer_id = make_customer(email=None, phone=PHONE, password=None, given_name=None,
@@ -168,7 +199,7 @@ def test_a_customer_with_little_data_exports_too(app, token):
     assert response.json["factors"] == {
         "password": {"set": False, "changed_at": None},
         "totp": {"enrolled": False, "confirmed_at": None},
-        "recovery_codes": {"total": 0, "unused": 0, "used": 0}}
+        "recovery_codes": {"total": 0, "unused": 0, "used": 0}, "passkeys": []}
 
 
 @pytest.mark.parametrize("case, status, kind", [

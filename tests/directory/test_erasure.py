@@ -13,18 +13,20 @@ from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 from sqlalchemy import select
 
+from app.auth import passkeys
 from app.directory import erasure
 from app.directory.customers import create_customer, get_by_customer_id, link_account
 from app.extensions import db
 from app.identity import customer_ids
 from app.models import (AuditEvent, AuthorizationCode, CommunicationConsent, Consent, Customer,
                         Identifier, IssuedToken, KnownDevice, LinkedAccount, LoginFlow,
-                        LoginSession, PasswordCredential, PhoneBinding, PhoneEvent, RecoveryCode,
-                        RecoveryLink, TotpCredential, VerificationCode, utcnow)
+                        LoginSession, PasskeyChallenge, PasskeyCredential, PasswordCredential,
+                        PhoneBinding, PhoneEvent, RecoveryCode, RecoveryLink, TotpCredential,
+                        VerificationCode, utcnow)
 from app.platform.audit import Origin, record_event
 from tests.admin.helpers import admin_token, assert_problem, auth, read_customer
 from tests.directory.helpers import count, database_state, merge_via_api, post
-from tests.factories import TEST_ORIGIN, make_customer
+from tests.factories import PASSKEY_ORIGIN, TEST_ORIGIN, make_customer, make_passkey
 from tests.helpers import read_outbox
 from tests.oidc.helpers import REDIRECT_URI, follow_to_client, logged_in_browser, make_client
 
@@ -33,8 +35,9 @@ PHONE = "+447400123456"
 USERNAME = "ada_l"
 ACCOUNT = "B-1001"
 PERSONAL_TABLES = (Identifier, LinkedAccount, PasswordCredential, TotpCredential,
-                   RecoveryCode, LoginSession, LoginFlow, VerificationCode, PhoneBinding,
-                   KnownDevice, Consent, AuthorizationCode, RecoveryLink, CommunicationConsent)
+                   RecoveryCode, PasskeyCredential, LoginSession, LoginFlow, VerificationCode,
+                   PhoneBinding, KnownDevice, Consent, AuthorizationCode, RecoveryLink,
+                   CommunicationConsent)
 
 
 @pytest.fixture
@@ -165,6 +168,40 @@ def assert_audit_rows_hold_nothing_personal(customer_id: str) -> None:
     assert all(row.ip is None and row.user_agent is None for row in rows)
     kinds = [row.details.get("kind") for row in rows if row.event == "identifier.added"]
     assert sorted(kinds) == ["email", "phone", "username"]  # non-personal details stay
+
+
+def test_erasure_deletes_passkeys_and_their_names_in_the_audit_log(make_app):
+    """The customer row stays as the tombstone, so its passkeys (which would go with the
+    row) are deleted one by one, and so are challenges still waiting for an answer."""
+    app = make_app(ISSUER=PASSKEY_ORIGIN)
+    token = admin_token(app, "admin:read admin:gdpr")
+    with app.app_context():
+        customer = make_customer()
+        other = make_customer(email="grace@example.com")
+        make_passkey(customer, name="Ada's phone")
+        make_passkey(customer, synced=True, name="Work laptop")
+        make_passkey(other, name="Grace's key")
+        # A registration begun and never finished: a challenge holding the user handle.
+        session = db.session.scalars(select(LoginSession).where(
+            LoginSession.customer_pk == customer.id)).first()
+        passkeys.registration_options(customer, session.id)
+        db.session.commit()
+        customer_id, pk = customer.customer_id, customer.id
+        assert count(PasskeyChallenge, PasskeyChallenge.login_session_pk == session.id,
+                     PasskeyChallenge.used_at.is_(None)) == 1
+
+    assert erase_via_api(app, token, customer_id).status_code == 200
+
+    with app.app_context():
+        assert count(PasskeyCredential, PasskeyCredential.customer_pk == pk) == 0
+        assert [p.name for p in db.session.scalars(select(PasskeyCredential))] == [
+            "Grace's key"]
+        assert count(PasskeyChallenge, PasskeyChallenge.user_handle.is_not(None),
+                     PasskeyChallenge.used_at.is_(None)) == 0
+        added = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.event == "passkey.added", AuditEvent.customer_id == customer_id)).all()
+        assert len(added) == 2
+        assert all("name" not in e.details and e.details["erased"] == ["name"] for e in added)
 
 
 # ---- the tombstone ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.auth.levels import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
+from app.auth.levels import ACR_MULTI_FACTOR, ACR_PHISHING_RESISTANT, ACR_SINGLE_FACTOR
 from app.oidc.authorize_decisions import (AskConsent, AuthorizeParams, IdTokenHint, IssueCode,
                                           Login, Refuse, SessionFacts, decide, needs_consent,
                                           requested_acr)
@@ -14,6 +14,8 @@ NOW = 1_700_000_000.0
 PAPE_MFA = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
 ONE_FACTOR = SessionFacts(auth_time=NOW - 600, acr=ACR_SINGLE_FACTOR, subject="C-ADA")
 TWO_FACTORS = SessionFacts(auth_time=NOW - 600, acr=ACR_MULTI_FACTOR, subject="C-ADA")
+PASSKEY = SessionFacts(auth_time=NOW - 600, acr=ACR_PHISHING_RESISTANT, subject="C-ADA")
+PHR_LOGIN = dict(multi_factor=True, phishing_resistant=True)
 ASKED = ["openid", "email"]
 CONSENTED = frozenset({"openid", "email", "phone"})
 LOGIN_REQUIRED = Refuse("login_required", "The customer must log in.")
@@ -54,6 +56,14 @@ def params(prompt: str = "", **facts) -> AuthorizeParams:
     (params(acr_values="mfa"), TWO_FACTORS, IssueCode()),
     (params(acr_values=f"mfa {ACR_SINGLE_FACTOR}"), ONE_FACTOR, IssueCode()),
     (params(acr_values="urn:other:gold"), ONE_FACTOR, IssueCode()),
+    # Phishing-resistant (a passkey among two factors): above multi-factor, never below.
+    (params(acr_values=ACR_PHISHING_RESISTANT), TWO_FACTORS, Login("step_up", **PHR_LOGIN)),
+    (params(acr_values="phr"), ONE_FACTOR, Login("step_up", **PHR_LOGIN)),
+    (params(acr_values=ACR_PHISHING_RESISTANT), PASSKEY, IssueCode()),
+    (params(acr_values="mfa"), PASSKEY, IssueCode()),
+    (params("none", acr_values="phrh"), TWO_FACTORS, LOGIN_REQUIRED),
+    # Acceptable levels: the weakest one listed is enough.
+    (params(acr_values=f"{ACR_PHISHING_RESISTANT} mfa"), TWO_FACTORS, IssueCode()),
     # A fresh login asked for anyway still asks for the second factor the app wants.
     (params("login", acr_values="mfa"), TWO_FACTORS, Login("prompt_login", multi_factor=True)),
 ])

@@ -15,7 +15,8 @@ from playwright.sync_api import Page, expect
 from app.auth import support
 from app.extensions import db
 from app.models import Customer
-from tests.factories import STRONG_PASSWORD, make_customer
+from tests.factories import STRONG_PASSWORD, make_customer, store_passkey
+from tests.fakes.authenticator import SoftPasskey
 from tests.helpers import last_code
 from tests.oidc.helpers import auth_params, make_client, pkce
 
@@ -98,7 +99,7 @@ def scrolls_sideways(page: Page) -> bool:
 #: The walk's customer, and how many pages and states it checks.
 WALK_EMAIL = "grace@example.com"
 WALK_PHONE = "+447400123456"
-WALK_PAGES = 41
+WALK_PAGES = 46
 
 
 
@@ -171,6 +172,7 @@ def walk_every_hosted_page(app, base: str, page: Page, check: Callable[[str], No
                        ("delete account", "/account/delete"),
                        ("communications", "/account/communications"),
                        ("change password", "/account/security/password"),
+                       ("passkeys (none yet)", "/account/security/passkeys"),
                        ("add phone", "/account/phones/add"),
                        ("add email", "/account/emails/add")]:
         visit(name, base + path)
@@ -194,6 +196,15 @@ def walk_every_hosted_page(app, base: str, page: Page, check: Callable[[str], No
     visit("renew recovery codes", f"{base}/account/security/recovery-codes")
     visit("remove app (asks to log in again)", f"{base}/account/security/totp/remove")
 
+    # A passkey (kept directly: this server's pages are on 127.0.0.1, where browsers make
+    # none), its list and its removal, and it becomes the first second factor offered.
+    with app.app_context():
+        passkey_id = store_passkey(db.session.get(Customer, customer_pk(app)),
+                                   SoftPasskey(rp_id="localhost", user_handle=b"w" * 32))
+    visit("passkeys", f"{base}/account/security/passkeys")
+    visit("remove passkey (asks to log in again)",
+          f"{base}/account/security/passkeys/{passkey_id}/remove")
+
     # Consent for a third-party app.
     _, challenge = pkce()
     visit("consent", f"{base}/authorize?" + urlencode(auth_params(third_party,
@@ -204,7 +215,8 @@ def walk_every_hosted_page(app, base: str, page: Page, check: Callable[[str], No
     submit(page, "header form.logout")
     log_in_by_ids(page, base, WALK_EMAIL, STRONG_PASSWORD)
     page.wait_for_url(url_ending("/login/second-factor"))
-    check("second factor: app")
+    check("second factor: passkey")
+    visit("second factor: app", f"{base}/login/second-factor?method=totp")
     page.locator("#code").fill("000000")
     submit(page, "#second-factor-form")
     expect(page.locator("#code-error")).to_be_visible()
@@ -231,13 +243,14 @@ def walk_every_hosted_page(app, base: str, page: Page, check: Callable[[str], No
     page.context.clear_cookies()
     page.goto(f"{base}/recover")
     page.locator("#identifier").fill(WALK_EMAIL)
-    submit(page)
+    submit(page, "main form:has(#identifier)")  # the passkey's form comes first
     page.wait_for_url(url_ending("/recover/code"))
     check("reset: code")
     page.locator("#code").fill(last_code(app, WALK_EMAIL))
     submit(page)
     page.wait_for_url(url_ending("/recover/second-factor"))
-    check("reset: second factor")
+    check("reset: second factor (passkey)")
+    visit("reset: second factor", f"{base}/recover/second-factor?method=totp")
     page.locator("#code").fill(pyotp.TOTP(secret).now())
     submit(page)
     page.wait_for_url(url_ending("/recover/password"))
@@ -250,3 +263,27 @@ def walk_every_hosted_page(app, base: str, page: Page, check: Callable[[str], No
     submit(page)
     page.wait_for_url(url_ending("/login/code"))
     check("login by SMS: code")
+
+
+# ---- passkeys ------------------------------------------------------------------------------
+
+class VirtualAuthenticator:
+    """Chromium's virtual authenticator (DevTools protocol, WebAuthn domain) on a page: a
+    platform authenticator with resident keys and user verification, which answers
+    without a prompt. `credentials()` is what it holds."""
+
+    def __init__(self, page: Page, *, user_verified: bool = True) -> None:
+        self.cdp = page.context.new_cdp_session(page)
+        self.cdp.send("WebAuthn.enable", {"enableUI": False})
+        self.id = self.cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+            "hasUserVerification": True, "isUserVerified": user_verified,
+            "automaticPresenceSimulation": True}})["authenticatorId"]
+
+    def credentials(self) -> list[dict]:
+        return self.cdp.send("WebAuthn.getCredentials",
+                             {"authenticatorId": self.id})["credentials"]
+
+    def remove(self) -> None:
+        """Take this authenticator away (as if the security key were unplugged)."""
+        self.cdp.send("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": self.id})

@@ -84,3 +84,18 @@ def phone_page(browser: Browser) -> Iterator[Page]:
     context = open_context(browser, **PHONE)
     yield context.new_page()
     context.close()
+
+
+# ---- passkeys: a server on a host name (the virtual authenticator: tests/web/browser.py) ---
+
+@pytest.fixture
+def passkey_server(make_app) -> Iterator[tuple]:
+    """(app, base_url): the app served on 127.0.0.1 with the issuer http://localhost:PORT,
+    the address a browser opens. WebAuthn refuses IP-address origins, so passkey pages
+    need a host name; Chromium resolves localhost to the loopback address itself."""
+    from tests.conftest import serving
+    from tests.postgres import free_port
+    port = free_port()
+    app = make_app(ISSUER=f"http://localhost:{port}")
+    with serving(app, port):
+        yield app, f"http://localhost:{port}"

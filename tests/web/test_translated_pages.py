@@ -1,6 +1,6 @@
 """No English left on any hosted page in another language (issue 16): a real browser
 (Debian chromium, Playwright) whose Accept-Language asks for German, French or Spanish
-walks every page and state that test_accessibility.py walks (41 of them: the error states
+walks every page and state that test_accessibility.py walks (46 of them: the error states
 after a failed submit, consent for a third-party app, the second-factor pages, a password
 required by support, the reset flow, the texted-code page) and reads what a customer reads.
 

@@ -12,9 +12,10 @@ from app.admin.openapi.common import COMPONENTS, SCOPE_DESCRIPTIONS
 
 def document(issuer: str) -> dict:
     """The whole document; `issuer` gives the token URL."""
-    from app.admin.openapi import clients, consents, data_rights, directory, recovery, search
+    from app.admin.openapi import (clients, consents, data_rights, directory, passkeys,
+                                   recovery, search)
     paths: dict = {}
-    for area in (search, directory, recovery, data_rights, consents, clients):
+    for area in (search, directory, recovery, passkeys, data_rights, consents, clients):
         for path, operations in area.PATHS.items():
             paths.setdefault(path, {}).update(operations)
     components = dict(COMPONENTS)

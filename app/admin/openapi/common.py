@@ -4,9 +4,11 @@ admin endpoint can answer with."""
 from __future__ import annotations
 
 SCOPE_DESCRIPTIONS = {
-    "admin:read": "Find and view customers, read consents, resolve account numbers.",
+    "admin:read": "Find and view customers, read consents and passkeys, resolve account "
+                  "numbers.",
     "admin:write": "Change identifiers, linked accounts, profile, consents; merge.",
-    "admin:recovery": "Lock, unlock, reset factors, revoke sessions, issue recovery links.",
+    "admin:recovery": "Lock, unlock, reset factors, remove passkeys, revoke sessions, issue "
+                      "recovery links.",
     "admin:gdpr": "Export and erase a customer's data.",
 }
 
@@ -70,6 +72,38 @@ COMPONENTS = {
                 "recorded_at": {"type": ["string", "null"], "format": "date-time"},
                 "source": {"enum": ["signup", "account", "admin", None]},
                 "wording_version": {"type": ["string", "null"]},
+            },
+        },
+        "Passkey": {
+            "type": "object",
+            "description": "One of a customer's passkeys, as support may discuss it with "
+                           "them: never its public key, credential ID or user handle.",
+            "required": ["id", "name", "created_at", "last_used_at", "synced", "backed_up",
+                         "aaguid", "transports"],
+            "additionalProperties": False,
+            "properties": {
+                "id": {"type": "integer", "minimum": 1,
+                       "description": "For DELETE /customers/{customer_id}/passkeys/"
+                                      "{passkey_id}."},
+                "name": {"type": "string", "maxLength": 64,
+                         "description": "The customer's name for it (the device it is on)."},
+                "created_at": {"type": "string", "format": "date-time"},
+                "last_used_at": {"type": ["string", "null"], "format": "date-time"},
+                "synced": {"type": "boolean",
+                           "description": "Backup eligible: the passkey syncs between the "
+                                          "customer's devices (a login with it is `swk`). "
+                                          "false: bound to one device or security key "
+                                          "(`hwk`)."},
+                "backed_up": {"type": "boolean",
+                              "description": "A synced passkey its provider reported "
+                                             "backed up (when added, or at its last "
+                                             "use)."},
+                "aaguid": {"type": "string",
+                           "description": "The authenticator model's AAGUID (all zeros when "
+                                          "the authenticator does not say)."},
+                "transports": {"type": "array", "items": {"type": "string"},
+                               "description": "How the browser reaches it (usb, nfc, ble, "
+                                              "internal, hybrid...)."},
             },
         },
         "CustomerSummary": {

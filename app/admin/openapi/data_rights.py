@@ -28,7 +28,8 @@ MERGE_RULES = (
     "- Factors: **the survivor's factor wins; a factor the survivor lacks is taken from the "
     "absorbed customer.** Password: the survivor's is kept, else the absorbed's moves. "
     "Authenticator app (with its recovery codes): the survivor's is kept and the absorbed's "
-    "deleted, else the absorbed's moves with its codes.\n"
+    "deleted, else the absorbed's moves with its codes. Passkeys: all of both customers' "
+    "are kept (the absorbed's move to the survivor).\n"
     "- App consents: the survivor's stand; the absorbed's move only for apps the survivor "
     "has no consent (given or withdrawn) for. Communication consents: for each channel and "
     "purpose the survivor never decided, the absorbed's decisions move; otherwise the "
@@ -81,6 +82,9 @@ EXPORT = _record({
         "totp": _record({"enrolled": {"type": "boolean"}, "confirmed_at": _TIME}),
         "recovery_codes": _record({"total": {"type": "integer"}, "unused": {"type": "integer"},
                                    "used": {"type": "integer"}}),
+        "passkeys": _list_of({"name": {"type": "string"}, "created_at": _TIME,
+                              "last_used_at": _TIME, "synced": {"type": "boolean"},
+                              "aaguid": {"type": "string"}}),
     }),
     "phone_bindings": _list_of({
         "e164": {"type": "string"}, "status": {"type": "string"}, "usage": {"type": "string"},
@@ -137,23 +141,25 @@ PATHS = {
         "exportCustomerData", "Export everything held about a customer", "admin:gdpr",
         description="The customer's data as one versioned JSON document (`format`): "
                     "profile, identifiers, factors (never secrets: set or not, when; "
-                    "recovery codes counted), phone bindings, sessions, connected apps and "
-                    "consents, linked accounts, communication consents with their history, "
-                    "known devices, recovery links and the audit events of the customer and "
-                    "its aliases. Audited. An erased customer has nothing to export (409).",
+                    "recovery codes counted; passkeys by name, kind and use, never a key), "
+                    "phone bindings, sessions, connected apps and consents, linked accounts, "
+                    "communication consents with their history, known devices, recovery "
+                    "links and the audit events of the customer and its aliases. Audited. "
+                    "An erased customer has nothing to export (409).",
         parameters=(parameter("CustomerIdPath"),),
         responses={"200": _EXPORT_RESPONSE},
         errors=("400", "404", "409"))},
     "/customers/{customer_id}/erasure": {"post": operation(
         "eraseCustomer", "Erase a customer's personal data", "admin:gdpr",
-        description="Deletes the customer's identifiers, linked accounts, factors, "
-                    "sessions, phone bindings, devices, consents and recovery links, empties "
-                    "the profile, revokes every token, and strips personal data (IP, user "
-                    "agent, identifiers, names) from the audit events of the customer and "
-                    "its aliases. The customer ID stays as a tombstone and is never issued "
-                    "again. The customer's verified email addresses are told first-hand "
-                    "(the notice is sent after the erasure commits). If-Match is required; "
-                    "the body is optional. An erased customer is 409.",
+        description="Deletes the customer's identifiers, linked accounts, factors "
+                    "(passkeys included), sessions, phone bindings, devices, consents and "
+                    "recovery links, empties the profile, revokes every token, and strips "
+                    "personal data (IP, user agent, identifiers, names) from the audit "
+                    "events of the customer and its aliases. The customer ID stays as a "
+                    "tombstone and is never issued again. The customer's verified email "
+                    "addresses are told first-hand (the notice is sent after the erasure "
+                    "commits). If-Match is required; the body is optional. An erased "
+                    "customer is 409.",
         parameters=(parameter("CustomerIdPath"), parameter("IfMatch")),
         request_body={"required": False, "description": "An optional reason.",
                       "content": {"application/json": {"schema": ERASURE_REQUEST}}},

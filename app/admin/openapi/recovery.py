@@ -88,9 +88,10 @@ PATHS = {
         + _TOLD)},
     "/customers/{customer_id}/mfa-reset": {"post": _action(
         "resetMfa", "Reset the second factor",
-        "Removes the authenticator app and the recovery codes and adds the required "
-        "action `configure_totp` (a new app right after the next login). " + _SIGNED_OUT
-        + " 409 when there is no app or recovery code to remove. " + _NO_BODY + " "
+        "Removes the authenticator app, the recovery codes and every passkey, and adds the "
+        "required action `configure_totp` (a new app right after the next login). "
+        + _SIGNED_OUT + " 409 when there is no app, recovery code or passkey to remove. "
+        + _NO_BODY + " "
         + _TOLD)},
     "/customers/{customer_id}/phone-bindings/{binding_id}/release": {"post": _action(
         "releasePhoneBinding", "Release a phone binding",

@@ -38,10 +38,12 @@ CUSTOMER_VIEW = {
                            "value": {"type": "string"}, "verified": {"type": "boolean"},
                            "verified_at": _TIME}}},
         "factors": {"type": "object",
-                    "required": ["password", "totp", "recovery_codes_remaining"],
+                    "required": ["password", "totp", "recovery_codes_remaining", "passkeys"],
                     "properties": {"password": {"type": "boolean"},
                                    "totp": {"type": "boolean"},
-                                   "recovery_codes_remaining": {"type": "integer"}}},
+                                   "recovery_codes_remaining": {"type": "integer"},
+                                   "passkeys": {"type": "array", "items": ref("Passkey"),
+                                                "description": "Oldest first."}}},
         "phone_bindings": {"type": "array", "items": {"type": "object"}},
         "sessions": {"type": "array", "items": {"type": "object"}},
         "connected_apps": {"type": "array", "items": {"type": "object"}},
@@ -107,7 +109,8 @@ PATHS = {
         errors=("400",))},
     "/customers/{customer_id}": {"get": operation(
         "getCustomer", "View a customer", "admin:read",
-        description="Identifiers with their verified state, factors (never secrets), phone "
+        description="Identifiers with their verified state, factors (never secrets; "
+                    "passkeys by name, kind and use), phone "
                     "bindings with their risk state, active sessions, connected apps, "
                     "linked accounts, consents and recent audit events. An erased "
                     "customer's tombstone. The ETag is for If-Match on writes.",
