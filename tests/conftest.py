@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
+from werkzeug.wsgi import ClosingIterator
 
 from app import create_app
 from app.extensions import db, limiter
@@ -134,11 +135,43 @@ def runner(app):
     return app.test_cli_runner()
 
 
+class InFlight:
+    """WSGI middleware counting the requests being answered, so a test server can wait
+    for them before the test's app (and its database pool) is disposed. A browser closed
+    at the end of a test may leave one running (the login page asks for passkey options
+    as it loads); finishing after the dispose, it would leave its connection for the
+    garbage collector, whose ResourceWarning then fails whichever test runs next."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.count = 0
+        self.idle = threading.Condition()
+
+    def __call__(self, environ, start_response):
+        with self.idle:
+            self.count += 1
+        try:
+            return ClosingIterator(self.app(environ, start_response), self._done)
+        except BaseException:
+            self._done()
+            raise
+
+    def _done(self) -> None:
+        with self.idle:
+            self.count -= 1
+            self.idle.notify_all()
+
+    def wait(self, seconds: float) -> None:
+        with self.idle:
+            self.idle.wait_for(lambda: self.count == 0, timeout=seconds)
+
+
 @contextmanager
 def serving(app, port: int):
     """`app` served over real HTTP on 127.0.0.1:`port` by a threaded server, until the
-    block ends."""
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    block ends and the requests still being answered are done."""
+    counted = InFlight(app)
+    server = make_server("127.0.0.1", port, counted, threaded=True)
     # A short poll interval: shutdown() waits up to one interval (0.5 s by default),
     # which, paid by every test with a live server, added minutes to the suite.
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -149,6 +182,7 @@ def serving(app, port: int):
     finally:
         server.shutdown()
         thread.join(timeout=10)
+        counted.wait(seconds=10)
 
 
 @pytest.fixture

@@ -1,9 +1,12 @@
 """Small factories for test data, built through the real services."""
 from __future__ import annotations
 
+import time
+
+import pyotp
 from sqlalchemy import select
 
-from app.auth import passkeys
+from app.auth import passkeys, totp
 from app.auth.levels import ACR_SINGLE_FACTOR
 from app.auth.login import set_password
 from app.auth.sessions import start_session
@@ -67,3 +70,19 @@ def store_passkey(customer, soft: authenticator.SoftPasskey, *,
     db.session.add(row)
     db.session.commit()
     return row.id
+
+
+def make_totp(customer) -> tuple[str, list[str]]:
+    """Give `customer` a confirmed authenticator app (not committed): (its secret, the
+    recovery codes made with it). It is confirmed with the code of the previous time step,
+    so the current step's code is still new for a login. A code made just before a step
+    boundary and checked just after it is two steps old, which the window refuses; it is
+    made again once then (a wrong code writes nothing)."""
+    secret = totp.begin_enrolment(customer).secret
+    try:
+        codes = totp.confirm_enrolment(customer, pyotp.TOTP(secret).at(time.time() - 30),
+                                       TEST_ORIGIN)
+    except totp.TotpError:
+        codes = totp.confirm_enrolment(customer, pyotp.TOTP(secret).at(time.time() - 30),
+                                       TEST_ORIGIN)
+    return secret, codes

@@ -28,6 +28,7 @@ import binascii
 import ipaddress
 import json
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -199,7 +200,6 @@ def setting_problems(config: dict) -> list[str]:
 
 
 def _is_uuid(text: str) -> bool:
-    import uuid
     try:
         return str(uuid.UUID(text)) == text.lower()
     except ValueError:

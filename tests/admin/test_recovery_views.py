@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-import pyotp
 import pytest
 from sqlalchemy import func, select
 
@@ -28,7 +26,7 @@ from app.models import (AuditEvent, Customer, PasswordCredential, PhoneBinding, 
 from app.phones import bindings
 from app.platform.keyed_hash import keyed_hash
 from tests.admin.helpers import admin_token, assert_problem, auth, read_customer
-from tests.factories import TEST_ORIGIN, make_customer
+from tests.factories import TEST_ORIGIN, make_customer, make_totp
 from tests.fakes.twilio_server import lookup_json
 from tests.helpers import LOOKUP_FIELDS as FIELDS, read_outbox
 
@@ -47,8 +45,7 @@ def ada(app):
     """A customer with email, phone, username, password and an authenticator app."""
     with app.app_context():
         customer = make_customer(email=EMAIL, phone=PHONE, username="ada_l")
-        secret = totp.begin_enrolment(customer).secret
-        totp.confirm_enrolment(customer, pyotp.TOTP(secret).at(time.time() - 30), TEST_ORIGIN)
+        make_totp(customer)
         db.session.commit()
         return customer.customer_id
 

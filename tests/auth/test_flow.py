@@ -3,14 +3,13 @@ factors each path needs, the amr/acr each produces, and the ways a flow refuses.
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 
 import pyotp
 import pytest
 import time_machine
 
-from app.auth import flow, recovery_codes, totp
+from app.auth import flow, recovery_codes
 from app.auth.flow import password_login
 from app.auth.levels import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
 from app.auth.login import GENERIC_FAILURE, LoginRefused
@@ -18,7 +17,7 @@ from app.auth.sms_codes import SmsCodeError
 from app.extensions import db
 from app.models import AuditEvent, LoginSession, utcnow
 from app.platform.audit import Origin
-from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
+from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer, make_totp
 from tests.helpers import last_code, read_outbox
 
 PHONE = "+447400123456"
@@ -28,11 +27,8 @@ OTHER_PHONE = "+447911123456"
 def with_totp(customer) -> str:
     """Enrol and confirm TOTP for `customer`; return the secret (the recovery codes made
     at enrolment are in RECOVERY_CODES[customer.id])."""
-    enrolment = totp.begin_enrolment(customer)
-    # Confirm with the code of the previous step, so the current one is free for login.
-    previous = pyotp.TOTP(enrolment.secret).at(time.time() - 30)
-    RECOVERY_CODES[customer.id] = totp.confirm_enrolment(customer, previous, TEST_ORIGIN)
-    return enrolment.secret
+    secret, RECOVERY_CODES[customer.id] = make_totp(customer)
+    return secret
 
 
 RECOVERY_CODES: dict[int, list[str]] = {}

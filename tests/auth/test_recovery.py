@@ -3,14 +3,13 @@ rule that a recovery by text that cannot succeed sends no code (issue 14, items 
 The SMS channel's phone-risk cases are in tests/phones/test_trust.py."""
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pyotp
 import pytest
 from sqlalchemy import func, select
 
-from app.auth import email_codes, email_recovery, recovery, totp
+from app.auth import email_codes, email_recovery, recovery
 from app.auth.email_codes import EmailCodeError
 from app.auth.flow import password_login
 from app.auth.login import LoginRefused
@@ -19,7 +18,7 @@ from app.auth.sessions import load_session, start_session
 from app.extensions import db
 from app.models import AuditEvent, VerificationCode, utcnow
 from app.phones import bindings
-from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
+from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer, make_totp
 from tests.helpers import last_code, read_outbox
 
 EMAIL = "ada@example.com"
@@ -29,8 +28,7 @@ NEW_PASSWORD = "a-brand-new-passphrase-42"
 
 def with_totp(customer) -> str:
     """Give the customer an authenticator app (and recovery codes); its secret."""
-    secret = totp.begin_enrolment(customer).secret
-    totp.confirm_enrolment(customer, pyotp.TOTP(secret).at(time.time() - 30), TEST_ORIGIN)
+    secret, _codes = make_totp(customer)
     db.session.commit()
     return secret
 

@@ -6,9 +6,7 @@ the second-factor offer, self-service recovery and the notices. Every test runs 
 and PostgreSQL."""
 from __future__ import annotations
 
-import time
 
-import pyotp
 import pytest
 from sqlalchemy import func, select
 
@@ -26,8 +24,8 @@ from app.oidc import tokens
 from app.oidc.clients import get_client
 from app.phones import support_actions
 from app.platform.notifications import notify_support_action
-from tests.factories import (PASSKEY_ORIGIN, STRONG_PASSWORD, TEST_ORIGIN,
-                             make_customer, make_passkey)
+from tests.factories import (PASSKEY_ORIGIN, STRONG_PASSWORD, TEST_ORIGIN, make_customer,
+                             make_passkey, make_totp)
 from tests.helpers import last_code, read_outbox
 from tests.oidc.helpers import make_client
 
@@ -43,9 +41,7 @@ def events(customer_id: str) -> list[str]:
 
 
 def with_totp(customer) -> str:
-    secret = totp.begin_enrolment(customer).secret
-    totp.confirm_enrolment(customer, pyotp.TOTP(secret).at(time.time() - 30), TEST_ORIGIN)
-    return secret
+    return make_totp(customer)[0]
 
 
 def signed_in(app, customer) -> tuple[str, str, dict]:

@@ -2,18 +2,16 @@
 reports exactly the factors used (amr) and the level reached (acr)."""
 from __future__ import annotations
 
-import time
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pyotp
 import pytest
 
-from app.auth import totp
 from app.auth.levels import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
 from app.directory.customers import add_identifier, normalize_identifier
 from app.extensions import db
 from app.models import Customer, Identifier
-from tests.factories import STRONG_PASSWORD, TEST_ORIGIN
+from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_totp
 from tests.helpers import csrf_token, last_code
 from tests.oidc.helpers import (EMAIL, assert_error_redirect, at_client, auth_params, authorize,
                                 id_token_claims, pkce, redeem)
@@ -108,8 +106,7 @@ def test_a_request_that_accepts_one_factor_is_not_stepped_up(op):
 def test_prompt_login_repeats_both_factors_for_a_totp_customer(op):
     with op.app.app_context():
         customer = db.session.scalar(db.select(Customer))
-        secret = totp.begin_enrolment(customer).secret
-        totp.confirm_enrolment(customer, pyotp.TOTP(secret).at(time.time() - 30), TEST_ORIGIN)
+        secret, _codes = make_totp(customer)
         db.session.commit()
     verifier, challenge = pkce()
     response = authorize(op, auth_params(op.client_id, challenge, prompt="login"))

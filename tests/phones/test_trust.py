@@ -4,7 +4,6 @@ twilio SDK. Time moves with time_machine, never with sleeps."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import timedelta
 
 import pyotp
@@ -12,7 +11,7 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from app.auth import flow, totp
+from app.auth import flow
 from app.auth.levels import ACR_MULTI_FACTOR, ACR_PHONE_UNCHECKED, ACR_SINGLE_FACTOR
 from app.auth.login import LoginRefused
 from app.auth.sms_codes import SmsCodeError
@@ -21,7 +20,7 @@ from app.models import AuditEvent, LoginSession, utcnow
 from app.models.phone import RECYCLED
 from app.phones import bindings, trust
 from app.risk.phone_policy import ALLOW
-from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
+from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer, make_totp
 from tests.fakes.twilio_server import lookup_json
 from tests.helpers import LOOKUP_FIELDS as FIELDS, last_code, read_outbox
 
@@ -54,8 +53,7 @@ def sms_login(app):
 
 
 def with_totp(customer) -> str:
-    secret = totp.begin_enrolment(customer).secret
-    totp.confirm_enrolment(customer, pyotp.TOTP(secret).at(time.time() - 30), TEST_ORIGIN)
+    secret, _codes = make_totp(customer)
     db.session.commit()
     return secret
 

@@ -11,17 +11,14 @@ tested on both backends in their own modules).
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
-import pyotp
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from app.auth import totp
 from app.extensions import db
-from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
+from tests.factories import STRONG_PASSWORD, make_customer, make_totp
 from tests.web.browser import WALK_PAGES, url_ending, walk_every_hosted_page
 
 pytestmark = [pytest.mark.browser,
@@ -95,9 +92,7 @@ def test_login_with_a_second_factor_by_keyboard_alone(app, live_server, page) ->
     code on the second-factor page."""
     with app.app_context():
         customer = make_customer(email=EMAIL)
-        secret = totp.begin_enrolment(customer).secret
-        codes = totp.confirm_enrolment(customer, pyotp.TOTP(secret).at(time.time() - 30),
-                                       TEST_ORIGIN)
+        secret, codes = make_totp(customer)
         db.session.commit()
     page.goto(f"{live_server}/login")
     expect(page.locator("#identifier")).to_be_focused()  # autofocus on the first field

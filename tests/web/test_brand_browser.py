@@ -8,16 +8,16 @@ else the test's temporary folder."""
 from __future__ import annotations
 
 import os
-import threading
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import expect
-from werkzeug.serving import make_server
 
 from app.extensions import db
 from app.platform.i18n import speaking
+from tests.conftest import serving
 from tests.factories import make_customer
 from tests.helpers import read_outbox
 from tests.oidc.helpers import REDIRECT_URI, make_client
@@ -41,21 +41,14 @@ ACME_LOGO = ('<svg xmlns="http://www.w3.org/2000/svg" width="110" height="32">'
 @pytest.fixture
 def serve():
     """Serve an app over HTTP on 127.0.0.1; yields a function that starts one."""
-    servers = []
+    with ExitStack() as servers:
 
-    def start(application) -> str:
-        port = free_port()
-        server = make_server("127.0.0.1", port, application, threaded=True)
-        thread = threading.Thread(target=server.serve_forever,
-                                  kwargs={"poll_interval": 0.05}, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{port}"
+        def start(application) -> str:
+            port = free_port()
+            servers.enter_context(serving(application, port))
+            return f"http://127.0.0.1:{port}"
 
-    yield start
-    for server, thread in servers:
-        server.shutdown()
-        thread.join(timeout=10)
+        yield start
 
 
 def screenshots(tmp_path: Path) -> Path:

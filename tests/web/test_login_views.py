@@ -4,7 +4,6 @@ from the database and the console outbox, not only from the page."""
 from __future__ import annotations
 
 import re
-import time
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -13,10 +12,10 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from app.auth import recovery_codes, totp
+from app.auth import recovery_codes
 from app.extensions import db
 from app.models import AuditEvent, Customer, LoginSession, VerificationCode, utcnow
-from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
+from tests.factories import STRONG_PASSWORD, make_customer, make_totp
 from tests.helpers import csrf_token, last_code, read_outbox
 
 PHONE = "+447400123456"
@@ -161,8 +160,7 @@ def password_then_second_factor(app, *, phone: str | None = PHONE):
     password: a test client on the second-factor step, and the app's secret."""
     with app.app_context():
         customer = make_customer(phone=phone)
-        secret = totp.begin_enrolment(customer).secret
-        totp.confirm_enrolment(customer, pyotp.TOTP(secret).at(time.time() - 30), TEST_ORIGIN)
+        secret, _codes = make_totp(customer)
         db.session.commit()
     client = app.test_client()
     first = post(client, "/login", {"identifier": "ada@example.com",

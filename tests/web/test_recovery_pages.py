@@ -6,7 +6,6 @@ and 2). What happened is read from the database and the outbox, not only the pag
 from __future__ import annotations
 
 import re
-import time
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -15,13 +14,13 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
-from app.auth import recovery, totp
+from app.auth import recovery
 from app.auth.flow import mask_phone
 from app.extensions import db
 from app.identity.customer_ids import format_for_people
 from app.models import LoginFlow, PasswordCredential, VerificationCode, utcnow
 from app.phones import bindings
-from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
+from tests.factories import STRONG_PASSWORD, make_customer, make_totp
 from tests.helpers import csrf_token, last_code, read_outbox
 from tests.web.browser import url_ending
 
@@ -40,8 +39,7 @@ def post(client, path: str, data: dict, page_path: str | None = None):
 
 
 def with_totp(customer) -> str:
-    secret = totp.begin_enrolment(customer).secret
-    totp.confirm_enrolment(customer, pyotp.TOTP(secret).at(time.time() - 30), TEST_ORIGIN)
+    secret, _codes = make_totp(customer)
     db.session.commit()
     return secret
 

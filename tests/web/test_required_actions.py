@@ -5,7 +5,6 @@ where they were going. The admin API, token endpoints, logout, login and static 
 never held. Every test runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -14,7 +13,7 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from app.auth import support, totp
+from app.auth import support
 from app.auth.levels import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
 from app.auth.sessions import start_session
 from app.extensions import db
@@ -22,7 +21,7 @@ from app.models import AuditEvent, AuthorizationCode, Customer, TotpCredential
 from app.platform.audit import record_event
 from app.platform.crypto import unseal
 from tests.admin.helpers import admin_token, auth
-from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
+from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer, make_totp
 from tests.helpers import csrf_token, read_outbox
 from tests.oidc.helpers import REDIRECT_URI, make_client
 
@@ -291,8 +290,7 @@ def test_a_satisfied_configure_totp_never_loops(app):
     client, pk = logged_in(app, support.CONFIGURE_TOTP)
     with app.app_context():
         customer = db.session.get(Customer, pk)
-        secret = totp.begin_enrolment(customer).secret
-        totp.confirm_enrolment(customer, pyotp.TOTP(secret).at(time.time() - 30), TEST_ORIGIN)
+        secret, _codes = make_totp(customer)
         db.session.commit()
         # Put the action back as if it had been set after the app was confirmed.
         support.add_required_action(customer, support.CONFIGURE_TOTP)
