@@ -137,7 +137,8 @@ def runner(app):
 
 class InFlight:
     """WSGI middleware counting the requests being answered, so a test server can wait
-    for them before the test's app (and its database pool) is disposed. A browser closed
+    for them before the test's app (and its database pool) is disposed; it also reads
+    static files whole (see _read_whole). A browser closed
     at the end of a test may leave one running (the login page asks for passkey options
     as it loads); finishing after the dispose, it would leave its connection for the
     garbage collector, whose ResourceWarning then fails whichever test runs next."""
@@ -151,10 +152,24 @@ class InFlight:
         with self.idle:
             self.count += 1
         try:
-            return ClosingIterator(self.app(environ, start_response), self._done)
+            body = self.app(environ, start_response)
+            if environ.get("PATH_INFO", "").startswith("/static/"):
+                body = self._read_whole(body)
+            return ClosingIterator(body, self._done)
         except BaseException:
             self._done()
             raise
+
+    @staticmethod
+    def _read_whole(body) -> list[bytes]:
+        """A static file's body, read and its file closed now. Werkzeug's server can skip
+        close() when the browser went away mid-file (a test's page closing while the
+        favicon loads), leaving the open file to the garbage collector's warning."""
+        try:
+            return [b"".join(body)]
+        finally:
+            if hasattr(body, "close"):
+                body.close()
 
     def _done(self) -> None:
         with self.idle:
