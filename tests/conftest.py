@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
-from werkzeug.wsgi import ClosingIterator
 
 from app import create_app
 from app.extensions import db, limiter
@@ -138,10 +137,13 @@ def runner(app):
 class InFlight:
     """WSGI middleware counting the requests being answered, so a test server can wait
     for them before the test's app (and its database pool) is disposed; it also reads
-    static files whole (see _read_whole). A browser closed
-    at the end of a test may leave one running (the login page asks for passkey options
-    as it loads); finishing after the dispose, it would leave its connection for the
-    garbage collector, whose ResourceWarning then fails whichever test runs next."""
+    static files whole (see _read_whole).
+
+    A browser closed at the end of a test may leave a request running (the login page
+    asks for passkey options as it loads); finishing after the dispose, it would leave
+    its connection for the garbage collector, whose ResourceWarning then fails whichever
+    test runs next. A request counts as done when its body has been sent, closed, or let
+    go of (the server does not call close() on every path)."""
 
     def __init__(self, app) -> None:
         self.app = app
@@ -155,10 +157,20 @@ class InFlight:
             body = self.app(environ, start_response)
             if environ.get("PATH_INFO", "").startswith("/static/"):
                 body = self._read_whole(body)
-            return ClosingIterator(body, self._done)
         except BaseException:
             self._done()
             raise
+        return self._counted(body)
+
+    def _counted(self, body):
+        try:
+            yield from body
+        finally:
+            try:
+                if hasattr(body, "close"):
+                    body.close()
+            finally:
+                self._done()
 
     @staticmethod
     def _read_whole(body) -> list[bytes]:
