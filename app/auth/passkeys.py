@@ -102,9 +102,7 @@ class Proof:
     """A passkey that logged in: whose it is and the amr values it proves."""
 
     customer: Customer
-    credential: PasskeyCredential
     amr: tuple[str, ...]
-    user_verified: bool
 
 
 # ---- the relying party ----------------------------------------------------------------------
@@ -227,10 +225,8 @@ def _new_challenge(purpose: str, *, login_flow_pk: int | None = None,
     now = utcnow()
     db.session.execute(delete(PasskeyChallenge).where(
         PasskeyChallenge.purpose == purpose,
-        PasskeyChallenge.login_flow_pk.is_(None) if login_flow_pk is None
-        else PasskeyChallenge.login_flow_pk == login_flow_pk,
-        PasskeyChallenge.login_session_pk.is_(None) if login_session_pk is None
-        else PasskeyChallenge.login_session_pk == login_session_pk,
+        PasskeyChallenge.login_flow_pk.is_not_distinct_from(login_flow_pk),
+        PasskeyChallenge.login_session_pk.is_not_distinct_from(login_session_pk),
         PasskeyChallenge.used_at.is_(None)).execution_options(synchronize_session=False))
     db.session.add(PasskeyChallenge(
         challenge_hash=_challenge_hash(challenge), purpose=purpose,
@@ -246,9 +242,10 @@ def _challenge_hash(challenge: bytes) -> str:
 
 def _spend_challenge(response: dict, purpose: str, *, login_flow_pk: int | None = None,
                      login_session_pk: int | None = None,
-                     failure=PASSKEY_FAILURE) -> PasskeyChallenge:
-    """The challenge the browser signed, spent once: it must be the live, unspent
-    challenge of this flow or session. PasskeyError (CHALLENGE_SPENT) otherwise."""
+                     failure=PASSKEY_FAILURE) -> tuple[bytes, str | None]:
+    """The challenge the browser signed, spent once, and the user handle handed out with
+    it (registration): it must be the live, unspent challenge of this flow or session.
+    PasskeyError (CHALLENGE_SPENT) otherwise."""
     try:
         client_data = json.loads(_unb64url(response["response"]["clientDataJSON"]))
         challenge = _unb64url(client_data["challenge"])
@@ -265,8 +262,7 @@ def _spend_challenge(response: dict, purpose: str, *, login_flow_pk: int | None 
         .values(used_at=utcnow()).execution_options(synchronize_session=False)).rowcount == 1
     if not spent:
         raise PasskeyError(CHALLENGE_SPENT)
-    row.challenge = challenge  # for the verification, not stored
-    return row
+    return challenge, row.user_handle
 
 
 def _parse(response_json: str | None, failure=PASSKEY_FAILURE) -> dict:
@@ -341,12 +337,13 @@ def register(customer: Customer, login_session_pk: int, response_json: str | Non
     (nothing kept but the spent challenge, which the caller commits) otherwise."""
     rp = _rp()
     response = _parse(response_json, REGISTRATION_FAILURE)
-    spent = _spend_challenge(response, REGISTER, login_session_pk=login_session_pk,
-                             failure=REGISTRATION_FAILURE)
+    challenge, handle = _spend_challenge(response, REGISTER,
+                                         login_session_pk=login_session_pk,
+                                         failure=REGISTRATION_FAILURE)
     allow_list = allowed_aaguids()
     try:
         verified = verify_registration_response(
-            credential=response, expected_challenge=spent.challenge, expected_rp_id=rp.id,
+            credential=response, expected_challenge=challenge, expected_rp_id=rp.id,
             expected_origin=rp.origin, require_user_verification=False,
             pem_root_certs_bytes_by_fmt=_attestation_roots())
     except (WebAuthnException, ValueError, KeyError, TypeError) as error:
@@ -367,7 +364,7 @@ def register(customer: Customer, login_session_pk: int, response_json: str | Non
     passkey = PasskeyCredential(
         customer_pk=customer.id, credential_id=credential_id,
         public_key=verified.credential_public_key,
-        user_handle=spent.user_handle or _user_handle(customer), sign_count=verified.sign_count,
+        user_handle=handle or _user_handle(customer), sign_count=verified.sign_count,
         transports=_transports(response), aaguid=verified.aaguid,
         backup_eligible=synced, backed_up=verified.credential_backed_up,
         name=clean_name(name) or default_name(synced, origin))
@@ -502,7 +499,7 @@ def authenticate(login_flow_pk: int, response_json: str | None, origin: Origin, 
     counter and last use on success (the caller commits)."""
     rp = _rp()
     response = _parse(response_json)
-    challenge = _spend_challenge(response, AUTHENTICATE, login_flow_pk=login_flow_pk).challenge
+    challenge, _handle = _spend_challenge(response, AUTHENTICATE, login_flow_pk=login_flow_pk)
     credential = db.session.scalar(select(PasskeyCredential).where(
         PasskeyCredential.credential_id == _normalised_id(response)))
     if credential is None:
@@ -537,7 +534,7 @@ def authenticate(login_flow_pk: int, response_json: str | None, origin: Origin, 
     credential.last_used_at = utcnow()
     key_amr = AMR_SOFTWARE_KEY if credential.backup_eligible else AMR_HARDWARE_KEY
     amr = (key_amr, AMR_USER_PRESENCE_VERIFIED) if verified.user_verified else (key_amr,)
-    return Proof(customer, credential, amr, verified.user_verified)
+    return Proof(customer, amr)
 
 
 def _counter_went_back(credential: PasskeyCredential, reported: int) -> bool:

@@ -85,8 +85,7 @@ class PasskeyCredential(Base):
 class PasskeyChallenge(Base):
     """A WebAuthn challenge handed to a browser: single use, short-lived, and bound to
     what asked for it: a login flow (a passkey login) or a login session (registering a
-    passkey). Only its keyed hash is stored (`challenge` on a spent row is the value, for
-    the check, never written); `used_at` is set by the one conditional
+    passkey). Only its keyed hash is stored; `used_at` is set by the one conditional
     UPDATE that spends it."""
 
     __tablename__ = "passkey_challenges"

@@ -55,8 +55,9 @@ def _flow_args() -> dict:
     return {k: v for k, v in args.items() if v}
 
 
-def _begin_flow():
-    """A new flow for a first factor, shaped by the query parameters."""
+def _begin_flow(key: str = FLOW_KEY):
+    """A new flow for a first factor, shaped by the query parameters; its token goes in
+    the browser's session under `key`."""
     reauth = request.args.get("reauth")
     wants_mfa = request.args.get("acr") == "2fa" or reauth == "mfa"
     required = (ACR_PHISHING_RESISTANT if request.args.get("acr") == "phr"
@@ -65,7 +66,7 @@ def _begin_flow():
     started = login_flow.begin(
         request_origin(), required_acr=required,
         next_path=safe_next(request.args.get("next")), customer=customer)
-    session[FLOW_KEY] = started.token
+    session[key] = started.token
     return started.flow
 
 
@@ -186,24 +187,21 @@ def login_passkey_options():
     login flow: a new flow for a first factor (shaped by the query parameters, like the
     other first factors), or, with ?second=1, the flow waiting for its second factor.
     Called by passkeys.js with the page's CSRF token in a header."""
-    if request.args.get("second"):
-        flow = _current_flow()
-    else:
-        flow = _begin_flow()
-        session[PASSKEY_FLOW_KEY] = session.pop(FLOW_KEY)
-    return passkey_options_response(flow, login_flow.passkey_options, _(
-        "Your login took too long or was already completed. Start again."))
-
-
-def passkey_options_response(flow, make_options, expired: str):
-    """The JSON options `make_options(flow)` makes for the browser's passkey prompt, its
-    challenge committed; {"error": why} with 400 when the flow is gone (`expired`) or
-    takes no passkey, for passkeys.js to show."""
+    flow = _current_flow() if request.args.get("second") else _begin_flow(PASSKEY_FLOW_KEY)
     if flow is None:
-        return jsonify(error=expired), 400
+        return jsonify(error=_("Your login took too long or was already completed. "
+                               "Start again.")), 400
+    return passkey_options_response(lambda: login_flow.passkey_options(flow))
+
+
+def passkey_options_response(make_options):
+    """The JSON options `make_options()` makes for the browser's passkey prompt, its
+    challenge committed; {"error": why} with 400 when no passkey may answer here, for
+    passkeys.js to show (nothing is kept then)."""
     try:
-        options = make_options(flow)
+        options = make_options()
     except passkeys.PasskeyError as error:
+        db.session.rollback()
         return jsonify(error=error.message), 400
     db.session.commit()
     return Response(options, mimetype="application/json")
@@ -487,9 +485,10 @@ def recover_second():
 def recover_passkey_options():
     """The passkey prompt's options for the recovery's second step, as JSON."""
     flow = _recovery_flow()
-    return passkey_options_response(flow if flow and flow.factors else None,
-                                    recovery.passkey_options, _(
-        "Your password reset took too long or was already completed. Start again."))
+    if flow is None or not flow.factors:
+        return jsonify(error=_("Your password reset took too long or was already "
+                               "completed. Start again.")), 400
+    return passkey_options_response(lambda: recovery.passkey_options(flow))
 
 
 @bp.post("/recover/passkey")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import (Blueprint, Response, abort, flash, g, jsonify, redirect, render_template,
+from flask import (Blueprint, abort, flash, g, redirect, render_template,
                    url_for)
 from flask_babel import format_date
 from flask_babel import gettext as _
@@ -30,6 +30,7 @@ from app.auth.login import has_password
 from app.extensions import db
 from app.models import Customer, PasskeyCredential
 from app.web.login_session import login_required, request_origin
+from app.web.login_views import passkey_options_response
 from app.web.reauth import fresh_login_required
 
 bp = Blueprint("passkeys", __name__)
@@ -130,14 +131,8 @@ def registration_options():
     """The options of the browser's "create a passkey" prompt, as JSON, with a challenge
     bound to this login session. Called by passkeys.js with the page's CSRF token in the
     X-CSRFToken header (CSRFProtect checks it); a refusal is {"error": message}, 400."""
-    try:
-        options = passkeys.registration_options(g.login_session.customer,
-                                                g.login_session.id)
-    except passkeys.PasskeyError as error:
-        db.session.rollback()
-        return jsonify(error=error.message), 400
-    db.session.commit()
-    return Response(options, mimetype="application/json")
+    return passkey_options_response(lambda: passkeys.registration_options(
+        g.login_session.customer, g.login_session.id))
 
 
 @bp.post("/account/security/passkeys")
