@@ -89,10 +89,11 @@ def test_a_passkey_logs_in_by_the_button_and_by_autofill_and_a_stranger_is_refus
     page.goto(f"{base}/login")
     page.wait_for_url(url_ending("/account"))
     assert last_login(app) == {"amr": ["hwk", "user", "mfa"], "acr": ACR_PHISHING_RESISTANT}
-    log_out(page)
 
-    # The button, in a browser without autofill for passkeys.
+    # The button, in a browser without autofill for passkeys (from before logging out:
+    # the page logging out lands on would otherwise log in again by autofill).
     without_autofill(page)
+    log_out(page)
     page.goto(f"{base}/login")
     expect(page.locator("#identifier")).to_have_attribute("autocomplete", "username webauthn")
     page.screenshot(path=screenshots(tmp_path) / "passkey-login.png")
