@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import config as settings
 from app.platform.read_only import request_reads_only
+from app.platform.sqlite_writer import WriterConnection, lock_path_of
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
@@ -57,6 +58,10 @@ def create_app(test_config: dict | None = None, *, serving: bool = False) -> Fla
     from app.oidc.server import configure as configure_authorization
     from app.web import limit_request_body
 
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # Writers queue on a lock file beside the database (app/platform/sqlite_writer.py).
+        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        options.setdefault("connect_args", {}).setdefault("factory", WriterConnection)
     db.init_app(app)
     if not serving:
         from flask_migrate import Migrate
@@ -98,6 +103,8 @@ def _configure_sqlite(dbapi_connection, connection_record) -> None:
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
     dbapi_connection.isolation_level = None
+    if isinstance(dbapi_connection, WriterConnection):
+        dbapi_connection.lock_path = lock_path_of(dbapi_connection)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
@@ -114,6 +121,15 @@ def _configure_sqlite(dbapi_connection, connection_record) -> None:
 def _begin_immediate_on_sqlite(conn) -> None:
     """Take SQLite's write lock at BEGIN, so concurrent writers queue instead of failing
     with 'database is locked' when a read lock cannot be upgraded; views marked
-    @reads_only (app/platform/read_only.py) read a snapshot beside them instead."""
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN" if request_reads_only() else "BEGIN IMMEDIATE")
+    @reads_only (app/platform/read_only.py) read a snapshot beside them instead. Writers
+    queue on the writer flock first (app/platform/sqlite_writer.py), which hands the
+    lock over at once instead of after SQLite's busy-handler sleeps."""
+    if conn.dialect.name != "sqlite":
+        return
+    if request_reads_only():
+        conn.exec_driver_sql("BEGIN")
+        return
+    dbapi_connection = conn.connection.dbapi_connection
+    if isinstance(dbapi_connection, WriterConnection):
+        dbapi_connection.take_write_lock()
+    conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -384,9 +384,11 @@ def finish(config: dict, instance_path: str) -> None:
     if not config["DATABASE_URL"]:
         config["DATABASE_URL"] = f"sqlite:///{instance / 'tessera.db'}"
     config["SQLALCHEMY_DATABASE_URI"] = database_uri(str(config["DATABASE_URL"]))
-    # A pooled connection the database closed (a restart, a failover, an idle timeout) is
-    # replaced before use, instead of failing the request that drew it.
-    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {}).setdefault("pool_pre_ping", True)
+    if not config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A pooled connection the database closed (a restart, a failover, an idle
+        # timeout) is replaced before use, instead of failing the request that drew it.
+        # (Not on SQLite: a file cannot close a connection under us.)
+        config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {}).setdefault("pool_pre_ping", True)
     if not config["OUTBOX_PATH"]:
         config["OUTBOX_PATH"] = str(instance / "outbox.jsonl")
     if not config["SECRET_KEY"] and config["ENV"] == "development":

@@ -78,6 +78,8 @@ OVERSIZED = "x" * (64 * 1024 + 1)
     ("/login", "text/html"),
     ("/signup", "text/html"),
     ("/token", "application/json"),
+    ("/introspect", "application/json"),
+    ("/revoke", "application/json"),  # was HTML: the endpoint's name was misspelt
     ("/admin/api/linked-accounts/resolve", "application/problem+json"),
 ])
 def test_an_oversized_body_is_refused_before_it_is_read(client, path, content_type):
@@ -118,3 +120,20 @@ def test_forms_without_a_csrf_token_spend_the_per_ip_budget(make_app, path, sett
                                       "password": "wrong-password-here"})
     assert refused.status_code == 429
     assert client.post(path, data={}).status_code == 429
+
+
+def test_the_endpoints_flask_limiter_skips_carry_no_limit(app):
+    """app/web UNLIMITED_ENDPOINTS are skipped by Flask-Limiter before it resolves limits:
+    a limit put on one of them later (a decorator, or one on its blueprint, as the admin
+    API has) would be skipped too. So none may have one."""
+    from app.web import UNLIMITED_ENDPOINTS
+    with app.app_context():
+        limited_blueprints = {name for name in app.blueprints
+                              if limiter.limit_manager.blueprint_limits(app, name)}
+    # The check below sees blueprint limits: the admin API's, and its nested blueprints'.
+    assert {name.split(".")[0] for name in limited_blueprints} == {"admin_api"}
+    for endpoint in UNLIMITED_ENDPOINTS:
+        view = app.view_functions[endpoint]
+        # Flask-Limiter's limit decorator wraps the view (functools.wraps).
+        assert getattr(view, "__wrapped__", None) is None, endpoint
+        assert endpoint.rsplit(".", 1)[0] not in limited_blueprints, endpoint

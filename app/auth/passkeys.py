@@ -32,20 +32,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from flask import current_app
 from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import delete, select, update
-from webauthn import (generate_authentication_options, generate_registration_options,
-                      options_to_json, verify_authentication_response,
-                      verify_registration_response)
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (AttestationConveyancePreference, AttestationFormat,
-                                      AuthenticatorSelectionCriteria,
-                                      CredentialDeviceType,
-                                      AuthenticatorTransport, PublicKeyCredentialDescriptor,
-                                      ResidentKeyRequirement, UserVerificationRequirement)
 
 from app.auth.levels import AMR_HARDWARE_KEY, AMR_SOFTWARE_KEY, AMR_USER_PRESENCE_VERIFIED
 from app.directory.customers import bump_version
@@ -56,6 +48,11 @@ from app.platform.audit import Origin, record_event
 from app.platform.keyed_hash import keyed_hash
 from app.platform.messages import brand_name
 from app.platform.notifications import notify_security_change_after_commit
+
+# py_webauthn (about 7 MB with what it imports: cbor2, pyOpenSSL, asn1) is imported by the
+# functions that run a ceremony, so a worker that only serves tokens never loads it.
+if TYPE_CHECKING:
+    from webauthn.helpers.structs import AttestationFormat, PublicKeyCredentialDescriptor
 
 #: How long a challenge may be answered: the browser's own timeout (the options say the
 #: same), plus time for the customer to pick a passkey from the autofill list.
@@ -205,6 +202,8 @@ def _is_uuid(text: str) -> bool:
 
 
 def _attestation_roots() -> dict[AttestationFormat, list[bytes]] | None:
+    from webauthn.helpers.structs import AttestationFormat
+
     path = str(current_app.config.get("PASSKEY_ATTESTATION_ROOTS") or "")
     if not path:
         return None
@@ -304,6 +303,11 @@ def _user_handle(customer: Customer) -> str:
 def registration_options(customer: Customer, login_session_pk: int) -> str:
     """The options for navigator.credentials.create() as JSON, with a new challenge bound
     to the login session (the caller commits)."""
+    from webauthn import generate_registration_options, options_to_json
+    from webauthn.helpers.structs import (AttestationConveyancePreference,
+                                          AuthenticatorSelectionCriteria,
+                                          ResidentKeyRequirement, UserVerificationRequirement)
+
     rp = _rp()
     existing = passkeys_of(customer)
     if len(existing) >= MAX_PER_CUSTOMER:
@@ -335,6 +339,10 @@ def register(customer: Customer, login_session_pk: int, response_json: str | Non
     """Verify the browser's answer to registration_options and keep the passkey; audits
     "passkey.added" and notifies the customer once the caller commits. PasskeyError
     (nothing kept but the spent challenge, which the caller commits) otherwise."""
+    from webauthn import verify_registration_response
+    from webauthn.helpers.exceptions import WebAuthnException
+    from webauthn.helpers.structs import AttestationFormat, CredentialDeviceType
+
     rp = _rp()
     response = _parse(response_json, REGISTRATION_FAILURE)
     challenge, handle = _spend_challenge(response, REGISTER,
@@ -398,6 +406,8 @@ def clean_name(name: str | None) -> str:
 
 
 def _transports(response: dict) -> list[str]:
+    from webauthn.helpers.structs import AuthenticatorTransport
+
     known = {transport.value for transport in AuthenticatorTransport}
     transports = response["response"].get("transports") or []
     if not isinstance(transports, list):
@@ -406,6 +416,9 @@ def _transports(response: dict) -> list[str]:
 
 
 def _descriptor(credential: PasskeyCredential) -> PublicKeyCredentialDescriptor:
+    from webauthn.helpers.structs import (AuthenticatorTransport,
+                                          PublicKeyCredentialDescriptor)
+
     return PublicKeyCredentialDescriptor(
         id=_unb64url(credential.credential_id),
         transports=[AuthenticatorTransport(t) for t in credential.transports or []
@@ -479,6 +492,9 @@ def authentication_options(login_flow_pk: int, customer: Customer | None = None)
     the login flow (the caller commits). With `customer` (a second factor, or a customer
     confirming it is them) only their passkeys are allowed; without, any discoverable
     passkey of this site (the button, and autofill)."""
+    from webauthn import generate_authentication_options, options_to_json
+    from webauthn.helpers.structs import UserVerificationRequirement
+
     rp = _rp()
     allow = [_descriptor(c) for c in passkeys_of(customer)] if customer is not None else []
     challenge = _new_challenge(AUTHENTICATE, login_flow_pk=login_flow_pk)
@@ -497,6 +513,9 @@ def authenticate(login_flow_pk: int, response_json: str | None, origin: Origin, 
     "login.failed" audit event (the caller commits the spent challenge and the event;
     nothing else is written). Updates the
     counter and last use on success (the caller commits)."""
+    from webauthn import verify_authentication_response
+    from webauthn.helpers.exceptions import WebAuthnException
+
     rp = _rp()
     response = _parse(response_json)
     challenge, _handle = _spend_challenge(response, AUTHENTICATE, login_flow_pk=login_flow_pk)

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import event
 
 from app.extensions import db
+from app.platform.sqlite_writer import WriterConnection
 from tests.oidc.helpers import make_client
 
 
@@ -45,7 +46,7 @@ def test_reading_views_answer_while_another_connection_holds_the_write_lock(sqli
         writer.close()
 
 
-def test_only_reading_views_begin_without_the_write_lock(sqlite_app):
+def test_only_reading_views_begin_without_the_write_lock(sqlite_app, monkeypatch):
     app, _ = sqlite_app
     client_id, secret = make_client(app, grant_types=["client_credentials"], scope="openid")
     http = app.test_client()
@@ -59,10 +60,18 @@ def test_only_reading_views_begin_without_the_write_lock(sqlite_app):
         if statement.startswith("BEGIN"):
             begins.append(statement)
 
+    take_write_lock = WriterConnection.take_write_lock
+
+    def take_and_note(connection):  # a spy: the real flock is still taken
+        begins.append("writer flock")
+        take_write_lock(connection)
+
+    monkeypatch.setattr(WriterConnection, "take_write_lock", take_and_note)
     event.listen(engine, "before_cursor_execute", seen)
     try:
         token = http.post("/token", **grant).get_json()["access_token"]
-        assert begins == ["BEGIN IMMEDIATE"]  # a grant writes: it takes the lock at once
+        # A grant writes: it queues on the writer flock, then takes SQLite's lock at once.
+        assert begins == ["writer flock", "BEGIN IMMEDIATE"]
         begins.clear()
         http.post("/introspect", data={"token": token}, auth=(client_id, secret))
         assert begins == ["BEGIN"]
