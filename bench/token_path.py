@@ -7,7 +7,9 @@ embedded SQLite and on a throwaway PostgreSQL (tests/postgres.py), and node-oidc
 (bench/peer/server.mjs, installed by `make bench` into bench/peer/node_modules), drives each
 with wrk (32 connections, bench/wrk_pool.lua) and prints one table: operation, Tessera/s,
 peer/s, ratio, p50, p99, errors; then the ceilings measured in the same run (argon2id verify
-at Tessera's cost settings, ES256 signatures with joserfc, each in 1 and 2 processes).
+at Tessera's cost settings, ES256 signatures with joserfc, each in 1 and 2 processes), and
+the floor: bench/floor_app.py, the least a client-credentials grant can do on Tessera's
+stack (Flask, SQLAlchemy, SQLite, gunicorn), served and driven the same way.
 
 Settings, and why: TESSERA_ENV=development, because production refuses SQLite, the console
 senders, a memory:// rate-limit store and an http:// issuer (app/config.py, PRODUCTION_RULES);
@@ -188,6 +190,37 @@ def measure_peer(processes: Processes, seconds: float, work: Path) -> dict[str, 
                               cycle=False, seconds=seconds, work=work)
     processes.stop(node)
     return results
+
+
+# ---- the floor: the same stack doing the least a grant can ------------------------------------
+
+FLOOR_CLIENT = ("floor-service", "floor-service-secret-0123456789abcdef")
+
+
+def measure_floor(backend: str, database_url: str, processes: Processes, seconds: float,
+                  work: Path) -> Result:
+    """bench/floor_app.py on this backend, served as Tessera is (gunicorn, 2 workers, the
+    entrypoint's flags), driven with the same client-credentials requests."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = work / f"floor-{backend}.log"
+    env = dict(os.environ, FLOOR_CLIENT=":".join(FLOOR_CLIENT), FLOOR_DATABASE_URL=database_url
+               .replace("postgresql://", "postgresql+psycopg://", 1))
+    # The tables first, in one process: two workers starting at once must not race to them.
+    subprocess.run([sys.executable, "floor_app.py"], env=env, cwd=BENCH, check=True, timeout=60)
+    server = processes.start(
+        [str(BIN / "gunicorn"), "floor_app:app", "--bind", f"127.0.0.1:{port}",
+         "--workers", "2", "--forwarded-allow-ips", "127.0.0.1,::1",
+         "--worker-tmp-dir", "/dev/shm", "--access-logfile", "-", "--error-logfile", "-"],
+        log, env=env, cwd=BENCH)
+    wait_http(base + "/healthz", server, log)
+    auth = basic(*FLOOR_CLIENT)
+    client_credentials = ["grant_type=client_credentials&scope=api%3Aread"]
+    drive(base, "/token", client_credentials, auth=auth, cycle=True, seconds=2, work=work)
+    result = drive(base, "/token", client_credentials, auth=auth, cycle=True, seconds=seconds,
+                   work=work)
+    processes.stop(server)
+    return result
 
 
 # ---- Tessera ---------------------------------------------------------------------------------
@@ -432,7 +465,8 @@ OPERATIONS = (("client_credentials", "client_credentials grant"),
 
 
 def print_table(tessera: dict[str, dict[str, Result]], peer: dict[str, Result] | None,
-                ceiling: dict[str, tuple[float, float]], seconds: float) -> None:
+                ceiling: dict[str, tuple[float, float]], seconds: float,
+                floor: dict[str, Result] | None = None) -> None:
     argon2_one, argon2_two = ceiling["argon2"]
     es256_one, es256_two = ceiling["es256"]
     print()
@@ -467,6 +501,14 @@ def print_table(tessera: dict[str, dict[str, Result]], peer: dict[str, Result] |
           f"{argon2_two:8.1f}/s in 2")
     print(f"ceiling: ES256 JWT sign (joserfc):        {es256_one:8.0f}/s in 1 process, "
           f"{es256_two:8.0f}/s in 2")
+    theirs = (peer or {}).get("client_credentials")
+    for backend, least in (floor or {}).items():
+        versus = f"{least.rate / theirs.rate:.2f}x the peer, " if theirs else ""
+        print(f"floor, {backend}: a client_credentials grant on Tessera's stack "
+              f"(bench/floor_app.py: Flask, SQLAlchemy Core, gunicorn as above; no Authlib, "
+              f"ORM or hooks): {least.rate:.0f}/s ({versus}p50 {least.p50:.1f} ms, "
+              f"p99 {least.p99:.1f} ms, {least.errors} errors); Tessera's grant is "
+              f"{tessera[backend]['client_credentials'].rate / least.rate:.2f}x of it")
 
 
 def _pair(mine, theirs, form: str = "{:.1f}") -> str:
@@ -487,6 +529,7 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"],
                         choices=["sqlite", "postgresql"])
     parser.add_argument("--no-peer", action="store_true", help="skip node-oidc-provider")
+    parser.add_argument("--no-floor", action="store_true", help="skip bench/floor_app.py")
     parser.add_argument("--tessera", type=Path, default=ROOT,
                         help="serve Tessera's code from this directory (default: this checkout)")
     args = parser.parse_args()
@@ -512,6 +555,7 @@ def main() -> None:
         if not args.no_peer:
             print("node-oidc-provider ...", flush=True)
             peer = measure_peer(processes, args.seconds, work)
+        floor: dict[str, Result] = {}
         tessera = {}
         for backend in args.backends:
             print(f"Tessera on {backend} ...", flush=True)
@@ -524,11 +568,16 @@ def main() -> None:
                     print(f"  skipped: {error}")
                     continue
                 url = postgres.url
+            if not args.no_floor:  # its own SQLite file; its own tables on PostgreSQL
+                print(f"the floor (bench/floor_app.py) on {backend} ...", flush=True)
+                floor_url = f"sqlite:///{work / 'floor.db'}" if backend == "sqlite" else url
+                floor[backend] = measure_floor(backend, floor_url, processes, args.seconds,
+                                               work)
             tessera[backend] = measure_tessera(backend, url, processes, args.seconds, work)
             if postgres is not None:
                 postgres.stop()
                 postgres = None
-        print_table(tessera, peer, ceiling, args.seconds)
+        print_table(tessera, peer, ceiling, args.seconds, floor)
         print(f"({time.monotonic() - started:.0f} s in all)")
     finally:
         processes.stop_all()
