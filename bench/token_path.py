@@ -6,7 +6,9 @@ Starts Tessera as deployed (gunicorn, docker/entrypoint.sh's flags, 2 workers) o
 embedded SQLite and on a throwaway PostgreSQL (tests/postgres.py), and node-oidc-provider
 (bench/peer/server.mjs, installed by `make bench` into bench/peer/node_modules), drives each
 with wrk (32 connections, bench/wrk_pool.lua) and prints one table: operation, Tessera/s,
-peer/s, ratio, p50, p99, errors; then the ceilings measured in the same run (argon2id verify
+peer/s, ratio, p50, p99, errors (the peer and the ceilings are measured before Tessera and
+again after it, and their means used, since a shared machine's speed drifts over a run);
+then the ceilings measured in the same run (argon2id verify
 at Tessera's cost settings, ES256 signatures with joserfc, each in 1 and 2 processes), and
 the floor: bench/floor_app.py, the least a client-credentials grant can do on Tessera's
 stack (Flask, SQLAlchemy, SQLite, gunicorn), served and driven the same way.
@@ -456,6 +458,24 @@ def ceilings(seconds: float = 2.0) -> dict[str, tuple[float, float]]:
     return found
 
 
+def _mean_peer(runs: list[dict[str, Result]]) -> dict[str, Result] | None:
+    """Per operation, the mean of the peer's runs (rates, p50, p99; errors summed)."""
+    if not runs:
+        return None
+    return {key: Result(rate=sum(run[key].rate for run in runs) / len(runs),
+                        p50=sum(run[key].p50 for run in runs) / len(runs),
+                        p99=sum(run[key].p99 for run in runs) / len(runs),
+                        errors=sum(run[key].errors for run in runs),
+                        done=sum(run[key].done for run in runs))
+            for key in runs[0]}
+
+
+def _mean_ceilings(first: dict[str, tuple[float, float]],
+                   second: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    return {name: ((first[name][0] + second[name][0]) / 2,
+                   (first[name][1] + second[name][1]) / 2) for name in first}
+
+
 # ---- the table -----------------------------------------------------------------------------------
 
 OPERATIONS = (("client_credentials", "client_credentials grant"),
@@ -466,7 +486,8 @@ OPERATIONS = (("client_credentials", "client_credentials grant"),
 
 def print_table(tessera: dict[str, dict[str, Result]], peer: dict[str, Result] | None,
                 ceiling: dict[str, tuple[float, float]], seconds: float,
-                floor: dict[str, Result] | None = None) -> None:
+                floor: dict[str, Result] | None = None,
+                peer_runs: list[dict[str, Result]] | None = None) -> None:
     argon2_one, argon2_two = ceiling["argon2"]
     es256_one, es256_two = ceiling["es256"]
     print()
@@ -497,10 +518,14 @@ def print_table(tessera: dict[str, dict[str, Result]], peer: dict[str, Result] |
         print(f"RSS per worker, {backend}: " + " ".join(f"{mb:.0f}" for mb in start)
               + " MB after start, " + " ".join(f"{mb:.0f}" for mb in end)
               + " MB after the load above")
+    if peer_runs and len(peer_runs) > 1:
+        print("peer/s is the mean of a run before Tessera and one after: " + ", ".join(
+            f"{label} {peer_runs[0][key].rate:.0f} then {peer_runs[-1][key].rate:.0f}"
+            for key, label in OPERATIONS))
     print(f"ceiling: argon2id verify, Tessera's cost: {argon2_one:8.1f}/s in 1 process, "
           f"{argon2_two:8.1f}/s in 2")
     print(f"ceiling: ES256 JWT sign (joserfc):        {es256_one:8.0f}/s in 1 process, "
-          f"{es256_two:8.0f}/s in 2")
+          f"{es256_two:8.0f}/s in 2   (each ceiling: the mean of a run before and one after)")
     theirs = (peer or {}).get("client_credentials")
     for backend, least in (floor or {}).items():
         versus = f"{least.rate / theirs.rate:.2f}x the peer, " if theirs else ""
@@ -551,10 +576,10 @@ def main() -> None:
     try:
         print("ceilings (argon2id, ES256) ...", flush=True)
         ceiling = ceilings()
-        peer = None
+        peer_runs: list[dict[str, Result]] = []
         if not args.no_peer:
             print("node-oidc-provider ...", flush=True)
-            peer = measure_peer(processes, args.seconds, work)
+            peer_runs.append(measure_peer(processes, args.seconds, work))
         floor: dict[str, Result] = {}
         tessera = {}
         for backend in args.backends:
@@ -577,7 +602,14 @@ def main() -> None:
             if postgres is not None:
                 postgres.stop()
                 postgres = None
-        print_table(tessera, peer, ceiling, args.seconds, floor)
+        if not args.no_peer:
+            # Again after Tessera: a shared machine's speed drifts over the minutes of a
+            # run, so each ratio uses the mean of a measurement before and one after.
+            print("node-oidc-provider, again ...", flush=True)
+            peer_runs.append(measure_peer(processes, args.seconds, work))
+        print("ceilings, again ...", flush=True)
+        ceiling = _mean_ceilings(ceiling, ceilings())
+        print_table(tessera, _mean_peer(peer_runs), ceiling, args.seconds, floor, peer_runs)
         print(f"({time.monotonic() - started:.0f} s in all)")
     finally:
         processes.stop_all()
