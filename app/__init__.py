@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import config as settings
 from app.platform.read_only import request_reads_only
-from app.platform.sqlite_writer import WriterConnection, lock_path_of
+from app.platform.sqlite_writer import WAIT_SECONDS, WriterConnection, lock_path_of
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
@@ -107,7 +107,7 @@ def _configure_sqlite(dbapi_connection, connection_record) -> None:
         dbapi_connection.lock_path = lock_path_of(dbapi_connection)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={WAIT_SECONDS * 1000}")
     cursor.execute("PRAGMA journal_mode=WAL")
     # What SQLite advises with WAL: the log is synced at checkpoints, not at every commit. A
     # power cut or OS crash (not a crash of the app) can lose the last commits but never

@@ -405,10 +405,14 @@ def clean_name(name: str | None) -> str:
     return " ".join((name or "").split())[:NAME_MAX]
 
 
-def _transports(response: dict) -> list[str]:
+def _known_transports() -> set[str]:
     from webauthn.helpers.structs import AuthenticatorTransport
 
-    known = {transport.value for transport in AuthenticatorTransport}
+    return {transport.value for transport in AuthenticatorTransport}
+
+
+def _transports(response: dict) -> list[str]:
+    known = _known_transports()
     transports = response["response"].get("transports") or []
     if not isinstance(transports, list):
         return []
@@ -419,10 +423,11 @@ def _descriptor(credential: PasskeyCredential) -> PublicKeyCredentialDescriptor:
     from webauthn.helpers.structs import (AuthenticatorTransport,
                                           PublicKeyCredentialDescriptor)
 
+    known = _known_transports()
     return PublicKeyCredentialDescriptor(
         id=_unb64url(credential.credential_id),
         transports=[AuthenticatorTransport(t) for t in credential.transports or []
-                    if t in {transport.value for transport in AuthenticatorTransport}] or None)
+                    if t in known] or None)
 
 
 def find(customer: Customer, passkey_id: int) -> PasskeyCredential | None:

@@ -24,9 +24,9 @@ import os
 import sqlite3
 import time
 
-#: How long a writer waits for the flock before leaving it to SQLite's busy timeout; the
-#: same as that timeout (PRAGMA busy_timeout in app/__init__.py).
-WAIT_SECONDS = 30.0
+#: SQLite's busy timeout (PRAGMA busy_timeout, set in app/__init__.py), and how long a
+#: writer waits for the flock before leaving the wait to SQLite.
+WAIT_SECONDS = 30
 #: Pauses between tries when another process or thread holds the flock: short at first
 #: (most transactions are a fraction of a millisecond), then at most half a millisecond.
 _FIRST_PAUSE, _LONGEST_PAUSE = 0.00002, 0.0005
