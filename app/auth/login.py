@@ -67,7 +67,9 @@ def check_password(identifier_text: str, password: str, origin: Origin) -> Custo
     if len(password) > passwords.MAX_LENGTH * 4:
         raise LoginRefused(GENERIC_FAILURE)
 
-    reservation = throttle.reserve_attempt(identifier.kind, identifier.match_key)
+    # Both counts (per identifier, per customer) and the hash are read in one transaction,
+    # which commits before the hash is checked: the counts stand whatever happens next.
+    reservation = throttle.count_attempt(identifier.kind, identifier.match_key)
     if not reservation.allowed:
         record_event("login.throttled", origin, None, kind=identifier.kind,
                      throttle_key=reservation.key_hash[:16])
@@ -76,8 +78,9 @@ def check_password(identifier_text: str, password: str, origin: Origin) -> Custo
                            reservation.retry_at)
 
     customer = find_by_identifier(identifier.kind, identifier.match_key)
-    customer_reservation = throttle.reserve_attempt(*_customer_throttle(customer, identifier))
+    customer_reservation = throttle.count_attempt(*_customer_throttle(customer, identifier))
     if not customer_reservation.allowed:
+        db.session.commit()
         _refuse_paused_customer(customer, identifier, password, origin)
 
     credential = db.session.get(PasswordCredential, customer.id) if customer else None
@@ -91,8 +94,7 @@ def check_password(identifier_text: str, password: str, origin: Origin) -> Custo
         # A locked account answers like a wrong password: the lock is not for the public.
         raise LoginRefused(GENERIC_FAILURE)
 
-    throttle.clear(reservation.key_hash)
-    throttle.clear(customer_reservation.key_hash)
+    throttle.clear(reservation.key_hash, customer_reservation.key_hash)
     if needs_rehash:
         credential.password_hash = passwords.hash_password(password)
         record_event("password.rehashed", origin, customer.customer_id)
@@ -105,9 +107,9 @@ def _verify_with_no_transaction_open(password_hash: str | None,
 
     The hash is the login's whole cost (tens of milliseconds of argon2) and no lock may
     be held across it: on SQLite every transaction holds the database's write lock from
-    BEGIN (app/__init__.py), so one login hashing would stall every other request. Only
-    reads happened since the throttle committed its count, so the commit writes nothing;
-    what is written after the check starts a transaction of its own.
+    BEGIN (app/__init__.py), so one login hashing would stall every other request. The
+    commit makes the throttle's counts stand before the check (they must hold whatever
+    its outcome); what is written after the check starts a transaction of its own.
     """
     db.session.commit()
     return passwords.verify_password(password_hash, password)

@@ -154,3 +154,72 @@ def test_twenty_concurrent_wrong_passwords_get_five_checks(app, live_server):
             AuditEvent.event == "login.failed", AuditEvent.customer_id == customer_id))
         throttled = count_events("login.throttled")
     assert (failed, throttled) == (5, 15)
+
+
+def test_a_login_commits_both_counts_before_the_hash_and_holds_no_transaction_across_it(
+        app_context, monkeypatch):
+    """The password's two counts (per identifier, per customer) are committed before argon2
+    runs, so they stand however the check ends, and no transaction (on SQLite: the write
+    lock) is held across the tens of milliseconds of hashing."""
+    import argon2
+
+    from app.auth.login import CUSTOMER_THROTTLE_KIND
+    from app.auth.throttle import throttle_key
+    from app.models import LoginThrottle
+
+    customer = make_customer()
+    keys = [throttle_key("email", "ada@example.com"),
+            throttle_key(CUSTOMER_THROTTLE_KIND, customer.customer_id)]
+    db.session.commit()
+    seen = []
+    verify = argon2.PasswordHasher.verify
+
+    def watching(hasher, stored, password):
+        with db.engine.connect() as other:  # another connection sees only what is committed
+            counts = dict(other.execute(select(LoginThrottle.key_hash, LoginThrottle.failures)
+                                        .where(LoginThrottle.key_hash.in_(keys))).all())
+        seen.append((db.session().in_transaction(), [counts.get(key) for key in keys]))
+        return verify(hasher, stored, password)
+
+    monkeypatch.setattr(argon2.PasswordHasher, "verify", watching)
+    assert attempt("ada@example.com", "wrong") == "wrong"
+    assert attempt("ada@example.com", STRONG_PASSWORD) == "ok"
+    # The first attempt meets fresh keys; the second counts on top of the first's failure.
+    assert seen == [(False, [1, 1]), (False, [2, 2])]
+    db.session.commit()  # password_login's caller commits a success, which clears both
+    assert db.session.scalars(select(LoginThrottle.failures)
+                              .where(LoginThrottle.key_hash.in_(keys))).all() == [0, 0]
+
+
+def test_concurrent_logins_of_one_customer_all_succeed_without_deadlock(make_app):
+    """Eight threads log one customer in six times each, at once. Each login counts and
+    then clears two keys (identifier, customer); on PostgreSQL each of those UPDATEs locks
+    a row, so they must be taken in one order everywhere or two logins deadlock. The
+    backoff threshold is out of reach here: concurrent attempts count as failures until
+    they succeed, and this test is about locks, not the backoff."""
+    app = make_app(LOGIN_BACKOFF_THRESHOLD=10_000)
+    with app.app_context():
+        make_customer()
+        db.session.commit()
+    barrier = threading.Barrier(8, timeout=30)
+    outcomes, errors = [], []
+
+    def log_in_six_times():
+        barrier.wait()
+        for _ in range(6):
+            with app.app_context():
+                try:
+                    outcomes.append(attempt("ada@example.com", STRONG_PASSWORD))
+                    db.session.commit()
+                except Exception as error:  # noqa: BLE001 (a deadlock is what this looks for)
+                    errors.append(repr(error)[:300])
+                finally:
+                    db.session.remove()
+
+    threads = [threading.Thread(target=log_in_six_times) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert outcomes == ["ok"] * 48
