@@ -10,8 +10,9 @@ peer/s, ratio, p50, p99, errors (the peer and the ceilings are measured before T
 again after it, and their means used, since a shared machine's speed drifts over a run);
 then the ceilings measured in the same run (argon2id verify
 at Tessera's cost settings, ES256 signatures with joserfc, each in 1 and 2 processes), and
-the floor: bench/floor_app.py, the least a client-credentials grant can do on Tessera's
-stack (Flask, SQLAlchemy, SQLite, gunicorn), served and driven the same way.
+the floor: bench/floor_app.py, the least a client-credentials grant, an introspection and a
+password login can do on Tessera's stack (Flask, SQLAlchemy, gunicorn), on each backend,
+served and driven the same way.
 
 Settings, and why: TESSERA_ENV=development, because production refuses SQLite, the console
 senders, a memory:// rate-limit store and an http:// issuer (app/config.py, PRODUCTION_RULES);
@@ -200,14 +201,19 @@ FLOOR_CLIENT = ("floor-service", "floor-service-secret-0123456789abcdef")
 
 
 def measure_floor(backend: str, database_url: str, processes: Processes, seconds: float,
-                  work: Path) -> Result:
+                  work: Path) -> dict[str, Result]:
     """bench/floor_app.py on this backend, served as Tessera is (gunicorn, 2 workers, the
-    entrypoint's flags), driven with the same client-credentials requests."""
+    entrypoint's flags), driven with the same client-credentials, introspection and login
+    requests."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = work / f"floor-{backend}.log"
+    from app.config import DEFAULTS
     env = dict(os.environ, FLOOR_CLIENT=":".join(FLOOR_CLIENT), FLOOR_DATABASE_URL=database_url
-               .replace("postgresql://", "postgresql+psycopg://", 1))
+               .replace("postgresql://", "postgresql+psycopg://", 1),
+               FLOOR_LOGINS=PASSWORD + ":" + ",".join(LOGIN_EMAILS),
+               FLOOR_ARGON2=",".join(str(DEFAULTS[name]) for name in (
+                   "ARGON2_MEMORY_KIB", "ARGON2_TIME_COST", "ARGON2_PARALLELISM")))
     # The tables first, in one process: two workers starting at once must not race to them.
     subprocess.run([sys.executable, "floor_app.py"], env=env, cwd=BENCH, check=True, timeout=60)
     server = processes.start(
@@ -219,10 +225,17 @@ def measure_floor(backend: str, database_url: str, processes: Processes, seconds
     auth = basic(*FLOOR_CLIENT)
     client_credentials = ["grant_type=client_credentials&scope=api%3Aread"]
     drive(base, "/token", client_credentials, auth=auth, cycle=True, seconds=2, work=work)
-    result = drive(base, "/token", client_credentials, auth=auth, cycle=True, seconds=seconds,
-                   work=work)
+    results = {"client_credentials": drive(base, "/token", client_credentials, auth=auth,
+                                           cycle=True, seconds=seconds, work=work)}
+    access_token = post_form(base + "/token", {"grant_type": "client_credentials",
+                                               "scope": "api:read"}, FLOOR_CLIENT)["access_token"]
+    results["introspection"] = drive(
+        base, "/introspect", [f"token={access_token}"], auth=auth, cycle=True,
+        seconds=seconds, refuse='"active":%s*false', work=work)
+    results["login"] = drive(base, "/login", login_pool(base, 64), cycle=True,
+                             seconds=seconds, expect=303, work=work)
     processes.stop(server)
-    return result
+    return results
 
 
 # ---- Tessera ---------------------------------------------------------------------------------
@@ -482,11 +495,14 @@ OPERATIONS = (("client_credentials", "client_credentials grant"),
               ("introspection", "introspection"),
               ("refresh_token", "refresh-token grant"),
               ("authorization_code", "authorization-code redemption"))
+FLOOR_OPERATIONS = (("client_credentials", "client_credentials grant"),
+                    ("introspection", "introspection"),
+                    ("login", "password login (HTTP, CSRF, form)"))
 
 
 def print_table(tessera: dict[str, dict[str, Result]], peer: dict[str, Result] | None,
                 ceiling: dict[str, tuple[float, float]], seconds: float,
-                floor: dict[str, Result] | None = None,
+                floor: dict[str, dict[str, Result]] | None = None,
                 peer_runs: list[dict[str, Result]] | None = None) -> None:
     argon2_one, argon2_two = ceiling["argon2"]
     es256_one, es256_two = ceiling["es256"]
@@ -526,14 +542,17 @@ def print_table(tessera: dict[str, dict[str, Result]], peer: dict[str, Result] |
           f"{argon2_two:8.1f}/s in 2")
     print(f"ceiling: ES256 JWT sign (joserfc):        {es256_one:8.0f}/s in 1 process, "
           f"{es256_two:8.0f}/s in 2   (each ceiling: the mean of a run before and one after)")
-    theirs = (peer or {}).get("client_credentials")
     for backend, least in (floor or {}).items():
-        versus = f"{least.rate / theirs.rate:.2f}x the peer, " if theirs else ""
-        print(f"floor, {backend}: a client_credentials grant on Tessera's stack "
+        print(f"floor, {backend}: the same operations on Tessera's stack with nothing else "
               f"(bench/floor_app.py: Flask, SQLAlchemy Core, gunicorn as above; no Authlib, "
-              f"ORM or hooks): {least.rate:.0f}/s ({versus}p50 {least.p50:.1f} ms, "
-              f"p99 {least.p99:.1f} ms, {least.errors} errors); Tessera's grant is "
-              f"{tessera[backend]['client_credentials'].rate / least.rate:.2f}x of it")
+              f"ORM, hooks, throttle, session row or audit):")
+        for key, label in FLOOR_OPERATIONS:
+            mine, theirs = least[key], (peer or {}).get(key)
+            against = (f"{mine.rate / argon2_two:.2f}x the argon2id ceiling" if key == "login"
+                       else f"{mine.rate / theirs.rate:.2f}x the peer" if theirs else "")
+            print(f"  {label:<44} {mine.rate:8.1f}/s ({against + ', ' if against else ''}"
+                  f"p50 {mine.p50:.1f} ms, p99 {mine.p99:.1f} ms, {mine.errors} errors); "
+                  f"Tessera's is {tessera[backend][key].rate / mine.rate:.2f}x of it")
 
 
 def _pair(mine, theirs, form: str = "{:.1f}") -> str:
@@ -580,7 +599,7 @@ def main() -> None:
         if not args.no_peer:
             print("node-oidc-provider ...", flush=True)
             peer_runs.append(measure_peer(processes, args.seconds, work))
-        floor: dict[str, Result] = {}
+        floor: dict[str, dict[str, Result]] = {}
         tessera = {}
         for backend in args.backends:
             print(f"Tessera on {backend} ...", flush=True)
