@@ -567,6 +567,17 @@ def peer_version() -> str:
         return "?"
 
 
+def compile_catalogs(directory: Path) -> None:
+    """Compile the translation catalogs of another copy of the code (`--tessera`), as
+    `make translations-compile` does here: an export (`git archive`) has only the .po
+    sources, and Tessera refuses to start without the compiled .mo files."""
+    completed = subprocess.run(
+        [str(BIN / "pybabel"), "compile", "-d", str(directory / "app" / "translations")],
+        capture_output=True, text=True, timeout=300)
+    if completed.returncode != 0:
+        sys.exit(f"pybabel compile failed in {directory}:\n{completed.stderr}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per operation (default 5)")
@@ -579,6 +590,8 @@ def main() -> None:
     args = parser.parse_args()
     global TESSERA
     TESSERA = args.tessera.resolve()
+    if TESSERA != ROOT:
+        compile_catalogs(TESSERA)
     sys.path.insert(0, str(TESSERA))
     for name in [k for k in os.environ if k.startswith("TESSERA_")]:
         del os.environ[name]  # the bench's settings only, in this process and its children
