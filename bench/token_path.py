@@ -161,6 +161,36 @@ def pool_size(rate: float, seconds: float) -> int:
     return max(500, min(40_000, math.ceil(rate * seconds * 1.5)))
 
 
+def gunicorn_command(app_spec: str, port: int) -> list[str]:
+    """docker/entrypoint.sh's gunicorn command line for `app_spec`, on loopback."""
+    return [str(BIN / "gunicorn"), app_spec, "--bind", f"127.0.0.1:{port}",
+            "--workers", "2", "--forwarded-allow-ips", "127.0.0.1,::1",
+            "--worker-tmp-dir", "/dev/shm", "--access-logfile", "-", "--error-logfile", "-"]
+
+
+def drive_grants_and_introspection(base: str, client: tuple[str, str], seconds: float,
+                                   work: Path) -> dict[str, Result]:
+    """Client-credentials grants (after 2 s of warm-up), then introspections of one live
+    token, by a confidential client (id, secret) with client_secret_basic."""
+    auth = basic(*client)
+    client_credentials = ["grant_type=client_credentials&scope=api%3Aread"]
+    drive(base, "/token", client_credentials, auth=auth, cycle=True, seconds=2, work=work)
+    results = {"client_credentials": drive(base, "/token", client_credentials, auth=auth,
+                                           cycle=True, seconds=seconds, work=work)}
+    access_token = post_form(base + "/token", {"grant_type": "client_credentials",
+                                               "scope": "api:read"}, client)["access_token"]
+    results["introspection"] = drive(
+        base, "/introspect", [f"token={access_token}"], auth=auth, cycle=True,
+        seconds=seconds, refuse='"active":%s*false', work=work)
+    return results
+
+
+def drive_logins(base: str, seconds: float, work: Path) -> Result:
+    """Password logins over HTTP, each a form from GET /login (login_pool), answered 303."""
+    return drive(base, "/login", login_pool(base, 64), cycle=True, seconds=seconds,
+                 expect=303, work=work)
+
+
 # ---- the peer: node-oidc-provider ----------------------------------------------------------
 
 def measure_peer(processes: Processes, seconds: float, work: Path) -> dict[str, Result]:
@@ -195,7 +225,7 @@ def measure_peer(processes: Processes, seconds: float, work: Path) -> dict[str, 
     return results
 
 
-# ---- the floor: the same stack doing the least a grant can ------------------------------------
+# ---- the floor: the same stack doing the least a grant, an introspection, a login can ---------
 
 FLOOR_CLIENT = ("floor-service", "floor-service-secret-0123456789abcdef")
 
@@ -208,32 +238,16 @@ def measure_floor(backend: str, database_url: str, processes: Processes, seconds
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = work / f"floor-{backend}.log"
-    from app.config import DEFAULTS
     env = dict(os.environ, FLOOR_CLIENT=":".join(FLOOR_CLIENT), FLOOR_DATABASE_URL=database_url
                .replace("postgresql://", "postgresql+psycopg://", 1),
                FLOOR_LOGINS=PASSWORD + ":" + ",".join(LOGIN_EMAILS),
-               FLOOR_ARGON2=",".join(str(DEFAULTS[name]) for name in (
-                   "ARGON2_MEMORY_KIB", "ARGON2_TIME_COST", "ARGON2_PARALLELISM")))
+               FLOOR_ARGON2=",".join(str(n) for n in argon2_cost()))
     # The tables first, in one process: two workers starting at once must not race to them.
     subprocess.run([sys.executable, "floor_app.py"], env=env, cwd=BENCH, check=True, timeout=60)
-    server = processes.start(
-        [str(BIN / "gunicorn"), "floor_app:app", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--forwarded-allow-ips", "127.0.0.1,::1",
-         "--worker-tmp-dir", "/dev/shm", "--access-logfile", "-", "--error-logfile", "-"],
-        log, env=env, cwd=BENCH)
+    server = processes.start(gunicorn_command("floor_app:app", port), log, env=env, cwd=BENCH)
     wait_http(base + "/healthz", server, log)
-    auth = basic(*FLOOR_CLIENT)
-    client_credentials = ["grant_type=client_credentials&scope=api%3Aread"]
-    drive(base, "/token", client_credentials, auth=auth, cycle=True, seconds=2, work=work)
-    results = {"client_credentials": drive(base, "/token", client_credentials, auth=auth,
-                                           cycle=True, seconds=seconds, work=work)}
-    access_token = post_form(base + "/token", {"grant_type": "client_credentials",
-                                               "scope": "api:read"}, FLOOR_CLIENT)["access_token"]
-    results["introspection"] = drive(
-        base, "/introspect", [f"token={access_token}"], auth=auth, cycle=True,
-        seconds=seconds, refuse='"active":%s*false', work=work)
-    results["login"] = drive(base, "/login", login_pool(base, 64), cycle=True,
-                             seconds=seconds, expect=303, work=work)
+    results = drive_grants_and_introspection(base, FLOOR_CLIENT, seconds, work)
+    results["login"] = drive_logins(base, seconds, work)
     processes.stop(server)
     return results
 
@@ -359,25 +373,12 @@ def measure_tessera(backend: str, database_url: str, processes: Processes, secon
     env = tessera_env(database_url, instance, port)
     service, app = setup_tessera(env)
     log = work / f"gunicorn-{backend}.log"
-    # docker/entrypoint.sh's command line, on loopback.
-    server = processes.start(
-        [str(BIN / "gunicorn"), serving_factory(), "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--forwarded-allow-ips", "127.0.0.1,::1",
-         "--worker-tmp-dir", "/dev/shm", "--access-logfile", "-", "--error-logfile", "-"],
-        log, env=env, cwd=TESSERA)
+    server = processes.start(gunicorn_command(serving_factory(), port), log, env=env,
+                             cwd=TESSERA)
     wait_http(base + "/healthz", server, log)
     rss_at_start = worker_rss_mb(server.pid)
-    service_auth, app_auth = basic(*service), basic(*app)
-    client_credentials = ["grant_type=client_credentials&scope=api%3Aread"]
-    drive(base, "/token", client_credentials, auth=service_auth, cycle=True, seconds=2, work=work)
-    results = {"client_credentials": drive(base, "/token", client_credentials,
-                                           auth=service_auth, cycle=True, seconds=seconds,
-                                           work=work)}
-    access_token = post_form(base + "/token", {"grant_type": "client_credentials",
-                                               "scope": "api:read"}, service)["access_token"]
-    results["introspection"] = drive(
-        base, "/introspect", [f"token={access_token}"], auth=service_auth, cycle=True,
-        seconds=seconds, refuse='"active":%s*false', work=work)
+    app_auth = basic(*app)
+    results = drive_grants_and_introspection(base, service, seconds, work)
     codes, refresh_tokens = mint_tessera(env, app[0],
                                          pool_size(results["client_credentials"].rate, seconds))
     results["refresh_token"] = drive(
@@ -387,8 +388,7 @@ def measure_tessera(backend: str, database_url: str, processes: Processes, secon
     results["authorization_code"] = drive(
         base, "/token", [f"grant_type=authorization_code&code={c}&redirect_uri={redirect}"
                          for c in codes], auth=app_auth, cycle=False, seconds=seconds, work=work)
-    results["login"] = drive(base, "/login", login_pool(base, 64), cycle=True,
-                             seconds=seconds, expect=303, work=work)
+    results["login"] = drive_logins(base, seconds, work)
     RSS[backend] = (rss_at_start, worker_rss_mb(server.pid))
     processes.stop(server)
     return results
@@ -420,13 +420,19 @@ def worker_rss_mb(master_pid: int) -> list[float]:
 
 # ---- ceilings ----------------------------------------------------------------------------------
 
+def argon2_cost() -> tuple[int, int, int]:
+    """Tessera's default argon2id cost: (memory KiB, time cost, parallelism)."""
+    from app.config import DEFAULTS
+    return (int(DEFAULTS["ARGON2_MEMORY_KIB"]), int(DEFAULTS["ARGON2_TIME_COST"]),
+            int(DEFAULTS["ARGON2_PARALLELISM"]))
+
+
 def _argon2_rate(seconds: float) -> float:
     from argon2 import PasswordHasher, Type
 
-    from app.config import DEFAULTS
-    hasher = PasswordHasher(time_cost=int(DEFAULTS["ARGON2_TIME_COST"]),
-                            memory_cost=int(DEFAULTS["ARGON2_MEMORY_KIB"]),
-                            parallelism=int(DEFAULTS["ARGON2_PARALLELISM"]), type=Type.ID)
+    memory_kib, time_cost, parallelism = argon2_cost()
+    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib,
+                            parallelism=parallelism, type=Type.ID)
     stored = hasher.hash(PASSWORD)
     return _loop(lambda: hasher.verify(stored, PASSWORD), seconds)
 

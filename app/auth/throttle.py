@@ -5,9 +5,10 @@ BASE seconds, and the wait doubles after each further failure (capped at MAX): a
 down but never lock them out for good. Identifiers we do not know are throttled exactly
 like known ones, so the throttle reveals nothing.
 
-Concurrency: an attempt is *reserved* by an atomic UPDATE ... RETURNING before the password
-is checked (and committed before the check), and counted as a failure until it succeeds. So N concurrent guesses can never
-get more than the threshold's worth of password checks, on SQLite or PostgreSQL.
+Concurrency: an attempt is *reserved* by an atomic UPDATE ... RETURNING, committed before
+the password is checked, and counted as a failure until it succeeds. So N concurrent
+guesses can never get more than the threshold's worth of password checks, on SQLite or
+PostgreSQL.
 
 One mechanism serves every guessable secret: passwords (per identifier and per customer,
 app/auth/login.py), second factors (per customer, app/auth/flow.py) and one-time codes

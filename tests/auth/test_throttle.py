@@ -3,14 +3,16 @@ enumeration, and a limit that holds under concurrent guesses."""
 import threading
 from datetime import UTC, datetime, timedelta
 
+import argon2
 import requests
 import time_machine
 from sqlalchemy import func, select
 
 from app.auth.flow import password_login
-from app.auth.login import LoginRefused
+from app.auth.login import CUSTOMER_THROTTLE_KIND, LoginRefused
+from app.auth.throttle import throttle_key
 from app.extensions import db
-from app.models import AuditEvent
+from app.models import AuditEvent, LoginThrottle
 from tests.factories import STRONG_PASSWORD, TEST_ORIGIN, make_customer
 from tests.helpers import csrf_token
 
@@ -161,12 +163,6 @@ def test_a_login_commits_both_counts_before_the_hash_and_holds_no_transaction_ac
     """The password's two counts (per identifier, per customer) are committed before argon2
     runs, so they stand however the check ends, and no transaction (on SQLite: the write
     lock) is held across the tens of milliseconds of hashing."""
-    import argon2
-
-    from app.auth.login import CUSTOMER_THROTTLE_KIND
-    from app.auth.throttle import throttle_key
-    from app.models import LoginThrottle
-
     customer = make_customer()
     keys = [throttle_key("email", "ada@example.com"),
             throttle_key(CUSTOMER_THROTTLE_KIND, customer.customer_id)]
